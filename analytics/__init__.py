@@ -1,0 +1,5 @@
+"""Reimbursement analytics for massage and manual-therapy practices."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
