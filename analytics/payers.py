@@ -1,0 +1,316 @@
+"""Payer policies: how each payer counts units, applies edits, prices and shares cost.
+
+Policies are data. A YAML file holds a ``payers:`` mapping of payer id to policy; every key is
+optional except ``kind`` and ``fee.basis``. The full schema, with defaults::
+
+    payers:
+      ppo_gold:
+        name: Gold PPO                 # shown in reports (default: the id)
+        kind: commercial               # medicare | commercial | medicaid | auto | workers_comp | cash
+        unit_method: ama               # cms (8-minute rule) | ama (CPT midpoint per code)
+        fee:
+          basis: percent_of_medicare   # medicare | percent_of_medicare | flat | charges
+          percent: 110                 # percent_of_medicare only
+          year: null                   # fee-schedule year; null = the year of service
+          locality: 00000-00           # Medicare locality (MAC-locality); 00000-00 = national
+          apm_status: non_qp           # non_qp | qp (2026 onward)
+          participating: true          # false = non-par (95%) with the limiting charge shown
+          rates: {"97139": 40.0}       # flat $ per unit; also the rate of contractor-priced codes
+          per_visit_cap: null          # most the payer allows for one visit, in $
+        mppr: false                    # 50% PE reduction on every unit but the first (Medicare)
+        medicare_status: false         # status B/N/I codes unpaid (97010 bundled)
+        require_gp: false              # therapy lines need GP/GO (CARC 4 otherwise)
+        kx_threshold: false            # lines without KX denied past the annual threshold
+        mue: false                     # medically unlikely edits per code per day
+        ncci:
+          follow: true                 # apply NCCI procedure-to-procedure pairs
+          modifiers: [59, XE, XS, XP, XU]   # modifiers honoured on an indicator-1 pair
+          pairs:                       # payer-specific pair rules (override the modifiers)
+            - {column1: "97140", column2: "97124", modifiers: [XS]}
+        not_covered: ["97010"]         # codes the plan never pays (CARC 96)
+        provider_types: {"97124": [pt, dc, md]}   # rendering provider types allowed per code
+        prescription_required: false   # a prescription/referral must be on file (CARC 174)
+        visit_limit: null              # visits per calendar year (CARC 119 past it)
+        prior_auth_after_visits: null  # visits allowed before an authorisation is needed (CARC 197)
+        cost_share: {deductible: 0, copay: 0, coinsurance: 0}   # $ per year ("part_b" = Medicare
+                                       # Part B deductible of the year), $ per visit, fraction
+        sequestration: 0.0             # Medicare 2% payment reduction (CARC 253); set 0.02 to apply
+        timely_filing_days: 365
+        denial_prior: 0.05             # denial probability used before any history is learned
+
+Sequestration is off by default because its 2% figure is unconfirmed in the reference pack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from analytics.exceptions import PayerPolicyError, UnknownPayerError
+from analytics.refdata import NCCI_MODIFIERS
+
+__all__ = ["PayerPolicy", "FeeSchedule", "NcciPolicy", "load_payers", "payer_table", "get_policy",
+           "PAYER_KINDS"]
+
+PAYER_KINDS = ("medicare", "commercial", "medicaid", "auto", "workers_comp", "cash")
+FEE_BASES = ("medicare", "percent_of_medicare", "flat", "charges")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeeSchedule:
+    basis: str = "medicare"
+    percent: float = 100.0
+    year: int | None = None
+    locality: str = "00000-00"
+    apm_status: str = "non_qp"
+    participating: bool = True
+    rates: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    per_visit_cap: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NcciPolicy:
+    follow: bool = True
+    modifiers: tuple[str, ...] = NCCI_MODIFIERS
+    pairs: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class CostShare:
+    deductible: float = 0.0
+    copay: float = 0.0
+    coinsurance: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PayerPolicy:
+    """One payer's rules. Build from a mapping with :meth:`from_dict` or a file with :func:`load_payers`."""
+
+    payer_id: str
+    kind: str
+    name: str = ""
+    unit_method: str = "cms"
+    fee: FeeSchedule = FeeSchedule()
+    mppr: bool = False
+    medicare_status: bool = False
+    require_gp: bool = False
+    kx_threshold: bool = False
+    mue: bool = False
+    ncci: NcciPolicy = NcciPolicy()
+    not_covered: tuple[str, ...] = ()
+    provider_types: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    prescription_required: bool = False
+    visit_limit: int | None = None
+    prior_auth_after_visits: int | None = None
+    cost_share: CostShare = CostShare()
+    sequestration: float = 0.0
+    timely_filing_days: int | None = 365
+    denial_prior: float = 0.05
+
+    @classmethod
+    def from_dict(cls, payer_id: str, spec: Mapping[str, Any], *, where: str = "payer policy") -> PayerPolicy:
+        """Validate one policy mapping; errors name the payer, the key and the fix."""
+        here = f"{where}: payer {payer_id!r}"
+        if not isinstance(spec, Mapping):
+            raise PayerPolicyError(f"{here} must be a mapping of settings, got {type(spec).__name__}.")
+        known = {f.name for f in dataclasses.fields(cls)} - {"payer_id"}
+        unknown = set(spec) - known
+        if unknown:
+            raise PayerPolicyError(
+                f"{here} has unknown key(s) {sorted(unknown)}; allowed keys: {sorted(known)} "
+                "(see the schema in analytics/payers.py)."
+            )
+        kind = spec.get("kind")
+        if kind not in PAYER_KINDS:
+            raise PayerPolicyError(f"{here}: kind must be one of {PAYER_KINDS}, got {kind!r}.")
+        medicare = kind == "medicare"
+        unit_method = spec.get("unit_method", "cms" if medicare else "ama")
+        if unit_method not in ("cms", "ama"):
+            raise PayerPolicyError(f"{here}: unit_method must be 'cms' or 'ama', got {unit_method!r}.")
+        fee = _fee(spec.get("fee", {"basis": "medicare" if medicare else "charges"}), here)
+        ncci = _ncci(spec.get("ncci", {}), here)
+        cs = spec.get("cost_share") or {}
+        if not isinstance(cs, Mapping) or set(cs) - {"deductible", "copay", "coinsurance"}:
+            raise PayerPolicyError(f"{here}: cost_share takes deductible, copay and coinsurance.")
+        cost = CostShare(**{
+            k: float("nan") if (k == "deductible" and v == "part_b") else _number(v, f"{here}: cost_share.{k}", lo=0)
+            for k, v in cs.items()
+        })
+        if cost.coinsurance > 1:
+            raise PayerPolicyError(f"{here}: cost_share.coinsurance is a fraction (0.2 for 20%), got {cost.coinsurance}.")
+        pt = spec.get("provider_types") or {}
+        if not isinstance(pt, Mapping):
+            raise PayerPolicyError(f"{here}: provider_types maps a code to a list of provider types.")
+        return cls(
+            payer_id=str(payer_id),
+            kind=kind,
+            name=str(spec.get("name", payer_id)),
+            unit_method=unit_method,
+            fee=fee,
+            mppr=_flag(spec, "mppr", medicare, here),
+            medicare_status=_flag(spec, "medicare_status", medicare, here),
+            require_gp=_flag(spec, "require_gp", medicare, here),
+            kx_threshold=_flag(spec, "kx_threshold", medicare, here),
+            mue=_flag(spec, "mue", medicare, here),
+            ncci=ncci,
+            not_covered=tuple(_code(c) for c in spec.get("not_covered") or ()),
+            provider_types={_code(k): tuple(str(x).lower() for x in v) for k, v in pt.items()},
+            prescription_required=_flag(spec, "prescription_required", False, here),
+            visit_limit=_int_or_none(spec.get("visit_limit"), f"{here}: visit_limit"),
+            prior_auth_after_visits=_int_or_none(spec.get("prior_auth_after_visits"),
+                                                 f"{here}: prior_auth_after_visits"),
+            cost_share=cost,
+            sequestration=_number(spec.get("sequestration", 0.0), f"{here}: sequestration", lo=0, hi=1),
+            timely_filing_days=_int_or_none(spec.get("timely_filing_days", 365), f"{here}: timely_filing_days"),
+            denial_prior=_number(spec.get("denial_prior", 0.05), f"{here}: denial_prior", lo=0, hi=1),
+        )
+
+
+def _code(value: Any) -> str:
+    return str(value).strip()
+
+
+def _flag(spec: Mapping, key: str, default: bool, here: str) -> bool:
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise PayerPolicyError(f"{here}: {key} must be true or false, got {value!r}.")
+    return value
+
+
+def _number(value: Any, what: str, lo: float | None = None, hi: float | None = None) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise PayerPolicyError(f"{what} must be a number, got {value!r}.") from None
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        raise PayerPolicyError(f"{what} must be between {lo} and {hi}, got {value!r}.")
+    return x
+
+
+def _int_or_none(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PayerPolicyError(f"{what} must be a whole number of 0 or more (or null), got {value!r}.")
+    return value
+
+
+def _fee(spec: Any, here: str) -> FeeSchedule:
+    if not isinstance(spec, Mapping):
+        raise PayerPolicyError(f"{here}: fee must be a mapping with at least 'basis'.")
+    allowed = {f.name for f in dataclasses.fields(FeeSchedule)}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise PayerPolicyError(f"{here}: fee has unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}.")
+    basis = spec.get("basis")
+    if basis not in FEE_BASES:
+        raise PayerPolicyError(f"{here}: fee.basis must be one of {FEE_BASES}, got {basis!r}.")
+    rates = spec.get("rates") or {}
+    if not isinstance(rates, Mapping):
+        raise PayerPolicyError(f"{here}: fee.rates maps a code to dollars per unit.")
+    if basis == "flat" and not rates:
+        raise PayerPolicyError(f"{here}: a flat fee schedule needs fee.rates, e.g. {{\"97124\": 45.0}}.")
+    apm = spec.get("apm_status", "non_qp")
+    if apm not in ("non_qp", "qp"):
+        raise PayerPolicyError(f"{here}: fee.apm_status must be 'non_qp' or 'qp', got {apm!r}.")
+    year = spec.get("year")
+    return FeeSchedule(
+        basis=basis,
+        percent=_number(spec.get("percent", 100), f"{here}: fee.percent", lo=0),
+        year=_int_or_none(year, f"{here}: fee.year"),
+        locality=str(spec.get("locality", "00000-00")),
+        apm_status=apm,
+        participating=_flag(spec, "participating", True, here),
+        rates={_code(k): _number(v, f"{here}: fee.rates[{k}]", lo=0) for k, v in rates.items()},
+        per_visit_cap=None if spec.get("per_visit_cap") is None
+        else _number(spec["per_visit_cap"], f"{here}: fee.per_visit_cap", lo=0),
+    )
+
+
+def _ncci(spec: Any, here: str) -> NcciPolicy:
+    if not isinstance(spec, Mapping) or set(spec) - {"follow", "modifiers", "pairs"}:
+        raise PayerPolicyError(f"{here}: ncci takes follow, modifiers and pairs.")
+    mods = tuple(str(m).upper() for m in spec.get("modifiers", NCCI_MODIFIERS))
+    pairs = []
+    for i, p in enumerate(spec.get("pairs") or ()):
+        if not isinstance(p, Mapping) or not {"column1", "column2"} <= set(p):
+            raise PayerPolicyError(f"{here}: ncci.pairs[{i}] needs column1 and column2 (and modifiers).")
+        pairs.append((_code(p["column1"]), _code(p["column2"]),
+                      tuple(str(m).upper() for m in p.get("modifiers") or ())))
+    follow = spec.get("follow", True)
+    if not isinstance(follow, bool):
+        raise PayerPolicyError(f"{here}: ncci.follow must be true or false.")
+    return NcciPolicy(follow=follow, modifiers=mods, pairs=tuple(pairs))
+
+
+def load_payers(source: str | Path | Mapping[str, Any]) -> dict[str, PayerPolicy]:
+    """Read payer policies from a YAML file (or an already-parsed mapping).
+
+    Examples
+    --------
+    >>> pol = load_payers({"payers": {"cash": {"kind": "cash", "fee": {"basis": "charges"}}}})
+    >>> pol["cash"].unit_method
+    'ama'
+    """
+    where = "payer policies"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        where = str(path)
+        if not path.exists():
+            raise PayerPolicyError(f"Payer policy file {path} does not exist; pass the path to payers.yaml.")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise PayerPolicyError(f"{path} is not valid YAML: {exc}. Fix the indentation or quoting there.") from None
+    else:
+        data = source
+    if not isinstance(data, Mapping) or not isinstance(data.get("payers"), Mapping) or not data["payers"]:
+        raise PayerPolicyError(f"{where} must hold a non-empty 'payers:' mapping of payer id to policy.")
+    return {str(pid): PayerPolicy.from_dict(str(pid), spec, where=where) for pid, spec in data["payers"].items()}
+
+
+def get_policy(payers: Mapping[str, PayerPolicy], payer_id: str) -> PayerPolicy:
+    try:
+        return payers[payer_id]
+    except KeyError:
+        raise UnknownPayerError(
+            f"Unknown payer {payer_id!r}; the policies define {sorted(payers)}. Add it to payers.yaml."
+        ) from None
+
+
+def payer_table(payers: Mapping[str, PayerPolicy]) -> pd.DataFrame:
+    """One row per payer with the scalar settings the vectorised stages merge onto lines."""
+    rows = []
+    for p in payers.values():
+        rows.append({
+            "payer_id": p.payer_id, "payer_kind": p.kind, "unit_method": p.unit_method,
+            "fee_basis": p.fee.basis, "fee_percent": p.fee.percent, "fee_year": p.fee.year,
+            "fee_locality": p.fee.locality, "apm_status": p.fee.apm_status,
+            "participating": p.fee.participating, "per_visit_cap": p.fee.per_visit_cap,
+            "mppr": p.mppr, "medicare_status": p.medicare_status, "require_gp": p.require_gp,
+            "kx_threshold": p.kx_threshold, "mue": p.mue, "ncci_follow": p.ncci.follow,
+            "prescription_required": p.prescription_required, "visit_limit": p.visit_limit,
+            "prior_auth_after_visits": p.prior_auth_after_visits,
+            "deductible": p.cost_share.deductible, "copay": p.cost_share.copay,
+            "coinsurance": p.cost_share.coinsurance, "sequestration": p.sequestration,
+            "timely_filing_days": p.timely_filing_days, "denial_prior": p.denial_prior,
+        })
+    return pd.DataFrame(rows)
+
+
+def check_payers_known(payer_ids: pd.Series, payers: Mapping[str, PayerPolicy]) -> None:
+    """Raise naming the rows whose payer has no policy."""
+    bad = ~payer_ids.isin(list(payers))
+    if bad.any():
+        rows = payer_ids[bad].to_frame("payer_id")
+        raise UnknownPayerError(
+            f"{len(rows)} line(s) have a payer with no policy "
+            f"({', '.join(sorted(set(rows['payer_id'].astype(str))))}; rows "
+            f"{', '.join(map(str, rows.index[:10]))}). Add the payer to payers.yaml or fix the payer id; "
+            f"known payers: {sorted(payers)}."
+        )

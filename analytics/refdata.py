@@ -1,0 +1,259 @@
+"""Reference data: code catalog, RVUs, conversion factors, GPCIs, NCCI pairs, MUEs, CARCs.
+
+The package ships small extracts (numbers only, with our own short labels) in
+``analytics/reference/*.csv``; every row has a ``source`` and a ``confidence`` column
+(C confirmed in a primary source, S secondary, R unconfirmed). A user who downloads the full
+CMS files points :meth:`Reference.load` at them and gets that year's figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from analytics.exceptions import ReferenceDataError, UnknownCodeError
+
+__all__ = ["Reference", "load_reference", "NCCI_MODIFIERS"]
+
+#: Modifiers NCCI accepts to bypass an indicator-1 pair (CPT 59 and the X{EPSU} subset, 2015).
+NCCI_MODIFIERS = ("59", "XE", "XS", "XP", "XU")
+
+_TABLES = ("codes", "rvu", "conversion_factors", "gpci", "ncci_ptp", "mue", "carc", "thresholds")
+
+
+def _read_shipped(name: str) -> pd.DataFrame:
+    text = resources.files("analytics").joinpath("reference", f"{name}.csv")
+    with resources.as_file(text) as path:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _prepare(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Give a raw table its types; shared by shipped CSVs and CMS-file loads."""
+    df = df.copy()
+    num = lambda c: pd.to_numeric(df[c].replace("", None), errors="raise").astype("float64")  # noqa: E731
+    if name == "codes":
+        for c in ("timed", "mppr", "therapy"):
+            df[c] = df[c].str.lower().eq("true")
+    elif name == "rvu":
+        df["year"] = df["year"].astype(int)
+        for c in ("work_rvu", "pe_rvu_nonfacility", "pe_rvu_facility", "mp_rvu", "total_nonfacility",
+                  "total_facility"):
+            df[c] = num(c)
+        df["mult_proc"] = df["mult_proc"].astype(str)
+    elif name == "conversion_factors":
+        df["year"] = df["year"].astype(int)
+        df["conversion_factor"] = num("conversion_factor")
+        df["effective_from"] = pd.to_datetime(df["effective_from"])
+        df["effective_to"] = pd.to_datetime(df["effective_to"])
+    elif name == "gpci":
+        df["year"] = df["year"].astype(int)
+        for c in ("pw_gpci", "pe_gpci", "mp_gpci"):
+            df[c] = num(c)
+    elif name == "ncci_ptp":
+        df["effective_date"] = pd.to_datetime(df["effective_date"].replace("", None))
+        df["deletion_date"] = pd.to_datetime(df["deletion_date"].replace({"": None, "*": None}))
+        df["modifier_indicator"] = df["modifier_indicator"].astype(int)
+    elif name == "mue":
+        df["mue"] = df["mue"].astype(int)
+        df["mai"] = df["mai"].astype(int)
+    elif name == "carc":
+        df["denial"] = df["denial"].astype(str).str.lower().eq("true")
+    elif name == "thresholds":
+        df["year"] = df["year"].astype(int)
+        df["amount"] = num("amount")
+    return df
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The reference tables the rules engine reads, one DataFrame each.
+
+    Build it with :func:`load_reference` (shipped extracts) or :meth:`Reference.load`
+    (shipped extracts overlaid with the CMS files a user downloaded).
+
+    Examples
+    --------
+    >>> ref = load_reference()
+    >>> ref.conversion_factor(2025)
+    32.3465
+    """
+
+    codes: pd.DataFrame
+    rvu: pd.DataFrame
+    conversion_factors: pd.DataFrame
+    gpci: pd.DataFrame
+    ncci_ptp: pd.DataFrame
+    mue: pd.DataFrame
+    carc: pd.DataFrame
+    thresholds: pd.DataFrame
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        pprrvu: str | Path | None = None,
+        gpci: str | Path | None = None,
+        ptp: str | Path | list[str | Path] | None = None,
+        mue: str | Path | None = None,
+    ) -> Reference:
+        """Shipped reference data, with any CMS file given replacing its table.
+
+        Parameters
+        ----------
+        pprrvu, gpci, ptp, mue
+            Paths to the CMS relative value file (PPRRVU CSV), GPCI addendum, practitioner
+            PTP edit files and practitioner MUE file. Rows of a year present in the CMS file
+            replace the shipped rows of that year; other years are kept.
+        """
+        tables = {name: _prepare(name, _read_shipped(name)) for name in _TABLES}
+        if any(p is not None for p in (pprrvu, gpci, ptp, mue)):
+            from analytics import cms
+
+            loaded = cms.reference_from_cms(pprrvu=pprrvu, gpci=gpci, ptp=ptp, mue=mue)
+            for name, new in loaded.items():
+                old = tables[name]
+                if "year" in new.columns and "year" in old.columns:
+                    old = old[~old["year"].isin(new["year"].unique())]
+                    keep = [c for c in old.columns if c in new.columns]
+                    tables[name] = pd.concat([old[keep], new[keep]], ignore_index=True)
+                else:
+                    keep = [c for c in old.columns if c in new.columns]
+                    tables[name] = new[keep].reset_index(drop=True)
+            if pprrvu is not None:
+                cf = loaded["rvu"][["year", "conversion_factor"]].drop_duplicates() if (
+                    "conversion_factor" in loaded["rvu"].columns) else None
+                if cf is not None and len(cf):
+                    tables["conversion_factors"] = _merge_cf(tables["conversion_factors"], cf)
+        return cls(**tables)
+
+    # -- code catalog -------------------------------------------------------------------
+    def code_table(self, codes: pd.Series) -> pd.DataFrame:
+        """Catalog rows aligned to ``codes``; raises for codes the catalog lacks."""
+        known = codes.isin(self.codes["cpt"])
+        if not known.all():
+            bad = codes[~known].to_frame("cpt")
+            raise UnknownCodeError.for_rows(
+                bad,
+                f"have a code the catalog does not know ({', '.join(sorted(set(bad['cpt'].astype(str))))})",
+                "Use one of " + ", ".join(self.codes["cpt"]) + ", or add the code to the catalog "
+                "(analytics/reference/codes.csv) with its timed flag and Medicare status.",
+            )
+        return self.codes.set_index("cpt").reindex(codes.to_numpy())
+
+    # -- Medicare fee schedule ------------------------------------------------------------
+    def conversion_factor(self, year: int, apm_status: str = "non_qp", on: str | None = None) -> float:
+        """The MPFS conversion factor for a year (and APM status, and date within 2024)."""
+        cf = self.conversion_factors[self.conversion_factors["year"] == int(year)]
+        if cf.empty:
+            years = ", ".join(map(str, sorted(self.conversion_factors["year"].unique())))
+            raise ReferenceDataError(
+                f"No Medicare conversion factor for {year} (known years: {years}). "
+                "Load that year's CMS relative value file with Reference.load(pprrvu=...)."
+            )
+        if (cf["apm_status"] != "any").any():
+            match = cf[cf["apm_status"] == apm_status]
+            if match.empty:
+                raise ReferenceDataError(
+                    f"No {year} conversion factor for APM status {apm_status!r}; "
+                    f"use one of {sorted(cf['apm_status'].unique())}."
+                )
+            cf = match
+        if len(cf) > 1:
+            when = pd.Timestamp(on) if on is not None else None
+            if when is None:
+                raise ReferenceDataError(
+                    f"{year} has {len(cf)} conversion factors by date; pass the service date."
+                )
+            cf = cf[(cf["effective_from"] <= when) & (cf["effective_to"] >= when)]
+        return float(cf["conversion_factor"].iloc[0])
+
+    def conversion_factors_for(self, dates: pd.Series, apm_status: pd.Series | str = "non_qp") -> pd.Series:
+        """Vectorised conversion factor for each service date (2024 switches on Mar 9)."""
+        cf = self.conversion_factors
+        years = dates.dt.year
+        out = pd.Series(float("nan"), index=dates.index)
+        apm = apm_status if isinstance(apm_status, pd.Series) else pd.Series(apm_status, index=dates.index)
+        for row in cf.itertuples(index=False):
+            hit = (years == row.year) & (dates >= row.effective_from) & (dates <= row.effective_to)
+            if row.apm_status != "any":
+                hit &= apm == row.apm_status
+            out = out.mask(hit, row.conversion_factor)
+        if out.isna().any():
+            bad = pd.DataFrame({"service_date": dates[out.isna()]})
+            raise ReferenceDataError.for_rows(
+                bad,
+                "have a service date with no Medicare conversion factor",
+                f"Known years: {sorted(cf['year'].unique())}. Load the CMS relative value file for "
+                "that year with Reference.load(pprrvu=...).",
+            )
+        return out
+
+    def gpci_for(self, year: int, locality_id: str) -> pd.Series:
+        """GPCIs (pw, pe, mp) of one locality for one year; ``00000-00`` is national."""
+        g = self.gpci[(self.gpci["year"] == int(year)) & (self.gpci["locality_id"] == locality_id)]
+        if g.empty:
+            known = self.gpci.loc[self.gpci["year"] == int(year), "locality_id"].tolist()
+            if not known:
+                raise ReferenceDataError(
+                    f"No GPCIs for {year}. Load that year's CMS GPCI addendum with Reference.load(gpci=...)."
+                )
+            raise ReferenceDataError(
+                f"Unknown Medicare locality {locality_id!r} for {year}. Localities are MAC-locality ids "
+                f"such as 13202-01 (Manhattan); known: {', '.join(known)}. Load the full CMS GPCI file "
+                "with Reference.load(gpci=...) for the others."
+            )
+        return g.iloc[0][["pw_gpci", "pe_gpci", "mp_gpci"]].astype(float)
+
+    def threshold(self, kind: str, year: int) -> float:
+        t = self.thresholds[(self.thresholds["kind"] == kind) & (self.thresholds["year"] == int(year))]
+        if t.empty:
+            raise ReferenceDataError(f"No {kind} for {year}; add it to analytics/reference/thresholds.csv.")
+        return float(t["amount"].iloc[0])
+
+    def with_ptp_indicator(self, column1: str, column2: str, indicator: int) -> Reference:
+        """A copy with one NCCI pair's modifier indicator set (e.g. 97140/97124 to 0).
+
+        The CY indicator of 97140/97124 is unconfirmed (FACTS 4.2); the shipped default is 1
+        (the pair may be unbundled with 59 or an X modifier when the services were distinct).
+        """
+        if indicator not in (0, 1, 9):
+            raise ValueError("An NCCI modifier indicator is 0, 1 or 9.")
+        ptp = self.ncci_ptp.copy()
+        hit = (ptp["column1"] == column1) & (ptp["column2"] == column2)
+        if not hit.any():
+            raise ReferenceDataError(f"No NCCI pair {column1}/{column2} in the reference data.")
+        ptp.loc[hit, "modifier_indicator"] = indicator
+        return dataclasses.replace(self, ncci_ptp=ptp)
+
+    def carc_category(self, carc: pd.Series) -> pd.Series:
+        """Category of each CARC ("other" for codes outside the catalog)."""
+        cat = self.carc.set_index("carc")["category"]
+        return carc.astype(str).map(cat).fillna("other")
+
+
+def _merge_cf(cf: pd.DataFrame, from_rvu: pd.DataFrame) -> pd.DataFrame:
+    """Add conversion factors found in a CMS relative value file for years the table lacks."""
+    new_years = sorted(set(from_rvu["year"]) - set(cf["year"]))
+    rows = [
+        {
+            "year": y,
+            "apm_status": "any",
+            "effective_from": pd.Timestamp(f"{y}-01-01"),
+            "effective_to": pd.Timestamp(f"{y}-12-31"),
+            "conversion_factor": float(from_rvu.loc[from_rvu["year"] == y, "conversion_factor"].iloc[0]),
+            "source": "CMS relative value file CONV FACTOR column",
+            "confidence": "C",
+        }
+        for y in new_years
+    ]
+    return pd.concat([cf, pd.DataFrame(rows)], ignore_index=True) if rows else cf
+
+
+@functools.cache
+def load_reference() -> Reference:
+    """The shipped reference data (cached; treat the frames as read-only)."""
+    return Reference.load()
