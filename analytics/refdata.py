@@ -116,8 +116,20 @@ class Reference:
             loaded = cms.reference_from_cms(pprrvu=pprrvu, gpci=gpci, ptp=ptp, mue=mue)
             for name, new in loaded.items():
                 old = tables[name]
+                if name == "rvu" and "modifier" in new.columns:
+                    # the global service only: -26/-TC/-53 rows price other things
+                    new = new[new["modifier"].fillna("") == ""]
                 if "year" in new.columns and "year" in old.columns:
-                    old = old[~old["year"].isin(new["year"].unique())]
+                    replaced = old["year"].isin(new["year"].unique())
+                    if name == "gpci":  # the national row (GPCI 1.0) is ours; keep it for every year
+                        replaced &= old["locality_id"] != "00000-00"
+                        national = old[old["locality_id"] == "00000-00"]
+                        missing = sorted(set(new["year"]) - set(national["year"]))
+                        if missing:
+                            base = national.iloc[[0]]
+                            old = pd.concat([old] + [base.assign(year=y) for y in missing], ignore_index=True)
+                            replaced = old["year"].isin(new["year"].unique()) & (old["locality_id"] != "00000-00")
+                    old = old[~replaced]
                     keep = [c for c in old.columns if c in new.columns]
                     tables[name] = pd.concat([old[keep], new[keep]], ignore_index=True)
                 else:

@@ -45,11 +45,11 @@ def visit_codes(lines: pd.DataFrame, keys: Sequence[str] = VISIT_KEYS) -> np.nda
     return lines.groupby(list(keys), sort=False, observed=True, dropna=False).ngroup().to_numpy(np.int64)
 
 
-def _allocate(group: np.ndarray, minutes: np.ndarray, total: np.ndarray, tiebreak: np.ndarray):
+def _allocate(group: np.ndarray, minutes: np.ndarray, total: np.ndarray, tiebreak: list[np.ndarray]):
     """Hand out ``total[g]`` units among the lines of each group ``g``.
 
     Every full 15 minutes of a line is a unit; the units left over go one at a time to the
-    lines with the largest leftover minutes (then more minutes, then ``tiebreak``). This
+    lines with the largest leftover minutes (then more minutes, then the ``tiebreak`` keys). This
     reproduces every worked example in Pub. 100-04 ch. 5 sec. 20.2. Returns
     ``(units, whole, got_leftover)`` per line.
     """
@@ -58,7 +58,7 @@ def _allocate(group: np.ndarray, minutes: np.ndarray, total: np.ndarray, tiebrea
     n_groups = int(total.shape[0])
     whole_sum = np.bincount(group, weights=whole, minlength=n_groups)
     extra = np.clip(total - whole_sum, 0, None)
-    order = np.lexsort((tiebreak, -minutes, -rem, group))
+    order = np.lexsort((*tiebreak[::-1], -minutes, -rem, group))
     g_sorted = group[order]
     first = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
     starts = np.repeat(first, np.diff(np.r_[first, len(order)]))
@@ -130,7 +130,12 @@ def compute_units(
 
     visit_total = np.bincount(group, weights=m, minlength=n_visits).astype(np.int64)
     t_line = visit_total[group]
-    tiebreak = pd.factorize(codes, sort=True)[0]
+    # Ties between equal leftovers are the provider's choice (ch. 5 sec. 20.2); break them by
+    # code, then modifiers, then line id, so the result never depends on row order.
+    tiebreak = [pd.factorize(codes, sort=True)[0]]
+    for col in ("modifiers", "line_id"):
+        if col in lines.columns:
+            tiebreak.append(pd.factorize(lines[col].fillna("").astype(str), sort=True)[0])
     units = np.zeros(len(lines), dtype=np.int64)
     whole = m // 15
     got = np.zeros(len(lines), dtype=bool)
@@ -140,7 +145,7 @@ def compute_units(
     if sel.any():
         g = group[sel]
         cms_total = np.where(visit_total >= 8, (visit_total + 7) // 15, 0)
-        u, _, gt = _allocate(g, m[sel], cms_total, tiebreak[sel])
+        u, _, gt = _allocate(g, m[sel], cms_total, [t[sel] for t in tiebreak])
         units[sel] = u
         got[sel] = gt
 
@@ -148,10 +153,10 @@ def compute_units(
     sel = timed & ~is_cms
     code_total = np.zeros(len(lines), dtype=np.int64)
     if sel.any():
-        gc = pd.factorize(group[sel] * (int(tiebreak.max()) + 1) + tiebreak[sel])[0]
+        gc = pd.factorize(group[sel] * (int(tiebreak[0].max()) + 1) + tiebreak[0][sel])[0]
         per_code = np.bincount(gc, weights=m[sel]).astype(np.int64)
         ama_total = np.where(per_code >= 8, (per_code + 7) // 15, 0)
-        u, _, gt = _allocate(gc, m[sel], ama_total, tiebreak[sel])
+        u, _, gt = _allocate(gc, m[sel], ama_total, [t[sel] for t in tiebreak])
         units[sel] = u
         got[sel] = gt
         code_total[sel] = per_code[gc]

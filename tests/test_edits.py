@@ -1,0 +1,181 @@
+"""Edits: NCCI pairs and modifiers, status B, MUE, coverage, provider type, limits, KX."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analytics.payers import load_payers
+from analytics.pipeline import evaluate
+from analytics.refdata import load_reference
+
+POLICIES = load_payers({"payers": {
+    "mc": {"kind": "medicare"},
+    "ppo": {"kind": "commercial", "fee": {"basis": "percent_of_medicare", "percent": 110},
+            "ncci": {"pairs": [{"column1": "97140", "column2": "97124", "modifiers": ["XS"]}]},
+            "not_covered": ["97010"]},
+    "nonncci": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97124": 40, "97140": 40}},
+                "ncci": {"follow": False}},
+    "pip": {"kind": "auto", "fee": {"basis": "flat", "rates": {"97124": 48}}, "prescription_required": True},
+    "hmo": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97124": 40, "97140": 40, "97112": 40}},
+            "provider_types": {"97112": ["pt", "dc"]}, "visit_limit": 2},
+    "wc": {"kind": "workers_comp", "fee": {"basis": "flat", "rates": {"97140": 40}}, "prior_auth_after_visits": 1},
+    "late": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40}}, "timely_filing_days": 90},
+}})
+
+
+def claim(payer, *lines, date="2026-03-02", patient="p1", **extra):
+    df = pd.DataFrame({
+        "patient_id": patient, "service_date": pd.Timestamp(date), "provider_id": "pt1", "payer_id": payer,
+        "provider_type": "pt", "cpt": [c for c, _ in lines], "units": 1, "modifiers": [m for _, m in lines],
+    })
+    return df.assign(**extra)
+
+
+def outcome(df, ref=None):
+    out = evaluate(df, POLICIES, ref)
+    return {r.cpt: (str(r.disposition), r.carc) for r in out.itertuples()}, out
+
+
+def test_97124_with_97140_without_modifier_is_bundled():
+    res, out = outcome(claim("mc", ("97140", "GP"), ("97124", "GP")))
+    assert res["97124"] == ("denied", "97")
+    assert res["97140"][0] == "payable"
+    reason = out.loc[out["cpt"] == "97124", "edit_reason"].item()
+    assert "bundled into 97140" in reason and out.loc[out["cpt"] == "97124", "rarc"].item() == "M80"
+
+
+@pytest.mark.parametrize("modifier", ["59", "XS"])
+def test_modifier_on_column_two_unbundles_indicator_1(modifier):
+    res, out = outcome(claim("mc", ("97140", "GP"), ("97124", f"GP,{modifier}")))
+    assert res["97124"][0] in ("payable", "reduced") and res["97140"][0] in ("payable", "reduced")
+    assert f"unbundled by modifier {modifier}" in out.loc[out["cpt"] == "97124", "edit_reason"].item()
+
+
+def test_modifier_on_column_one_does_not_help():
+    res, _ = outcome(claim("mc", ("97140", "GP,59"), ("97124", "GP")))
+    assert res["97124"] == ("denied", "97")
+
+
+def test_indicator_0_denies_even_with_59():
+    ref = load_reference().with_ptp_indicator("97140", "97124", 0)
+    res, out = outcome(claim("mc", ("97140", "GP"), ("97124", "GP,59")), ref)
+    assert res["97124"] == ("denied", "97")
+    assert "indicator 0" in out.loc[out["cpt"] == "97124", "edit_reason"].item()
+
+
+def test_payer_that_honours_only_xs():
+    res, out = outcome(claim("ppo", ("97140", ""), ("97124", "59")))
+    assert res["97124"] == ("denied", "97")
+    assert "does not honour 59" in out.loc[out["cpt"] == "97124", "edit_reason"].item()
+    res, _ = outcome(claim("ppo", ("97140", ""), ("97124", "XS")))
+    assert res["97124"][0] == "payable"
+
+
+def test_payer_that_ignores_ncci():
+    res, _ = outcome(claim("nonncci", ("97140", ""), ("97124", "")))
+    assert res["97124"][0] == "payable"
+
+
+def test_pair_only_within_the_same_visit():
+    a = claim("mc", ("97140", "GP"), date="2026-03-02")
+    b = claim("mc", ("97124", "GP"), date="2026-03-03")
+    out = evaluate(pd.concat([a, b], ignore_index=True), POLICIES)
+    assert (out["disposition"] != "denied").all()
+
+
+def test_deleted_pair_is_not_applied():
+    # 97530/97161 was added and reversed (indicator 9, FACTS 4.2): both paid
+    res, _ = outcome(claim("mc", ("97161", "GP"), ("97530", "GP")))
+    assert res["97161"][0] in ("payable", "reduced") and res["97530"][0] in ("payable", "reduced")
+
+
+def test_pair_not_in_force_before_its_effective_date():
+    # 97140/97530 is shipped effective 2020-01-01: denied in 2020, paid together in 2019
+    pol = load_payers({"payers": {"x": {"kind": "commercial",
+                                        "fee": {"basis": "flat", "rates": {"97140": 40, "97530": 40}}}}})
+    for date, expect in (("2019-06-03", ["payable", "payable"]), ("2020-06-03", ["payable", "denied"])):
+        df = claim("x", ("97140", ""), ("97530", ""), date=date)
+        assert evaluate(df, pol)["disposition"].astype(str).tolist() == expect
+
+
+def test_status_b_under_medicare_and_not_covered_elsewhere():
+    res, _ = outcome(claim("mc", ("97140", "GP"), ("97010", "GP")))
+    assert res["97010"] == ("denied", "97")
+    res, out = outcome(claim("ppo", ("97140", ""), ("97010", "")))
+    assert res["97010"] == ("denied", "96")
+    assert "does not cover 97010" in out.loc[out["cpt"] == "97010", "edit_reason"].item()
+
+
+def test_medicare_therapy_line_without_gp():
+    res, out = outcome(claim("mc", ("97140", "")))
+    assert res["97140"] == ("denied", "4")
+    assert "GP" in out["edit_reason"].item()
+
+
+def test_mue_per_day():
+    # 97124 MUE 4 (unconfirmed, MAI 3: date-of-service edit) -> 5 units on one day denied
+    df = claim("mc", ("97124", "GP")).assign(units=5)
+    res, out = outcome(df)
+    assert res["97124"] == ("denied", "151")
+    assert "medically unlikely" in out["edit_reason"].item()
+    res, _ = outcome(claim("mc", ("97124", "GP")).assign(units=4))
+    assert res["97124"][0] in ("payable", "reduced")
+
+
+def test_prescription_required():
+    res, out = outcome(claim("pip", ("97124", "")))
+    assert res["97124"] == ("denied", "174")
+    res, _ = outcome(claim("pip", ("97124", ""), prescription_on_file=True))
+    assert res["97124"][0] == "payable"
+
+
+def test_provider_type_not_allowed():
+    res, out = outcome(claim("hmo", ("97112", ""), ("97124", "")).assign(provider_type="lmt"))
+    assert res["97112"] == ("denied", "170") and res["97124"][0] == "payable"
+    assert "lmt" in out.loc[out["cpt"] == "97112", "edit_reason"].item()
+
+
+def test_visit_limit_counts_visits_in_the_year():
+    visits = [claim("hmo", ("97124", ""), date=d) for d in ("2026-01-05", "2026-02-05", "2026-03-05")]
+    visits.append(claim("hmo", ("97124", ""), date="2027-01-05"))
+    out = evaluate(pd.concat(visits, ignore_index=True), POLICIES)
+    assert out["carc"].tolist() == ["", "", "119", ""]
+    assert out.loc[2, "group_code"] == "PR"
+    # visits already used this year count too
+    out = evaluate(claim("hmo", ("97124", ""), visits_before=2), POLICIES)
+    assert out["carc"].item() == "119"
+
+
+def test_prior_authorisation_after_n_visits():
+    visits = [claim("wc", ("97140", ""), date=d) for d in ("2026-01-05", "2026-01-12")]
+    out = evaluate(pd.concat(visits, ignore_index=True), POLICIES)
+    assert out["carc"].tolist() == ["", "197"]
+    out = evaluate(pd.concat(visits, ignore_index=True).assign(prior_auth=True), POLICIES)
+    assert out["carc"].tolist() == ["", ""]
+
+
+def test_timely_filing():
+    df = claim("late", ("97140", ""), submission_date=pd.Timestamp("2026-07-01"))
+    res, out = outcome(df)
+    assert res["97140"] == ("denied", "29")
+    assert "121 days" in out["edit_reason"].item()
+
+
+def test_kx_threshold():
+    # 2026 threshold $2,480: a patient with $2,470 of therapy already allowed this year
+    df = claim("mc", ("97140", "GP")).assign(therapy_allowed_before=2470.0, deductible_remaining=0.0)
+    res, out = outcome(df)
+    assert res["97140"] == ("denied", "119")
+    assert "KX" in out["edit_reason"].item() and out["allowed"].item() == 0
+    res, _ = outcome(df.assign(modifiers="GP,KX"))
+    assert res["97140"][0] == "payable"
+    res, _ = outcome(df.assign(therapy_allowed_before=100.0))
+    assert res["97140"][0] == "payable"
+
+
+def test_every_line_has_disposition_reason_and_carc_columns():
+    _, out = outcome(claim("mc", ("97140", "GP"), ("97124", "GP"), ("97010", "GP")))
+    assert out["edit_reason"].str.len().gt(0).all()
+    assert set(out["disposition"].astype(str)) <= {"payable", "reduced", "denied", "not_billed", "unpriced"}
+    assert (out.loc[out["disposition"] == "denied", "carc"] != "").all()

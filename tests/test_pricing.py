@@ -1,0 +1,216 @@
+"""Pricing: Medicare fee schedule figures (FACTS 1.2, 1.4, 2), contracts and cost share."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analytics.exceptions import ReferenceDataError, UnpricedCodeWarning
+from analytics.payers import load_payers
+from analytics.pipeline import evaluate
+
+POLICIES = load_payers({"payers": {
+    "mc": {"kind": "medicare"},
+    "mc_qp": {"kind": "medicare", "fee": {"basis": "medicare", "apm_status": "qp"}},
+    "mc_nonpar": {"kind": "medicare", "fee": {"basis": "medicare", "participating": False}},
+    "manhattan": {"kind": "medicare", "fee": {"basis": "medicare", "locality": "13202-01"}},
+    "alabama": {"kind": "medicare", "fee": {"basis": "medicare", "locality": "10112-00"}},
+    "mc_cost": {"kind": "medicare", "cost_share": {"deductible": "part_b", "coinsurance": 0.2},
+                "sequestration": 0.02},
+    "ppo": {"kind": "commercial", "fee": {"basis": "percent_of_medicare", "percent": 110}},
+    "flat": {"kind": "auto", "fee": {"basis": "flat", "rates": {"97124": 48.0, "97140": 52.0}},
+             "ncci": {"follow": False}},
+    "capped": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97124": 50.0, "97140": 50.0},
+               "per_visit_cap": 120.0}, "ncci": {"follow": False}},
+    "copay": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40.0, "97110": 40.0}},
+              "cost_share": {"deductible": 50, "copay": 20, "coinsurance": 0.1}},
+    "cash": {"kind": "cash", "fee": {"basis": "charges"}},
+}})
+
+
+def claim(payer, date, *lines, patient="p1"):
+    """Lines as billed: (code, units, modifiers)."""
+    return pd.DataFrame({
+        "patient_id": patient, "service_date": pd.Timestamp(date), "provider_id": "pt1", "payer_id": payer,
+        "cpt": [c for c, _, _ in lines], "units": [u for _, u, _ in lines], "modifiers": [m for _, _, m in lines],
+        "provider_type": "pt",
+    })
+
+
+def total(df):
+    return round(float(evaluate(df, POLICIES)["allowed"].sum()), 2)
+
+
+# FACTS 1.2: national, participating, one unit
+@pytest.mark.parametrize("code, year, amount", [
+    ("97140", "2025", 27.17), ("97124", "2025", 29.76), ("97110", "2025", 28.79), ("97112", "2025", 32.02),
+    ("97530", "2025", 34.61), ("97161", "2025", 98.01), ("97164", "2025", 67.60),
+    ("97140", "2026", 27.72), ("97124", "2026", 29.73), ("97110", "2026", 29.06), ("97112", "2026", 32.73),
+])
+def test_national_unit_amounts(code, year, amount):
+    assert total(claim("mc", f"{year}-05-01", (code, 1, "GP"))) == amount
+
+
+def test_2026_qp_conversion_factor():
+    # 97140: 0.83 x 33.5675 = 27.86 (FACTS 1.2)
+    assert total(claim("mc_qp", "2026-05-01", ("97140", 1, "GP"))) == 27.86
+
+
+def test_non_par_and_limiting_charge():
+    out = evaluate(claim("mc_nonpar", "2025-05-01", ("97140", 1, "GP")), POLICIES)
+    assert out["allowed"].item() == 25.81  # 95% of $27.17
+    assert out["limiting_charge"].item() == 29.68  # 109.25% of $27.17
+
+
+def test_mppr_2025_two_codes():
+    # FACTS 2: 97110 x2 + 97140 = 28.79 + 21.83 + 20.70
+    assert total(claim("mc", "2025-05-01", ("97110", 2, "GP"), ("97140", 1, "GP"))) == 71.32
+
+
+def test_mppr_2026_non_qp():
+    assert total(claim("mc", "2026-05-01", ("97110", 2, "GP"), ("97140", 1, "GP"))) == 72.48
+
+
+def test_mppr_highest_pe_first():
+    # 97530 (PE 0.62) paid in full; 97112 and both 97140 units at 50% PE. The 97140/97530 NCCI
+    # pair is bypassed with 59 (separate time blocks) so the MPPR figure stands alone.
+    df = claim("mc", "2025-05-01", ("97530", 1, "GP,59"), ("97112", 1, "GP"), ("97140", 2, "GP"))
+    out = evaluate(df, POLICIES)
+    assert out["allowed"].tolist() == [34.61, 24.26, 41.40]
+    assert round(out["allowed"].sum(), 2) == 100.27
+    assert out["disposition"].astype(str).tolist() == ["payable", "reduced", "reduced"]
+
+
+def test_mppr_is_per_visit():
+    a = claim("mc", "2025-05-01", ("97140", 1, "GP"))
+    b = claim("mc", "2025-05-02", ("97140", 1, "GP"))
+    assert total(pd.concat([a, b], ignore_index=True)) == 2 * 27.17
+
+
+@pytest.mark.parametrize("payer, year, code, amount", [
+    ("manhattan", "2025", "97140", 30.44), ("alabama", "2025", "97140", 25.34),
+    ("manhattan", "2025", "97124", 33.71), ("alabama", "2025", "97124", 27.25),
+    ("manhattan", "2026", "97140", 30.95), ("alabama", "2026", "97140", 25.95),
+])
+def test_locality_amounts(payer, year, code, amount):
+    assert total(claim(payer, f"{year}-05-01", (code, 1, "GP"))) == amount
+
+
+def test_assistant_modifier_85_percent():
+    # 85% of the unrounded 0.84 x 32.3465 = 27.17106 -> 23.0954 -> $23.10
+    assert total(claim("mc", "2025-05-01", ("97140", 1, "GP,CQ"))) == 23.10
+
+
+def test_percent_of_medicare_contract():
+    # 110% of 2 x $27.72 (2026) = 60.984 -> $60.98 from the unrounded Medicare amount
+    assert total(claim("ppo", "2026-05-01", ("97140", 2, ""))) == round(2 * 0.83 * 33.4009 * 1.1, 2)
+
+
+def test_flat_fee_and_cash():
+    assert total(claim("flat", "2026-05-01", ("97124", 2, ""), ("97140", 1, ""))) == 148.0
+    df = claim("cash", "2026-05-01", ("97124", 4, "")).assign(charge=120.0)
+    assert total(df) == 120.0
+
+
+def test_per_visit_cap_reduces_the_visit():
+    out = evaluate(claim("capped", "2026-05-01", ("97124", 2, ""), ("97140", 2, "")), POLICIES)
+    assert out["allowed"].sum() == pytest.approx(120.0)
+    assert (out["disposition"] == "reduced").all()
+    assert out["price_basis"].str.contains("per-visit cap").all()
+
+
+def test_97010_unpaid_by_medicare_with_bundled_reason():
+    out = evaluate(claim("mc", "2026-05-01", ("97140", 1, "GP"), ("97010", 1, "GP")), POLICIES)
+    row = out[out["cpt"] == "97010"].iloc[0]
+    assert row["allowed"] == 0 and row["disposition"] == "denied"
+    assert row["carc"] == "97" and row["rarc"] == "M15" and "bundled" in row["edit_reason"]
+
+
+def test_97139_without_rate_is_flagged_not_zero():
+    with pytest.warns(UnpricedCodeWarning, match="97139"):
+        out = evaluate(claim("mc", "2026-05-01", ("97139", 1, "GP")), POLICIES)
+    assert out["disposition"].item() == "unpriced"
+    assert np.isnan(out["allowed"].item())
+    assert "fee.rates" in out["price_basis"].item()
+
+
+def test_97139_with_payer_rate_is_priced():
+    pol = load_payers({"payers": {"wc": {"kind": "workers_comp", "fee": {"basis": "percent_of_medicare",
+                                                                       "percent": 120, "rates": {"97139": 30}}}}})
+    df = claim("wc", "2026-05-01", ("97139", 1, ""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = evaluate(df, pol)
+    assert out["allowed"].item() == 30.0
+
+
+def test_year_without_rates_is_an_error():
+    with pytest.raises(ReferenceDataError, match="no Medicare rates"):
+        evaluate(claim("mc", "2019-05-01", ("97140", 1, "GP")), POLICIES)
+
+
+def test_unknown_locality_is_an_error():
+    pol = load_payers({"payers": {"x": {"kind": "medicare", "fee": {"basis": "medicare", "locality": "99999-99"}}}})
+    with pytest.raises(ReferenceDataError, match="99999-99"):
+        evaluate(claim("x", "2025-05-01", ("97140", 1, "GP")), pol)
+
+
+def test_cost_share_medicare_deductible_coinsurance_sequestration():
+    # 2025 Part B deductible $257: visits of $271.70 (10 x 97140 at $27.17 is one line here)
+    df = claim("mc_cost", "2025-05-01", ("97140", 1, "GP"))
+    one = evaluate(df, POLICIES)
+    assert one["deductible_applied"].item() == 27.17 and one["payer_part"].item() == 0
+    df = df.assign(deductible_remaining=0.0)
+    out = evaluate(df, POLICIES)
+    assert out["coinsurance_applied"].item() == 5.43  # 20% of 27.17
+    assert out["payer_part"].item() == 21.74
+    assert out["sequestration"].item() == 0.43  # 2% of the payer part
+    assert out["payer_paid"].item() == 21.31
+
+
+def test_cost_share_runs_over_the_year_in_date_order():
+    # deductible $50 then copay $20 per visit then 10% coinsurance; two visits of $80
+    a = claim("copay", "2026-02-01", ("97140", 1, ""), ("97110", 1, ""))
+    b = claim("copay", "2026-01-01", ("97140", 1, ""), ("97110", 1, ""))
+    out = evaluate(pd.concat([a, b], ignore_index=True), POLICIES)
+    jan = out[out["service_date"] == "2026-01-01"]
+    feb = out[out["service_date"] == "2026-02-01"]
+    assert jan["deductible_applied"].sum() == 50 and feb["deductible_applied"].sum() == 0
+    assert jan["copay_applied"].sum() == 20 and feb["copay_applied"].sum() == 20
+    assert jan["coinsurance_applied"].sum() == pytest.approx(1.0)  # 10% of (80 - 50 - 20)
+    assert feb["coinsurance_applied"].sum() == pytest.approx(6.0)  # 10% of (80 - 20)
+    assert (out["patient_part"] + out["payer_part"]).sum() == pytest.approx(out["allowed"].sum())
+
+
+line = st.tuples(st.sampled_from(["97110", "97112", "97124", "97140", "97530", "97010"]),
+                 st.integers(0, 60), st.sampled_from(["", "GP", "GP,59", "XS", "GP,CQ"]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(line, min_size=1, max_size=5), st.sampled_from(["mc", "ppo", "flat", "manhattan", "copay"]),
+       st.randoms(use_true_random=False))
+def test_pricing_properties(lines, payer, rnd):
+    df = pd.DataFrame({
+        "patient_id": "p", "service_date": pd.Timestamp("2026-04-01"), "provider_id": "a", "payer_id": payer,
+        "provider_type": "pt", "cpt": [c for c, _, _ in lines],
+        "minutes": [float(m) if c != "97010" else np.nan for c, m, _ in lines],
+        "modifiers": [x for _, _, x in lines],
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnpricedCodeWarning)
+        out = evaluate(df, POLICIES)
+        order = list(range(len(df)))
+        rnd.shuffle(order)
+        shuffled = evaluate(df.iloc[order], POLICIES).sort_index()
+    allowed = out["allowed"].fillna(0)
+    assert (allowed >= 0).all()
+    assert (out["patient_part"] >= 0).all() and (out["payer_part"] >= -0.005).all()
+    assert out.loc[out["disposition"].isin(["denied", "not_billed"]), "allowed"].eq(0).all()
+    # results do not depend on row order (per code: ties between equal lines may swap)
+    assert round(allowed.sum(), 2) == round(shuffled["allowed"].fillna(0).sum(), 2)
+    pd.testing.assert_series_equal(out.groupby("cpt")["units"].sum(), shuffled.groupby("cpt")["units"].sum())
