@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from analytics.payers import PayerPolicy, check_payers_known, payer_table
-from analytics.refdata import Reference, load_reference
-from analytics.units import VISIT_KEYS, visit_codes
+from analytics.refdata import NCCI_MODIFIERS, Reference, load_reference
+from analytics.units import VISIT_KEYS, factorize, visit_codes
 
 __all__ = ["apply_edits", "apply_threshold_edits", "modifier_flags", "EDIT_COLUMNS"]
 
@@ -49,25 +49,26 @@ def _normalise_modifiers(mods: pd.Series) -> pd.Series:
 
 def modifier_flags(mods: pd.Series, wanted: Sequence[str]) -> np.ndarray:
     """True where a line's modifiers include any of ``wanted`` (computed once per distinct value)."""
-    codes, uniq = pd.factorize(mods.fillna(""), sort=False)
+    codes, uniq = factorize(mods)
     if len(uniq) == 0:
         return np.zeros(len(mods), dtype=bool)
-    norm = _normalise_modifiers(pd.Series(uniq))
+    norm = _normalise_modifiers(pd.Series(uniq, dtype=object))
     want = set(wanted)
     hit = np.array([bool(want.intersection(v.split(","))) if v else False for v in norm], dtype=bool)
-    out = np.zeros(len(mods), dtype=bool)
-    ok = codes >= 0
-    out[ok] = hit[codes[ok]]
-    return out
+    return hit[codes]
 
 
 class _Outcome:
-    """Collects the first denial per line, vectorised."""
+    """The first denial of each line, with its reason kept as an id into a table of texts."""
+
+    PAYABLE = "payable: passes the payer's edits"
 
     def __init__(self, n: int):
         self.denied = np.zeros(n, dtype=bool)
         self.not_billed = np.zeros(n, dtype=bool)
-        self.reason = np.full(n, "payable: passes the payer's edits", dtype=object)
+        self.reason = np.zeros(n, dtype=np.int64)
+        self.texts: list[str] = [self.PAYABLE]
+        self._ids = {self.PAYABLE: 0}
         self.carc = np.full(n, "", dtype=object)
         self.rarc = np.full(n, "", dtype=object)
 
@@ -75,36 +76,73 @@ class _Outcome:
     def open(self) -> np.ndarray:
         return ~(self.denied | self.not_billed)
 
-    def deny(self, mask: np.ndarray, reason, carc: str, rarc: str = "") -> None:
+    def text_id(self, text: str) -> int:
+        if text not in self._ids:
+            self._ids[text] = len(self.texts)
+            self.texts.append(text)
+        return self._ids[text]
+
+    def worded(self, mask: np.ndarray, keys: dict[str, np.ndarray], words) -> np.ndarray:
+        """Reason ids for the rows in ``mask``: ``words(row)`` is called once per distinct key."""
+        idx = np.flatnonzero(mask)
+        if not keys:
+            return np.full(len(idx), self.text_id(words(None)))
+        frame = pd.DataFrame({k: np.asarray(v)[idx] for k, v in keys.items()})
+        group = frame.groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+        first = frame.drop_duplicates()
+        ids = np.array([self.text_id(words(r)) for r in first.itertuples(index=False)], dtype=np.int64)
+        return ids[group]
+
+    def deny(self, mask, carc: str, rarc: str, keys: dict[str, np.ndarray], words) -> None:
         mask = np.asarray(mask, dtype=bool) & self.open
         if not mask.any():
             return
         self.denied[mask] = True
-        self.reason[mask] = reason[mask] if isinstance(reason, np.ndarray) else reason
+        self.reason[mask] = self.worded(mask, keys, words)
         self.carc[mask] = carc
         self.rarc[mask] = rarc
 
-
-def _payer_columns(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]) -> pd.DataFrame:
-    table = payer_table(payers).set_index("payer_id")
-    codes = pd.Categorical(lines["payer_id"].astype(str), categories=table.index).codes
-    return table.iloc[codes].set_axis(lines.index)
-
-
-def _pair_mask(payer: pd.Series, cpt: pd.Series, pairs: set[tuple[str, str]]) -> np.ndarray:
-    if not pairs:
-        return np.zeros(len(payer), dtype=bool)
-    key = pd.MultiIndex.from_arrays([payer.astype(str), cpt.astype(str)])
-    return key.isin(list(pairs))
+    def categorical(self, ids: np.ndarray | None = None) -> pd.Categorical:
+        ids = self.reason if ids is None else ids
+        return pd.Categorical.from_codes(ids, categories=pd.Index(self.texts, dtype=object).astype(str),
+                                         validate=False)
 
 
-def _text(*parts) -> np.ndarray:
-    """Concatenate scalars and aligned Series into a string array."""
-    out = None
-    for p in parts:
-        s = p.astype(str) if isinstance(p, pd.Series) else p
-        out = s if out is None else out + s
-    return np.asarray(out, dtype=object)
+class _PayerColumns:
+    """Payer policy settings aligned to lines, computed per distinct payer."""
+
+    def __init__(self, lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]):
+        self.codes, self.values = factorize(lines["payer_id"])
+        known = np.isin(self.values, list(payers))
+        if not known.all():
+            check_payers_known(lines["payer_id"], payers)
+        self.table = payer_table(payers).set_index("payer_id").reindex(self.values)
+        self.index = lines.index
+
+    def __getitem__(self, col: str) -> pd.Series:
+        return pd.Series(self.table[col].to_numpy()[self.codes], index=self.index, name=col)
+
+    def array(self, col: str, dtype=float) -> np.ndarray:
+        values = self.table[col]
+        if dtype is float:
+            values = pd.to_numeric(values, errors="coerce")
+            return values.to_numpy(dtype=float, na_value=np.nan)[self.codes]
+        return values.to_numpy(dtype=dtype)[self.codes]
+
+
+def _payer_columns(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]) -> _PayerColumns:
+    return _PayerColumns(lines, payers)
+
+
+def _lookup(a_codes, a_values, b_codes, b_values, pairs: set[tuple[str, str]]) -> np.ndarray:
+    """True where (a, b) is in ``pairs``, via a small table over the distinct values."""
+    table = np.zeros((len(a_values), len(b_values)), dtype=bool)
+    ai = {v: i for i, v in enumerate(a_values)}
+    bi = {v: i for i, v in enumerate(b_values)}
+    for a, b in pairs:
+        if a in ai and b in bi:
+            table[ai[a], bi[b]] = True
+    return table[a_codes, b_codes]
 
 
 def apply_edits(
@@ -133,228 +171,249 @@ def apply_edits(
         ``lines`` with ``disposition``, ``edit_reason``, ``carc``, ``group_code``, ``rarc``.
     """
     ref = reference or load_reference()
-    check_payers_known(lines["payer_id"], payers)
     n = len(lines)
-    pol = _payer_columns(lines, payers)
-    cpt = lines["cpt"].astype(str)
+    pol = _PayerColumns(lines, payers)
+    payer_c, payer_v = pol.codes, pol.values
+    cpt_c, cpt_v = factorize(lines["cpt"])
+    catalog = ref.code_table(pd.Series(cpt_v))
     mods = lines["modifiers"] if "modifiers" in lines.columns else pd.Series("", index=lines.index)
     out = _Outcome(n)
-    catalog = ref.code_table(cpt)
+    keys_pc = {"p": payer_c, "c": cpt_c}
 
     # 1. units
     zero = lines["units"].to_numpy() == 0
     out.not_billed[zero] = True
-    out.reason[zero] = "not billed: no billable units (see units_reason)"
+    out.reason[zero] = out.text_id("not billed: no billable units (see units_reason)")
 
     # 2. plan exclusions
     excluded = {(p.payer_id, c) for p in payers.values() for c in p.not_covered}
-    mask = _pair_mask(lines["payer_id"], cpt, excluded)
-    out.deny(mask, _text(lines["payer_id"], " does not cover ", cpt, " under this plan"), "96", "N130")
+    if excluded:
+        mask = _lookup(payer_c, payer_v, cpt_c, cpt_v, excluded)
+        out.deny(mask, "96", "N130", keys_pc, lambda r: f"{payer_v[r.p]} does not cover {cpt_v[r.c]} under this plan")
 
     # 3. Medicare status indicators
-    status = catalog["medicare_status"].to_numpy()
-    med = pol["medicare_status"].to_numpy(bool)
-    out.deny(med & (status == "B"), _text(
-        "bundled: ", cpt, " has Medicare status B (paid only as part of other services, never separately)"
-    ), "97", "M15")
-    out.deny(med & np.isin(status, ["N", "I"]), _text(
-        cpt, " is not payable by Medicare (status N or I)"), "96", "")
+    status = catalog["medicare_status"].to_numpy()[cpt_c]
+    med = pol.array("medicare_status", bool)
+    out.deny(med & (status == "B"), "97", "M15", {"c": cpt_c}, lambda r: (
+        f"bundled: {cpt_v[r.c]} has Medicare status B (paid only as part of other services, never separately)"))
+    out.deny(med & np.isin(status, ["N", "I"]), "96", "", {"c": cpt_c},
+             lambda r: f"{cpt_v[r.c]} is not payable by Medicare (status N or I)")
 
-    # 4. provider type allowed per code
+    # 4. provider type allowed per code (an unknown type is not held against the line)
     if any(p.provider_types for p in payers.values()):
-        ptype = (lines["provider_type"] if "provider_type" in lines.columns
-                 else pd.Series("", index=lines.index)).fillna("").astype(str).str.lower()
+        pt_src = lines["provider_type"] if "provider_type" in lines.columns else pd.Series("", index=lines.index)
+        pt_c, pt_v = factorize(pt_src)
+        pt_v = np.array([str(v).lower() for v in pt_v], dtype=object)
         restricted = {(p.payer_id, c) for p in payers.values() for c in p.provider_types}
-        allowed = {(p.payer_id, c, t) for p in payers.values() for c, ts in p.provider_types.items() for t in ts}
-        is_restricted = _pair_mask(lines["payer_id"], cpt, restricted)
-        key = pd.MultiIndex.from_arrays([lines["payer_id"].astype(str), cpt, ptype])
-        ok = key.isin(list(allowed))
-        # An unknown provider type is not held against the line (intake requires it for real data).
-        out.deny(is_restricted & ~ok & (ptype.to_numpy() != ""), _text(
-            lines["payer_id"], " pays ", cpt, " only to certain provider types, not ", ptype,
-            " (the rendering provider)"), "170")
+        is_restricted = _lookup(payer_c, payer_v, cpt_c, cpt_v, restricted)
+        if is_restricted.any():
+            pc = payer_c * len(cpt_v) + cpt_c
+            pc_v = np.array([f"{a}|{b}" for a in payer_v for b in cpt_v], dtype=object)
+            allowed = {(f"{p.payer_id}|{c}", t) for p in payers.values() for c, ts in p.provider_types.items()
+                       for t in ts}
+            ok = _lookup(pc, pc_v, pt_c, pt_v, allowed)
+            out.deny(is_restricted & ~ok & (pt_v[pt_c] != ""), "170", "", {**keys_pc, "t": pt_c}, lambda r: (
+                f"{payer_v[r.p]} pays {cpt_v[r.c]} only to certain provider types, not {pt_v[r.t]} "
+                "(the rendering provider)"))
 
     # 5. prescription on file
-    need_rx = pol["prescription_required"].to_numpy(bool)
+    need_rx = pol.array("prescription_required", bool)
     if need_rx.any():
         rx = (lines["prescription_on_file"].fillna(False).astype(bool).to_numpy()
               if "prescription_on_file" in lines.columns else np.zeros(n, dtype=bool))
-        out.deny(need_rx & ~rx, _text(
-            lines["payer_id"], " requires a prescription or referral on file before the service; none is recorded"),
-            "174")
+        out.deny(need_rx & ~rx, "174", "", {"p": payer_c}, lambda r: (
+            f"{payer_v[r.p]} requires a prescription or referral on file before the service; none is recorded"))
 
     # 6. Medicare therapy modifier
-    need_gp = pol["require_gp"].to_numpy(bool) & catalog["therapy"].to_numpy(bool)
+    need_gp = pol.array("require_gp", bool) & catalog["therapy"].to_numpy(bool)[cpt_c]
     if need_gp.any():
         has_gp = modifier_flags(mods, _THERAPY_MODS)
-        out.deny(need_gp & ~has_gp, _text(
-            "modifier: Medicare therapy lines need GP (PT plan of care), GO (OT) or GN (SLP); ", cpt,
-            " has none"), "4", "")
+        out.deny(need_gp & ~has_gp, "4", "", {"c": cpt_c}, lambda r: (
+            f"modifier: Medicare therapy lines need GP (PT plan of care), GO (OT) or GN (SLP); {cpt_v[r.c]} has none"))
 
     # 7. visit limits and prior authorisation
-    limit = pol["visit_limit"].to_numpy(dtype=float, na_value=np.nan)
-    auth_after = pol["prior_auth_after_visits"].to_numpy(dtype=float, na_value=np.nan)
+    limit = pol.array("visit_limit")
+    auth_after = pol.array("prior_auth_after_visits")
     if np.isfinite(limit).any() or np.isfinite(auth_after).any():
-        vnum = _visit_number(lines, visit_keys)
+        vnum = _visit_number(lines, visit_keys, payer_c)
         over = np.isfinite(limit) & (vnum > np.nan_to_num(limit, nan=np.inf))
-        out.deny(over, _text(
-            "benefit maximum: visit ", pd.Series(vnum, index=lines.index), " of the year with ",
-            lines["payer_id"], ", past its limit of ", pd.Series(limit, index=lines.index).fillna(0).astype(int),
-            " visits"), "119")
+        out.deny(over, "119", "", {"p": payer_c, "v": vnum, "l": limit}, lambda r: (
+            f"benefit maximum: visit {r.v:.0f} of the year with {payer_v[r.p]}, past its limit of {r.l:.0f} visits"))
         auth = (lines["prior_auth"].fillna(False).astype(bool).to_numpy() if "prior_auth" in lines.columns
                 else np.zeros(n, dtype=bool))
         need_auth = np.isfinite(auth_after) & (vnum > np.nan_to_num(auth_after, nan=np.inf)) & ~auth
-        out.deny(need_auth, _text(
-            "authorisation: visit ", pd.Series(vnum, index=lines.index), " is past the ",
-            pd.Series(auth_after, index=lines.index).fillna(0).astype(int),
-            " visits allowed without prior authorisation and none is on file"), "197")
+        out.deny(need_auth, "197", "", {"v": vnum, "l": auth_after}, lambda r: (
+            f"authorisation: visit {r.v:.0f} is past the {r.l:.0f} visits allowed without prior authorisation "
+            "and none is on file"))
 
     # 8. timely filing
     if "submission_date" in lines.columns:
-        days = (pd.to_datetime(lines["submission_date"]) - pd.to_datetime(lines["service_date"])).dt.days
-        lim = pol["timely_filing_days"].to_numpy(dtype=float, na_value=np.nan)
-        late = (days.to_numpy(dtype=float, na_value=np.nan) > lim)
-        out.deny(late, _text(
-            "timely filing: submitted ", days.fillna(0).astype(int), " days after the service, past the payer's ",
-            pd.Series(lim, index=lines.index).fillna(0).astype(int), "-day limit"), "29")
+        days = ((pd.to_datetime(lines["submission_date"]) - pd.to_datetime(lines["service_date"])).dt.days
+                .to_numpy(dtype=float, na_value=np.nan))
+        lim = pol.array("timely_filing_days")
+        out.deny(days > lim, "29", "", {"d": days, "l": lim}, lambda r: (
+            f"timely filing: submitted {r.d:.0f} days after the service, past the payer's {r.l:.0f}-day limit"))
 
     group = visit_codes(lines, visit_keys)
 
     # 9. MUE
-    use_mue = pol["mue"].to_numpy(bool)
+    use_mue = pol.array("mue", bool)
     if use_mue.any():
-        _mue(lines, cpt, group, use_mue, ref, out)
+        _mue(lines, cpt_c, cpt_v, group, use_mue, ref, out)
 
     # 10. NCCI procedure-to-procedure pairs
-    follow = pol["ncci_follow"].to_numpy(bool)
-    notes = np.full(n, "", dtype=object)
+    follow = pol.array("ncci_follow", bool)
     if follow.any():
-        _ptp(lines, cpt, mods, group, follow, payers, ref, out, notes)
+        _ptp(lines, cpt_c, cpt_v, payer_c, payer_v, mods, group, follow, payers, ref, out)
 
-    disposition = np.where(out.denied, "denied", np.where(out.not_billed, "not_billed", "payable"))
-    reason = np.where(notes != "", out.reason + "; " + notes, out.reason)
-    group_code = _group_codes(out.carc, ref)
+    disposition = np.where(out.denied, 2, np.where(out.not_billed, 3, 0))
+    carc = pd.Categorical(out.carc)
     return lines.assign(
-        disposition=pd.Categorical(disposition, categories=["payable", "reduced", "denied", "not_billed",
-                                                            "unpriced"]),
-        edit_reason=reason.astype(str),
-        carc=out.carc.astype(str),
-        group_code=group_code,
-        rarc=out.rarc.astype(str),
+        disposition=pd.Categorical.from_codes(disposition, categories=DISPOSITIONS),
+        edit_reason=out.categorical(),
+        carc=carc,
+        group_code=_group_codes(carc, ref),
+        rarc=pd.Categorical(out.rarc),
     )
 
 
-def _group_codes(carc: np.ndarray, ref: Reference) -> np.ndarray:
+DISPOSITIONS = ["payable", "reduced", "denied", "not_billed", "unpriced"]
+
+
+def _group_codes(carc: pd.Categorical, ref: Reference) -> pd.Categorical:
     typical = ref.carc.set_index("carc")["typical_group"]
-    s = pd.Series(carc, dtype=str)
-    g = s.map(typical).fillna("CO")
-    return np.where(s.to_numpy() == "", "", g.to_numpy()).astype(str)
+    cats = pd.Series(carc.categories.astype(str))
+    groups = np.where(cats == "", "", cats.map(typical).fillna("CO").to_numpy())
+    codes = np.asarray(carc.codes)
+    values = np.append(groups, "")[np.where(codes < 0, len(groups), codes)]
+    return pd.Categorical(values)
 
 
-def _visit_number(lines: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+def _visit_number(lines: pd.DataFrame, keys: Sequence[str], payer_c: np.ndarray) -> np.ndarray:
     """1-based number of each line's visit among the patient's visits with that payer that year."""
-    date = pd.to_datetime(lines["service_date"])
-    v = pd.DataFrame({
-        "visit": visit_codes(lines, keys),
-        "patient": lines[keys[0]].to_numpy(),
-        "payer": lines["payer_id"].to_numpy(),
-        "year": date.dt.year.to_numpy(),
-        "date": date.to_numpy(),
-        "before": (pd.to_numeric(lines["visits_before"], errors="coerce").fillna(0).to_numpy()
-                   if "visits_before" in lines.columns else np.zeros(len(lines))),
-    })
-    first = v.drop_duplicates("visit").sort_values(["patient", "payer", "year", "date", "visit"])
-    first["n"] = first.groupby(["patient", "payer", "year"], sort=False).cumcount() + 1 + first["before"]
-    return first.set_index("visit")["n"].reindex(v["visit"]).to_numpy(dtype=float)
+    date = pd.to_datetime(lines["service_date"]).to_numpy()
+    visit = visit_codes(lines, keys)
+    patient = factorize(lines[keys[0]])[0]
+    year = date.astype("datetime64[Y]").astype(np.int64)
+    before = (pd.to_numeric(lines["visits_before"], errors="coerce").fillna(0).to_numpy()
+              if "visits_before" in lines.columns else np.zeros(len(lines)))
+    first = np.unique(visit, return_index=True)[1]
+    order = first[np.lexsort((visit[first], date[first], year[first], payer_c[first], patient[first]))]
+    key = np.stack([patient[order], payer_c[order], year[order]])
+    new = np.r_[True, (np.diff(key, axis=1) != 0).any(axis=0)]
+    starts = np.flatnonzero(new)
+    pos = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    number = np.empty(int(visit.max()) + 1 if len(visit) else 0)
+    number[visit[order]] = pos + 1 + before[order]
+    return number[visit]
 
 
-def _mue(lines, cpt, group, use_mue, ref: Reference, out: _Outcome) -> None:
+def _mue(lines, cpt_c, cpt_v, group, use_mue, ref: Reference, out: _Outcome) -> None:
     """Medically unlikely edits: MAI 1 per claim line, MAI 2/3 per code per date of service.
 
     When units exceed the MUE value the whole line is denied (CMS NCCI MUE policy).
     """
     mue = ref.mue.set_index("cpt")
-    val = cpt.map(mue["mue"]).to_numpy(dtype=float, na_value=np.nan)
-    mai = cpt.map(mue["mai"]).to_numpy(dtype=float, na_value=np.nan)
+    val = pd.Series(cpt_v).map(mue["mue"]).to_numpy(dtype=float, na_value=np.nan)[cpt_c]
+    mai = pd.Series(cpt_v).map(mue["mai"]).to_numpy(dtype=float, na_value=np.nan)[cpt_c]
     units = lines["units"].to_numpy(dtype=float)
     live = use_mue & out.open & np.isfinite(val)
-    key = pd.DataFrame({"g": group, "c": cpt.to_numpy(), "u": np.where(live, units, 0)})
-    day_units = key.groupby(["g", "c"], sort=False)["u"].transform("sum").to_numpy()
+    if not live.any():
+        return
+    gc = group * len(cpt_v) + cpt_c
+    uniq, inv = np.unique(gc, return_inverse=True)
+    day_units = np.bincount(inv, weights=np.where(live, units, 0))[inv]
     over = live & np.where(mai == 1, units > val, day_units > val)
-    if over.any():
-        s_val = pd.Series(val, index=lines.index).fillna(0).astype(int)
-        out.deny(over, _text(
-            "frequency: ", cpt, " billed for more units than its medically unlikely edit of ", s_val,
-            " per day (MUE values are unconfirmed; load the CMS MUE file)"), "151", "N362")
+    out.deny(over, "151", "N362", {"c": cpt_c, "m": val}, lambda r: (
+        f"frequency: {cpt_v[r.c]} billed for more units than its medically unlikely edit of {r.m:.0f} per day "
+        "(MUE values are unconfirmed; load the CMS MUE file)"))
 
 
-def _ptp(lines, cpt, mods, group, follow, payers: Mapping[str, PayerPolicy], ref: Reference,
-         out: _Outcome, notes: np.ndarray) -> None:
+def _ptp(lines, cpt_c, cpt_v, payer_c, payer_v, mods, group, follow, payers: Mapping[str, PayerPolicy],
+         ref: Reference, out: _Outcome) -> None:
     live = follow & out.open
     if not live.any():
         return
     idx = np.flatnonzero(live)
-    sub = pd.DataFrame({
-        "i": idx, "g": group[idx], "cpt": cpt.to_numpy()[idx],
-        "payer": lines["payer_id"].astype(str).to_numpy()[idx],
-        "date": pd.to_datetime(lines["service_date"]).to_numpy()[idx],
-    })
+    dates = pd.to_datetime(lines["service_date"]).to_numpy()
     ptp = ref.ncci_ptp[ref.ncci_ptp["modifier_indicator"] != 9]
-    cand = sub.merge(ptp[["column1", "column2", "effective_date", "deletion_date", "modifier_indicator"]],
-                     left_on="cpt", right_on="column2")
+    cpt_index = {v: i for i, v in enumerate(cpt_v)}
+    ptp = ptp[ptp["column1"].isin(cpt_index) & ptp["column2"].isin(cpt_index)]
+    if ptp.empty:
+        return
+    pairs = pd.DataFrame({
+        "c1": ptp["column1"].map(cpt_index).to_numpy(np.int64), "c2": ptp["column2"].map(cpt_index).to_numpy(np.int64),
+        "eff": ptp["effective_date"].to_numpy(), "dele": ptp["deletion_date"].to_numpy(),
+        "ind": ptp["modifier_indicator"].to_numpy(np.int64),
+    })
+    sub = pd.DataFrame({"i": idx, "g": group[idx], "c2": cpt_c[idx], "p": payer_c[idx], "date": dates[idx]})
+    cand = sub[np.isin(sub["c2"].to_numpy(), pairs["c2"].to_numpy())].merge(pairs, on="c2")
     if cand.empty:
         return
-    active = (cand["effective_date"] <= cand["date"]) & (
-        cand["deletion_date"].isna() | (cand["date"] < cand["deletion_date"]))
-    cand = cand[active]
-    present = sub[["g", "cpt"]].drop_duplicates().rename(columns={"cpt": "column1"})
-    cand = cand.merge(present, on=["g", "column1"])
+    active = (cand["eff"] <= cand["date"]) & (cand["dele"].isna() | (cand["date"] < cand["dele"]))
+    cand = cand[active.to_numpy()]
+    present = sub[["g", "c2"]].drop_duplicates().rename(columns={"c2": "c1"})
+    cand = cand.merge(present, on=["g", "c1"]).reset_index(drop=True)
     if cand.empty:
         return
     # Modifiers the payer honours on this pair: a payer-specific rule, else its general list.
-    rules = pd.DataFrame(
-        [(p.payer_id, c1, c2, ",".join(m)) for p in payers.values() for c1, c2, m in p.ncci.pairs],
-        columns=["payer", "column1", "column2", "pair_mods"],
-    )
-    general = pd.Series({p.payer_id: ",".join(p.ncci.modifiers) for p in payers.values()})
-    cand = cand.merge(rules, on=["payer", "column1", "column2"], how="left")
-    honoured = cand["pair_mods"].fillna(cand["payer"].map(general)).fillna("")
-    line_mods = _normalise_modifiers(mods.iloc[cand["i"].to_numpy()].reset_index(drop=True))
-    cand = cand.reset_index(drop=True)
-    combo = pd.DataFrame({"m": line_mods, "h": honoured})
-    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(combo))
-    used = np.array([",".join(sorted(set(m.split(",")) & set(h.split(",")) - {""})) for m, h in uniq], dtype=object)
-    used = used[codes]
-    ncci_on_line = np.array([",".join(sorted(set(m.split(",")) & {"59", "XE", "XS", "XP", "XU"})) for m, _ in uniq],
-                            dtype=object)[codes]
-    ind = cand["modifier_indicator"].to_numpy()
-    bypass = (ind == 1) & (used != "")
-    c1, c2 = cand["column1"], cand["column2"]
-    pair = "NCCI pair " + c1 + "/" + c2 + ": "
-    why = np.where(
-        ind == 0,
-        pair + c2 + " is bundled into " + c1 + " billed the same visit; indicator 0, no modifier can unbundle it",
-        np.where(
-            ncci_on_line != "",
-            pair + c2 + " is bundled into " + c1 + "; " + cand["payer"] + " does not honour " + ncci_on_line
-            + " on this pair (it honours " + honoured.replace("", "none") + ")",
-            pair + c2 + " is bundled into " + c1 + " billed the same visit; 59 or an X modifier on " + c2
-            + " unbundles it only when the services were distinct (separate region or time block)",
-        ),
-    )
-    deny = cand[~bypass]
-    if len(deny):
-        first = deny.drop_duplicates("i")
-        mask = np.zeros(len(out.denied), dtype=bool)
-        mask[first["i"].to_numpy()] = True
-        reasons = np.full(len(out.denied), "", dtype=object)
-        reasons[first["i"].to_numpy()] = np.asarray(why)[first.index.to_numpy()]
-        out.deny(mask, reasons, "97", "M80")
-    ok = cand[bypass]
-    if len(ok):
-        ii = ok["i"].to_numpy()
-        notes[ii] = ("NCCI pair " + ok["column1"] + "/" + ok["column2"] + " unbundled by modifier "
-                     + pd.Series(used[bypass]) .to_numpy() + " (documentation must show distinct services)").to_numpy()
+    payer_index = {v: i for i, v in enumerate(payer_v)}
+    honour = {}
+    for p in payers.values():
+        if p.payer_id in payer_index:
+            for c1, c2, m in p.ncci.pairs:
+                if c1 in cpt_index and c2 in cpt_index:
+                    honour[(payer_index[p.payer_id], cpt_index[c1], cpt_index[c2])] = frozenset(m)
+    general = {payer_index[p.payer_id]: frozenset(p.ncci.modifiers) for p in payers.values()
+               if p.payer_id in payer_index}
+    mod_c, mod_v = factorize(mods)
+    mod_sets = [frozenset(x for x in v.split(",") if x) for v in _normalise_modifiers(pd.Series(mod_v))]
+    cand["m"] = mod_c[cand["i"].to_numpy()]
+    combos = cand[["p", "c1", "c2", "ind", "m"]].drop_duplicates()
+    verdict = {}
+    for r in combos.itertuples(index=False):  # one pass per distinct case, not per line
+        honoured = honour.get((r.p, r.c1, r.c2), general.get(r.p, frozenset()))
+        on_line = mod_sets[r.m]
+        used = sorted(on_line & honoured)
+        ncci_on_line = sorted(on_line & set(NCCI_MODIFIERS))
+        c1, c2, payer = cpt_v[r.c1], cpt_v[r.c2], payer_v[r.p]
+        pair = f"NCCI pair {c1}/{c2}: "
+        if r.ind == 1 and used:
+            text = (f"{_Outcome.PAYABLE}; NCCI pair {c1}/{c2} unbundled by modifier {','.join(used)} "
+                    "(documentation must show distinct services)")
+            verdict[tuple(r)] = (False, out.text_id(text))
+            continue
+        if r.ind == 0:
+            text = pair + f"{c2} is bundled into {c1} billed the same visit; indicator 0, no modifier can unbundle it"
+        elif ncci_on_line:
+            text = (pair + f"{c2} is bundled into {c1}; {payer} does not honour {','.join(ncci_on_line)} on this "
+                    f"pair (it honours {','.join(sorted(honoured)) or 'none'})")
+        else:
+            text = (pair + f"{c2} is bundled into {c1} billed the same visit; 59 or an X modifier on {c2} unbundles "
+                    "it only when the services were distinct (separate region or time block)")
+        verdict[tuple(r)] = (True, out.text_id(text))
+    vk = pd.DataFrame([(*k, d, t) for k, (d, t) in verdict.items()],
+                      columns=["p", "c1", "c2", "ind", "m", "deny", "text"])
+    merged = cand.merge(vk, on=["p", "c1", "c2", "ind", "m"], how="left")
+    deny = merged["deny"].to_numpy(bool)
+    text = merged["text"].to_numpy(np.int64)
+    cand["deny"] = deny
+    cand["text"] = text
+    # a line denied by any pair is denied (first such pair names the reason)
+    denied = cand[cand["deny"]].drop_duplicates("i")
+    mask = np.zeros(len(out.denied), dtype=bool)
+    mask[denied["i"].to_numpy()] = True
+    mask &= out.open
+    out.denied[mask] = True
+    reason_of = np.zeros(len(out.denied), dtype=np.int64)
+    reason_of[denied["i"].to_numpy()] = denied["text"].to_numpy()
+    out.reason[mask] = reason_of[mask]
+    out.carc[mask] = "97"
+    out.rarc[mask] = "M80"
+    ok = cand[~cand["deny"] & ~np.isin(cand["i"].to_numpy(), denied["i"].to_numpy())].drop_duplicates("i")
+    ii = ok["i"].to_numpy()
+    keep = out.open[ii] & (out.reason[ii] == 0)
+    out.reason[ii[keep]] = ok["text"].to_numpy()[keep]
 
 
 def apply_threshold_edits(
@@ -374,22 +433,24 @@ def apply_threshold_edits(
     """
     ref = reference or load_reference()
     pol = _payer_columns(lines, payers)
-    use = pol["kx_threshold"].to_numpy(bool)
+    use = pol.array("kx_threshold", bool)
     if not use.any():
         return lines
-    cpt = lines["cpt"].astype(str)
-    therapy = ref.code_table(cpt)["therapy"].to_numpy(bool)
-    date = pd.to_datetime(lines["service_date"])
-    year = date.dt.year
+    cpt_c, cpt_v = factorize(lines["cpt"])
+    therapy = ref.code_table(pd.Series(cpt_v))["therapy"].to_numpy(bool)[cpt_c]
+    date = pd.to_datetime(lines["service_date"]).to_numpy()
+    year = date.astype("datetime64[Y]").astype(np.int64) + 1970
     thresholds = ref.thresholds[ref.thresholds["kind"] == "kx_threshold"].set_index("year")["amount"]
-    limit = year.map(thresholds).to_numpy(dtype=float, na_value=np.nan)
-    payable = lines["disposition"].isin(["payable", "reduced"]).to_numpy()
+    limit = pd.Series(year).map(thresholds).to_numpy(dtype=float, na_value=np.nan)
+    payable = np.isin(np.asarray(pd.Categorical(lines["disposition"], categories=DISPOSITIONS).codes), [0, 1])
     amount = np.where(use & therapy & payable, lines[allowed_col].fillna(0).to_numpy(dtype=float), 0.0)
-    frame = pd.DataFrame({"p": lines[patient_col].to_numpy(), "y": year.to_numpy(), "d": date.to_numpy(),
-                          "a": amount, "o": np.arange(len(lines))})
-    frame = frame.sort_values(["p", "y", "d", "o"])
-    frame["cum"] = frame.groupby(["p", "y"], sort=False)["a"].cumsum()
-    cum = frame.sort_values("o")["cum"].to_numpy()
+    patient = factorize(lines[patient_col])[0]
+    order = np.lexsort((np.arange(len(lines)), date, year, patient))
+    running = np.cumsum(amount[order])
+    new = np.r_[True, (np.diff(patient[order]) != 0) | (np.diff(year[order]) != 0)]
+    start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
+    cum = np.empty(len(lines))
+    cum[order] = running - (running - amount[order])[start]
     if "therapy_allowed_before" in lines.columns:
         cum = cum + pd.to_numeric(lines["therapy_allowed_before"], errors="coerce").fillna(0).to_numpy()
     has_kx = modifier_flags(lines["modifiers"] if "modifiers" in lines.columns
@@ -397,15 +458,26 @@ def apply_threshold_edits(
     over = use & therapy & payable & (cum > limit) & ~has_kx & np.isfinite(limit)
     if not over.any():
         return lines
-    reason = np.asarray(
-        "therapy threshold: the patient's allowed PT/SLP dollars this year pass the $"
-        + pd.Series(limit, index=lines.index).fillna(0).map("{:,.0f}".format)
-        + " KX threshold; the line needs KX (and documentation of medical necessity)", dtype=object)
+    limit_text = pd.Series(limit[over]).map("{:,.0f}".format).to_numpy(dtype=object)
+    reason = np.full(len(lines), "", dtype=object)
+    reason[over] = ("therapy threshold: the patient's allowed PT/SLP dollars this year pass the $" + limit_text
+                    + " KX threshold; the line needs KX (and documentation of medical necessity)")
     out = lines.copy()
-    out["disposition"] = out["disposition"].where(~over, "denied")
-    out["edit_reason"] = np.where(over, reason, out["edit_reason"].to_numpy(dtype=object)).astype(str)
-    out["carc"] = np.where(over, "119", out["carc"].to_numpy(dtype=object)).astype(str)
-    out["group_code"] = np.where(over, "CO", out["group_code"].to_numpy(dtype=object)).astype(str)
-    out["rarc"] = np.where(over, "N640", out["rarc"].to_numpy(dtype=object)).astype(str)
+    out["disposition"] = _put(out["disposition"], over, "denied")
+    out["edit_reason"] = _put(out["edit_reason"], over, reason)
+    out["carc"] = _put(out["carc"], over, "119")
+    out["group_code"] = _put(out["group_code"], over, "CO")
+    out["rarc"] = _put(out["rarc"], over, "N640")
     out.loc[over, allowed_col] = 0.0
     return out
+
+
+def _put(col: pd.Series, mask: np.ndarray, values) -> pd.Series:
+    """``col`` with ``values`` (a scalar or an aligned array) where ``mask``, kept categorical."""
+    s = col.astype("category") if not isinstance(col.dtype, pd.CategoricalDtype) else col.copy()
+    new = values[mask] if isinstance(values, np.ndarray) else np.array([values], dtype=object)
+    add = [v for v in pd.unique(new) if v not in s.cat.categories]
+    if add:
+        s = s.cat.add_categories(add)
+    s[mask] = new if isinstance(values, np.ndarray) else values
+    return s

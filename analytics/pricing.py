@@ -27,11 +27,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.edits import _payer_columns, modifier_flags
+from analytics.edits import DISPOSITIONS, _payer_columns, _put, modifier_flags
 from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
 from analytics.payers import PayerPolicy
 from analytics.refdata import Reference, load_reference
-from analytics.units import VISIT_KEYS, visit_codes
+from analytics.units import VISIT_KEYS, factorize, visit_codes
 
 __all__ = ["price_lines", "split_cost_share", "to_cents", "MPPR_PE_SHARE", "ASSISTANT_SHARE",
            "NON_PAR_SHARE", "LIMITING_CHARGE_SHARE"]
@@ -48,33 +48,41 @@ def to_cents(x) -> np.ndarray:
     return np.floor(np.abs(a) * 100 + 0.5 + 1e-7) / 100 * np.sign(a)
 
 
-def _fee_inputs(lines: pd.DataFrame, pol: pd.DataFrame, ref: Reference) -> pd.DataFrame:
-    """RVUs, GPCIs and CF per line for payers priced off the Medicare fee schedule."""
-    date = pd.to_datetime(lines["service_date"])
-    fee_year = pol["fee_year"].astype("Float64").fillna(pd.Series(date.dt.year, index=lines.index)).astype(int)
-    locality = (lines["locality"].astype(str) if "locality" in lines.columns else pol["fee_locality"].astype(str))
-    apm = pol["apm_status"].astype(str)
+def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt_v: np.ndarray) -> dict:
+    """RVUs, GPCIs and CF inputs per line, looked up once per distinct (year, code, locality)."""
+    date = pd.to_datetime(lines["service_date"]).to_numpy()
+    service_year = date.astype("datetime64[Y]").astype(np.int64) + 1970
+    fee_year = pol.array("fee_year")
+    fee_year = np.where(np.isnan(fee_year), service_year, fee_year).astype(np.int64)
+    if "locality" in lines.columns:
+        loc_c, loc_v = factorize(lines["locality"])
+    else:
+        loc_c, loc_v = pol.codes, pol.table["fee_locality"].astype(str).to_numpy(dtype=object)
+    years = np.unique(fee_year)
+    y_c = np.searchsorted(years, fee_year)
+    # RVUs by (year, code)
     rvu = ref.rvu.set_index(["year", "cpt"])
-    key = pd.MultiIndex.from_arrays([fee_year.to_numpy(), lines["cpt"].astype(str).to_numpy()])
-    r = rvu.reindex(key)
-    gp = ref.gpci.set_index(["year", "locality_id"])
-    g = gp.reindex(pd.MultiIndex.from_arrays([fee_year.to_numpy(), locality.to_numpy()]))
+    grid = pd.MultiIndex.from_product([years, cpt_v])
+    r = rvu.reindex(grid)
+    k = y_c * len(cpt_v) + cpt_c
+    # GPCIs by (year, locality)
+    g = ref.gpci.set_index(["year", "locality_id"]).reindex(pd.MultiIndex.from_product([years, loc_v]))
+    kg = y_c * len(loc_v) + loc_c
     # CF by service date when the fee year is the service year (2024 changed on Mar 9), else the
     # fee year's last CF.
-    when = date.where(fee_year == date.dt.year, pd.to_datetime(fee_year.astype(str) + "-12-31"))
-    return pd.DataFrame({
-        "fee_year": fee_year.to_numpy(),
-        "locality": locality.to_numpy(),
-        "apm": apm.to_numpy(),
-        "when": when.to_numpy(),
-        "status": r["status"].to_numpy(),
-        "work": r["work_rvu"].to_numpy(dtype=float),
-        "pe": r["pe_rvu_nonfacility"].to_numpy(dtype=float),
-        "mp": r["mp_rvu"].to_numpy(dtype=float),
-        "gw": g["pw_gpci"].to_numpy(dtype=float),
-        "gpe": g["pe_gpci"].to_numpy(dtype=float),
-        "gmp": g["mp_gpci"].to_numpy(dtype=float),
-    }, index=lines.index)
+    when = np.where(fee_year == service_year, date,
+                    (fee_year - 1970).astype("datetime64[Y]").astype("datetime64[ns]") + np.timedelta64(364, "D"))
+    return {
+        "fee_year": fee_year, "loc_c": loc_c, "loc_v": loc_v, "when": when,
+        "apm": pol.array("apm_status", object),
+        "status": r["status"].to_numpy(dtype=object)[k],
+        "work": r["work_rvu"].to_numpy(dtype=float)[k],
+        "pe": r["pe_rvu_nonfacility"].to_numpy(dtype=float)[k],
+        "mp": r["mp_rvu"].to_numpy(dtype=float)[k],
+        "gw": g["pw_gpci"].to_numpy(dtype=float)[kg],
+        "gpe": g["pe_gpci"].to_numpy(dtype=float)[kg],
+        "gmp": g["mp_gpci"].to_numpy(dtype=float)[kg],
+    }
 
 
 def price_lines(
@@ -117,43 +125,43 @@ def price_lines(
     ref = reference or load_reference()
     n = len(lines)
     pol = _payer_columns(lines, payers)
-    cpt = lines["cpt"].astype(str)
+    cpt_c, cpt_v = factorize(lines["cpt"])
     units = lines["units"].to_numpy(dtype=float)
-    disp = lines["disposition"].astype(str).to_numpy()
-    live = np.isin(disp, ["payable", "reduced"]) & (units > 0)
-    basis = pol["fee_basis"].to_numpy()
-    uses_mfs = np.isin(basis, ["medicare", "percent_of_medicare"])
+    disp_cat = pd.Categorical(lines["disposition"], categories=DISPOSITIONS)
+    disp = np.asarray(disp_cat.codes)
+    live = np.isin(disp, [0, 1]) & (units > 0)  # payable or reduced
+    basis = pol.array("fee_basis", object)
+    is_med = basis == "medicare"
+    is_pct = basis == "percent_of_medicare"
+    uses_mfs = is_med | is_pct
 
-    rate = _payer_rates(payers, lines["payer_id"].astype(str), cpt)
+    rate = _payer_rates(payers, pol, cpt_c, cpt_v)
     has_rate = np.isfinite(rate)
 
-    fi = _fee_inputs(lines, pol, ref)
+    fi = _fee_inputs(lines, pol, ref, cpt_c, cpt_v)
     need_mfs = live & uses_mfs & ~has_rate
-    _check_fee_inputs(fi, need_mfs, lines, ref)
+    _check_fee_inputs(fi, need_mfs, lines, ref, cpt_v[cpt_c] if need_mfs.any() else None)
     cf = np.full(n, np.nan)
-    if need_mfs.any() or live.any():
-        ok = np.isfinite(fi["work"].to_numpy()) & np.isfinite(fi["gw"].to_numpy())
-        sel = ok & np.isin(fi["fee_year"].to_numpy(), ref.conversion_factors["year"].to_numpy())
-        if sel.any():
-            cf[sel] = ref.conversion_factors_for(
-                pd.Series(fi["when"].to_numpy()[sel]), pd.Series(fi["apm"].to_numpy()[sel])
-            ).to_numpy()
-    w = fi["work"].to_numpy() * fi["gw"].to_numpy()
-    pe = fi["pe"].to_numpy() * fi["gpe"].to_numpy()
-    mp = fi["mp"].to_numpy() * fi["gmp"].to_numpy()
+    sel = (np.isfinite(fi["work"]) & np.isfinite(fi["gw"]) & uses_mfs
+           & np.isin(fi["fee_year"], ref.conversion_factors["year"].to_numpy()))
+    if sel.any():
+        cf[sel] = ref.conversion_factors_for(pd.Series(fi["when"][sel]), pd.Series(fi["apm"][sel])).to_numpy()
+    w = fi["work"] * fi["gw"]
+    pe = fi["pe"] * fi["gpe"]
+    mp = fi["mp"] * fi["gmp"]
     full_unit = (w + pe + mp) * cf
     reduced_unit = (w + MPPR_PE_SHARE * pe + mp) * cf
 
     # MPPR: one full unit per visit (the highest PE RVU, then highest total); the rest reduced.
-    catalog = ref.code_table(cpt)
-    status = fi["status"].fillna("").to_numpy()
+    catalog_mppr = ref.code_table(pd.Series(cpt_v))["mppr"].to_numpy(bool)[cpt_c]
+    status = fi["status"]
     mfs_priced = np.isfinite(full_unit) & (status == "A") & ~has_rate
-    mppr_line = live & mfs_priced & pol["mppr"].to_numpy(bool) & catalog["mppr"].to_numpy(bool)
+    mppr_line = live & mfs_priced & pol.array("mppr", bool) & catalog_mppr
     group = visit_codes(lines, visit_keys)
     n_reduced = np.zeros(n)
     if mppr_line.any():
         idx = np.flatnonzero(mppr_line)
-        order = np.lexsort((-full_unit[idx], -fi["pe"].to_numpy()[idx], group[idx]))
+        order = np.lexsort((-full_unit[idx], -fi["pe"][idx], group[idx]))
         top = idx[order][np.r_[True, np.diff(group[idx][order]) != 0]]
         n_reduced[idx] = units[idx]
         n_reduced[top] -= 1
@@ -163,14 +171,12 @@ def price_lines(
     mods = lines["modifiers"] if "modifiers" in lines.columns else pd.Series("", index=lines.index)
     assistant = modifier_flags(mods, ["CQ", "CO"])
     medicare_amount = np.where(assistant, medicare_amount * ASSISTANT_SHARE, medicare_amount)
-    par = pol["participating"].to_numpy(bool)
-    pct = pol["fee_percent"].to_numpy(dtype=float) / 100.0
+    par = pol.array("participating", bool)
+    pct = pol.array("fee_percent") / 100.0
 
-    charge = (pd.to_numeric(lines["charge"], errors="coerce").to_numpy(dtype=float)
+    charge = (pd.to_numeric(lines["charge"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
               if "charge" in lines.columns else np.full(n, np.nan))
     amount = np.full(n, np.nan)
-    is_med = basis == "medicare"
-    is_pct = basis == "percent_of_medicare"
     amount = np.where(is_med & mfs_priced, np.where(par, medicare_amount, medicare_amount * NON_PAR_SHARE), amount)
     amount = np.where(is_pct & mfs_priced, medicare_amount * pct, amount)
     amount = np.where(has_rate, rate * units, amount)
@@ -182,7 +188,7 @@ def price_lines(
     allowed = np.where(unpriced, np.nan, allowed)
 
     # Per-visit caps reduce the visit's lines in proportion.
-    cap = pol["per_visit_cap"].to_numpy(dtype=float, na_value=np.nan)
+    cap = pol.array("per_visit_cap")
     capped = np.zeros(n, dtype=bool)
     if np.isfinite(cap).any():
         visit_sum = np.bincount(group, weights=np.nan_to_num(allowed), minlength=group.max() + 1)[group]
@@ -190,22 +196,22 @@ def price_lines(
         if capped.any():
             scaled = to_cents(np.where(capped, allowed * cap / np.where(visit_sum > 0, visit_sum, 1), allowed))
             # put the rounding residual on the first capped line of each visit
-            resid = np.zeros(n)
             cv = np.flatnonzero(capped)
-            first = cv[np.r_[True, group[cv][1:] != group[cv][:-1]]] if len(cv) else cv
-            vs = pd.Series(scaled[cv]).groupby(group[cv]).sum()
-            resid[first] = cap[first] - vs.reindex(group[first]).to_numpy()
-            allowed = np.where(capped, scaled + resid, allowed)
-            allowed = to_cents(allowed)
+            cv = cv[np.argsort(group[cv], kind="stable")]
+            first = cv[np.r_[True, group[cv][1:] != group[cv][:-1]]]
+            vs = np.bincount(group[cv], weights=scaled[cv], minlength=group.max() + 1)
+            resid = np.zeros(n)
+            resid[first] = cap[first] - vs[group[first]]
+            allowed = to_cents(np.where(capped, scaled + resid, allowed))
 
     medicare_allowed = np.where(mfs_priced & live, to_cents(np.where(np.isfinite(medicare_amount), medicare_amount, 0)),
                                 np.nan)
     limiting = np.where(is_med & ~par & live, to_cents(np.nan_to_num(no_mppr_amount) * LIMITING_CHARGE_SHARE), np.nan)
 
-    reduced = live & ~unpriced & ((n_reduced > 0) & (is_med | is_pct) | capped)
-    new_disp = np.where(unpriced, "unpriced", np.where(reduced, "reduced", disp))
+    reduced = live & ~unpriced & (((n_reduced > 0) & uses_mfs) | capped)
+    new_disp = np.where(unpriced, 4, np.where(reduced, 1, disp))
     if unpriced.any():
-        codes = sorted(set(cpt[unpriced]))
+        codes = sorted(set(cpt_v[np.unique(cpt_c[unpriced])]))
         warnings.warn(
             f"{int(unpriced.sum())} payable line(s) have no rate ({', '.join(codes)}): contractor-priced or "
             "absent from the fee schedule. Add the payer's rate under fee.rates in payers.yaml; "
@@ -214,60 +220,66 @@ def price_lines(
             stacklevel=2,
         )
     basis_text = _basis_text(
-        lines, pol, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced, assistant,
-        capped, cap, is_med, is_pct, par,
+        pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced,
+        assistant, capped, cap, is_med, is_pct, par, basis,
     )
-    carc = lines["carc"].astype(str).to_numpy() if "carc" in lines.columns else np.full(n, "")
-    carc = np.where(reduced & (n_reduced > 0) & (carc == ""), "59", carc)
     out = lines.assign(
         allowed=allowed,
         medicare_allowed=medicare_allowed,
         limiting_charge=limiting,
         mppr_reduced_units=n_reduced.astype(np.int64),
         price_basis=basis_text,
-        disposition=pd.Categorical(new_disp, categories=lines["disposition"].cat.categories
-                                   if isinstance(lines["disposition"].dtype, pd.CategoricalDtype)
-                                   else ["payable", "reduced", "denied", "not_billed", "unpriced"]),
+        disposition=pd.Categorical.from_codes(new_disp, categories=DISPOSITIONS),
     )
-    if "carc" in lines.columns:
-        out["carc"] = carc.astype(str)
+    mppr_cut = reduced & (n_reduced > 0)
+    if "carc" in lines.columns and mppr_cut.any():
+        no_carc = (lines["carc"].astype(str).to_numpy() == "") if not isinstance(
+            lines["carc"].dtype, pd.CategoricalDtype) else (lines["carc"].to_numpy(dtype=object) == "")
+        cut = mppr_cut & no_carc
+        out["carc"] = _put(lines["carc"], cut, "59")
         if "group_code" in out.columns:
-            out["group_code"] = np.where((carc == "59") & (out["group_code"].to_numpy() == ""), "CO",
-                                         out["group_code"].to_numpy()).astype(str)
+            out["group_code"] = _put(lines["group_code"], cut, "CO")
     return out
 
 
-def _payer_rates(payers: Mapping[str, PayerPolicy], payer: pd.Series, cpt: pd.Series) -> np.ndarray:
-    rows = [(p.payer_id, c, r) for p in payers.values() for c, r in p.fee.rates.items()]
-    if not rows:
-        return np.full(len(payer), np.nan)
-    table = pd.DataFrame(rows, columns=["payer", "cpt", "rate"]).set_index(["payer", "cpt"])["rate"]
-    return table.reindex(pd.MultiIndex.from_arrays([payer.to_numpy(), cpt.to_numpy()])).to_numpy(dtype=float)
+def _payer_rates(payers: Mapping[str, PayerPolicy], pol, cpt_c: np.ndarray, cpt_v: np.ndarray) -> np.ndarray:
+    """Each line's payer rate per unit (fee.rates), NaN where the payer has none for the code."""
+    table = np.full((len(pol.values), len(cpt_v)), np.nan)
+    pi = {v: i for i, v in enumerate(pol.values)}
+    ci = {v: i for i, v in enumerate(cpt_v)}
+    for p in payers.values():
+        for c, r in p.fee.rates.items():
+            if p.payer_id in pi and c in ci:
+                table[pi[p.payer_id], ci[c]] = r
+    return table[pol.codes, cpt_c]
 
 
-def _check_fee_inputs(fi: pd.DataFrame, need: np.ndarray, lines: pd.DataFrame, ref: Reference) -> None:
+def _check_fee_inputs(fi: dict, need: np.ndarray, lines: pd.DataFrame, ref: Reference, cpt) -> None:
+    if not need.any():
+        return
     years = set(ref.rvu["year"]) & set(ref.gpci["year"]) & set(ref.conversion_factors["year"])
-    no_year = need & ~np.isin(fi["fee_year"].to_numpy(), sorted(years))
+    no_year = need & ~np.isin(fi["fee_year"], sorted(years))
     if no_year.any():
-        missing = sorted(set(fi.loc[no_year, "fee_year"].tolist()))
+        missing = sorted(set(fi["fee_year"][no_year].tolist()))
         raise ReferenceDataError.for_rows(
             lines[no_year], f"fall in a fee-schedule year with no Medicare rates ({', '.join(map(str, missing))})",
             f"The reference data holds {', '.join(map(str, sorted(years)))}. Price in one of those years, or load "
             "that year's CMS files with Reference.load(pprrvu=..., gpci=...).",
         )
-    no_gpci = need & ~np.isfinite(fi["gw"].to_numpy())
+    no_gpci = need & ~np.isfinite(fi["gw"])
     if no_gpci.any():
-        bad = fi.loc[no_gpci, ["fee_year", "locality"]].drop_duplicates()
-        pairs = ", ".join(f"{y} {loc}" for y, loc in bad.itertuples(index=False))
+        bad = sorted({(int(y), str(fi["loc_v"][c])) for y, c in zip(fi["fee_year"][no_gpci], fi["loc_c"][no_gpci],
+                                                                     strict=True)})
+        pairs = ", ".join(f"{y} {loc}" for y, loc in bad)
         raise ReferenceDataError.for_rows(
             lines[no_gpci], f"are priced for a Medicare locality/year with no GPCIs ({pairs})",
             "Use a MAC-locality id such as 13202-01 (00000-00 = national) for a year the reference data "
             "holds, or load the CMS GPCI file with Reference.load(gpci=...).",
         )
-    no_rvu = need & fi["status"].isna().to_numpy()
+    no_rvu = need & pd.isna(fi["status"])
     if no_rvu.any():
-        bad = fi.loc[no_rvu, ["fee_year"]].assign(cpt=lines.loc[no_rvu, "cpt"].astype(str)).drop_duplicates()
-        pairs = ", ".join(f"{c} in {y}" for y, c in bad.itertuples(index=False))
+        bad = sorted({(int(y), str(c)) for y, c in zip(fi["fee_year"][no_rvu], cpt[no_rvu], strict=True)})
+        pairs = ", ".join(f"{c} in {y}" for y, c in bad)
         raise ReferenceDataError.for_rows(
             lines[no_rvu], f"have no Medicare RVUs ({pairs})",
             "Load that year's CMS relative value file with Reference.load(pprrvu=...), or give the payer "
@@ -279,54 +291,56 @@ def _money(x: np.ndarray) -> pd.Series:
     return pd.Series(to_cents(np.nan_to_num(x))).map("${:,.2f}".format)
 
 
-def _basis_text(lines, pol, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced,
-                assistant, capped, cap, is_med, is_pct, par) -> np.ndarray:
+def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit,
+                n_reduced, assistant, capped, cap, is_med, is_pct, par, basis) -> pd.Categorical:
     """Words for each line's price, built once per distinct case."""
-    units = lines["units"].to_numpy(dtype=np.int64)
-    key = pd.DataFrame({
-        "payer": lines["payer_id"].astype(str).to_numpy(), "cpt": lines["cpt"].astype(str).to_numpy(),
-        "year": fi["fee_year"].to_numpy(), "loc": fi["locality"].to_numpy(), "u": units,
-        "r": n_reduced.astype(np.int64), "live": live, "unpriced": unpriced, "has_rate": has_rate,
-        "rate": np.nan_to_num(rate), "full": np.nan_to_num(full_unit), "red": np.nan_to_num(reduced_unit),
-        "cq": assistant, "capped": capped, "cap": np.nan_to_num(cap), "med": is_med, "pct": is_pct,
-        "pctv": pol["fee_percent"].to_numpy(dtype=float), "par": par,
-        "basis": pol["fee_basis"].to_numpy(),
-    })
-    codes = key.groupby(list(key.columns), sort=False, dropna=False).ngroup().to_numpy()
-    u = key.drop_duplicates().reset_index(drop=True)
-    full, red = _money(u["full"].to_numpy()), _money(u["red"].to_numpy())
-    rate_s = _money(u["rate"].to_numpy())
+    cols = {
+        "payer": pol.codes, "cpt": cpt_c, "year": fi["fee_year"], "loc": fi["loc_c"],
+        "u": units.astype(np.int64), "r": n_reduced.astype(np.int64), "live": live, "unpriced": unpriced,
+        "has_rate": has_rate, "rate": np.nan_to_num(rate), "full": to_cents(np.nan_to_num(full_unit)),
+        "red": to_cents(np.nan_to_num(reduced_unit)), "cq": assistant, "capped": capped, "cap": np.nan_to_num(cap),
+        "par": par,
+    }
+    # one text for every unpaid line
+    key = pd.DataFrame({k: (v if k == "live" else np.where(live, v, np.zeros(1, dtype=np.asarray(v).dtype)))
+                        for k, v in cols.items()})
+    codes = key.groupby(list(key.columns), sort=False).ngroup().to_numpy()
+    first = np.unique(codes, return_index=True)[1]
+    u = key.iloc[first].reset_index(drop=True)
+    u_basis = basis[first]
+    u_med, u_pct = is_med[first], is_pct[first]
+    u_pctv = pol.array("fee_percent")[first]
     text = []
     for i, r in enumerate(u.itertuples(index=False)):  # one pass per distinct case, not per line
+        payer, cpt = pol.values[r.payer], cpt_v[r.cpt]
         if not r.live:
             text.append("no payment: the line is denied or not billed (see edit_reason)")
             continue
         if r.unpriced:
-            text.append(f"no rate: {r.cpt} has no fee-schedule amount for {r.payer}; add fee.rates['{r.cpt}'] "
+            text.append(f"no rate: {cpt} has no fee-schedule amount for {payer}; add fee.rates['{cpt}'] "
                         "to the payer policy")
             continue
         if r.has_rate:
-            s = f"{r.payer} rate {rate_s[i]} per unit x {r.u}"
-        elif r.basis == "charges":
+            s = f"{payer} rate ${r.rate:,.2f} per unit x {r.u}"
+        elif u_basis[i] == "charges":
             s = "the practice's charge (cash or self-pay)"
         else:
-            loc = "national" if r.loc == "00000-00" else f"locality {r.loc}"
-            s = f"Medicare {r.year} fee schedule, {loc}: {full[i]} per unit"
-            if r.r:
-                s += f"; MPPR: {r.r} of {r.u} unit(s) at {red[i]} (50% of practice expense)"
-            else:
-                s += f" x {r.u}"
+            loc_id = fi["loc_v"][r.loc]
+            loc = "national" if loc_id == "00000-00" else f"locality {loc_id}"
+            s = f"Medicare {r.year} fee schedule, {loc}: ${r.full:,.2f} per unit"
+            s += (f"; MPPR: {r.r} of {r.u} unit(s) at ${r.red:,.2f} (50% of practice expense)" if r.r
+                  else f" x {r.u}")
             if r.cq:
                 s += "; CQ/CO assistant service at 85%"
-            if r.med and not r.par:
+            if u_med[i] and not r.par:
                 s += "; non-participating at 95%"
-            if r.pct:
-                s += f"; contract {r.pctv:g}% of Medicare"
+            if u_pct[i]:
+                s += f"; contract {u_pctv[i]:g}% of Medicare"
         if r.capped:
             s += f"; visit total cut to the payer's ${r.cap:,.2f} per-visit cap"
         text.append(s)
-    cats, inverse = np.unique(np.asarray(text, dtype=str), return_inverse=True)
-    return pd.Categorical.from_codes(inverse[codes], categories=cats, validate=False).astype(str)
+    cats, inverse = np.unique(np.asarray(text, dtype=object).astype(str), return_inverse=True)
+    return pd.Categorical.from_codes(inverse[codes], categories=cats, validate=False)
 
 
 def split_cost_share(
@@ -357,9 +371,9 @@ def split_cost_share(
     n = len(lines)
     pol = _payer_columns(lines, payers)
     allowed = np.nan_to_num(lines[allowed_col].to_numpy(dtype=float, na_value=np.nan))
-    date = pd.to_datetime(lines["service_date"])
-    year = date.dt.year.to_numpy()
-    ded_plan = pol["deductible"].to_numpy(dtype=float)
+    date = pd.to_datetime(lines["service_date"]).to_numpy()
+    year = date.astype("datetime64[Y]").astype(np.int64) + 1970
+    ded_plan = pol.array("deductible")
     # "part_b" in a policy means the Medicare Part B deductible of the service year.
     part_b = np.isnan(ded_plan)
     if part_b.any():
@@ -368,34 +382,41 @@ def split_cost_share(
         if np.isnan(ded_plan).any():
             raise ReferenceDataError("No Part B deductible for some service years; add them to thresholds.csv.")
     if "deductible_remaining" in lines.columns:
-        ded_start = pd.to_numeric(lines["deductible_remaining"], errors="coerce").to_numpy(dtype=float)
+        ded_start = pd.to_numeric(lines["deductible_remaining"], errors="coerce").to_numpy(dtype=float,
+                                                                                          na_value=np.nan)
         ded_start = np.where(np.isnan(ded_start), ded_plan, ded_start)
     else:
         ded_start = ded_plan
     group = visit_codes(lines, visit_keys)
-    frame = pd.DataFrame({
-        "p": lines[visit_keys[0]].to_numpy(), "payer": lines["payer_id"].astype(str).to_numpy(), "y": year,
-        "d": date.to_numpy(), "g": group, "o": np.arange(n), "a": allowed,
-    }).sort_values(["p", "payer", "y", "d", "g", "o"])
-    before_year = frame.groupby(["p", "payer", "y"], sort=False)["a"].cumsum().to_numpy() - frame["a"].to_numpy()
-    pos = frame["o"].to_numpy()
+    patient = factorize(lines[visit_keys[0]])[0]
+    # running allowed before each line within the patient's year with the payer, in date order
+    order = np.lexsort((np.arange(n), group, date, year, pol.codes, patient))
+    key = np.stack([patient[order], pol.codes[order], year[order]])
     cum_before = np.empty(n)
-    cum_before[pos] = before_year
-    ded = np.clip(np.minimum(ded_start - cum_before, allowed), 0, None)
-    ded = to_cents(ded)
+    cum_before[order] = _cumsum_before(allowed[order], key)
+    ded = to_cents(np.clip(np.minimum(ded_start - cum_before, allowed), 0, None))
 
     after_ded = allowed - ded
-    frame2 = pd.DataFrame({"g": group, "o": np.arange(n), "x": after_ded}).sort_values(["g", "o"])
-    before_visit = frame2.groupby("g", sort=False)["x"].cumsum().to_numpy() - frame2["x"].to_numpy()
+    order = np.lexsort((np.arange(n), group))
     cb = np.empty(n)
-    cb[frame2["o"].to_numpy()] = before_visit
-    copay_plan = pol["copay"].to_numpy(dtype=float)
-    copay = to_cents(np.clip(np.minimum(copay_plan - cb, after_ded), 0, None))
-    coins = to_cents((after_ded - copay) * pol["coinsurance"].to_numpy(dtype=float))
-    patient = to_cents(ded + copay + coins)
-    payer_part = to_cents(allowed - patient)
-    seq = to_cents(payer_part * pol["sequestration"].to_numpy(dtype=float))
+    cb[order] = _cumsum_before(after_ded[order], group[order][None, :])
+    copay = to_cents(np.clip(np.minimum(pol.array("copay") - cb, after_ded), 0, None))
+    coins = to_cents((after_ded - copay) * pol.array("coinsurance"))
+    patient_part = to_cents(ded + copay + coins)
+    payer_part = to_cents(allowed - patient_part)
+    seq = to_cents(payer_part * pol.array("sequestration"))
     return lines.assign(
         deductible_applied=ded, copay_applied=copay, coinsurance_applied=coins,
-        patient_part=patient, payer_part=payer_part, sequestration=seq, payer_paid=to_cents(payer_part - seq),
+        patient_part=patient_part, payer_part=payer_part, sequestration=seq, payer_paid=to_cents(payer_part - seq),
     )
+
+
+def _cumsum_before(values: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Running sum of ``values`` before each position, restarting where ``key`` (rows: sorted keys) changes."""
+    if len(values) == 0:
+        return values.astype(float)
+    new = np.r_[True, (np.diff(key, axis=1) != 0).any(axis=0)]
+    total = np.cumsum(values)
+    start = np.maximum.accumulate(np.where(new, np.arange(len(values)), 0))
+    base = (total - values)[start]
+    return total - values - base

@@ -25,11 +25,30 @@ import pandas as pd
 from analytics.exceptions import InputError, MinutesError
 from analytics.refdata import Reference, load_reference
 
-__all__ = ["compute_units", "visit_codes", "VISIT_KEYS", "UNIT_METHODS"]
+__all__ = ["compute_units", "visit_codes", "factorize", "VISIT_KEYS", "UNIT_METHODS"]
 
 #: Columns that identify a visit: same patient, same date, same provider.
 VISIT_KEYS = ("patient_id", "service_date", "provider_id")
 UNIT_METHODS = ("cms", "ama")
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and distinct values (as ``str``) of a column; missing values become ``""``.
+
+    The rule stages work on these codes and look things up once per distinct value, which
+    keeps them fast at millions of lines whatever the column's dtype.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        cats = np.asarray(values.cat.categories.astype(str), dtype=object)
+    else:
+        codes, uniq = pd.factorize(values, use_na_sentinel=True)
+        codes = codes.astype(np.int64)
+        cats = np.asarray(pd.Index(uniq).astype(str), dtype=object)
+    if (codes < 0).any():
+        cats = np.append(cats, "")
+        codes = np.where(codes < 0, len(cats) - 1, codes)
+    return codes, cats
 
 
 def visit_codes(lines: pd.DataFrame, keys: Sequence[str] = VISIT_KEYS) -> np.ndarray:
@@ -107,9 +126,9 @@ def compute_units(
     ref = reference or load_reference()
     if code_col not in lines.columns:
         raise InputError(f"The service lines have no {code_col!r} column (the CPT/HCPCS code).")
-    codes = lines[code_col].astype(str)
-    catalog = ref.code_table(codes)
-    timed = catalog["timed"].to_numpy(bool)
+    cpt_codes, cpt_values = factorize(lines[code_col])
+    _check_codes(lines, code_col, cpt_codes, cpt_values, ref)
+    timed = ref.code_table(pd.Series(cpt_values))["timed"].to_numpy(bool)[cpt_codes]
 
     if isinstance(method, str):
         if method not in UNIT_METHODS:
@@ -132,10 +151,10 @@ def compute_units(
     t_line = visit_total[group]
     # Ties between equal leftovers are the provider's choice (ch. 5 sec. 20.2); break them by
     # code, then modifiers, then line id, so the result never depends on row order.
-    tiebreak = [pd.factorize(codes, sort=True)[0]]
+    tiebreak = [_ranks(cpt_codes, cpt_values)]
     for col in ("modifiers", "line_id"):
         if col in lines.columns:
-            tiebreak.append(pd.factorize(lines[col].fillna("").astype(str), sort=True)[0])
+            tiebreak.append(_ranks(*factorize(lines[col])))
     units = np.zeros(len(lines), dtype=np.int64)
     whole = m // 15
     got = np.zeros(len(lines), dtype=bool)
@@ -171,6 +190,18 @@ def compute_units(
     )
 
 
+def _ranks(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sort rank of each line's value (so ties break the same way whatever the row order)."""
+    return np.argsort(np.argsort(values.astype(str), kind="stable"), kind="stable")[codes]
+
+
+def _check_codes(lines, code_col, codes, values, ref: Reference) -> None:
+    known = np.isin(values, ref.codes["cpt"].to_numpy())
+    if not known.all():
+        bad = lines[~known[codes]]
+        ref.code_table(bad[code_col].astype(str))  # raises naming the rows and codes
+
+
 def _checked_minutes(lines: pd.DataFrame, col: str, timed: np.ndarray) -> np.ndarray:
     if col not in lines.columns:
         if timed.any():
@@ -181,7 +212,9 @@ def _checked_minutes(lines: pd.DataFrame, col: str, timed: np.ndarray) -> np.nda
         return np.zeros(len(lines))
     raw = lines[col]
     num = pd.to_numeric(raw, errors="coerce")
-    non_numeric = num.isna() & raw.notna() & raw.astype(str).str.strip().ne("")
+    non_numeric = num.isna() & raw.notna()
+    if non_numeric.any():  # blank text counts as missing, not as "not a number"
+        non_numeric[non_numeric] = raw[non_numeric].astype(str).str.strip().ne("")
     if non_numeric.any():
         raise MinutesError.for_rows(
             lines[non_numeric.to_numpy()], "have minutes that are not a number",
