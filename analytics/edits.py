@@ -32,7 +32,7 @@ import pandas as pd
 
 from analytics.payers import PayerPolicy, check_payers_known, payer_table
 from analytics.refdata import NCCI_MODIFIERS, Reference, load_reference
-from analytics.units import VISIT_KEYS, factorize, visit_codes
+from analytics.units import VISIT_KEYS, distinct_rows, factorize, visit_codes
 
 __all__ = ["apply_edits", "apply_threshold_edits", "modifier_flags", "EDIT_COLUMNS"]
 
@@ -88,9 +88,9 @@ class _Outcome:
         if not keys:
             return np.full(len(idx), self.text_id(words(None)))
         frame = pd.DataFrame({k: np.asarray(v)[idx] for k, v in keys.items()})
-        group = frame.groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
-        first = frame.drop_duplicates()
-        ids = np.array([self.text_id(words(r)) for r in first.itertuples(index=False)], dtype=np.int64)
+        group, first = distinct_rows([frame[k].to_numpy() for k in keys])
+        rows = frame.iloc[first].itertuples(index=False)
+        ids = np.array([self.text_id(words(r)) for r in rows], dtype=np.int64)
         return ids[group]
 
     def deny(self, mask, carc: str, rarc: str, keys: dict[str, np.ndarray], words) -> None:
@@ -120,7 +120,11 @@ class _PayerColumns:
         self.index = lines.index
 
     def __getitem__(self, col: str) -> pd.Series:
-        return pd.Series(self.table[col].to_numpy()[self.codes], index=self.index, name=col)
+        values = self.table[col]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            cat = pd.Categorical(values.to_numpy(dtype=object))
+            return pd.Series(cat.take(self.codes), index=self.index, name=col)
+        return pd.Series(values.to_numpy()[self.codes], index=self.index, name=col)
 
     def array(self, col: str, dtype=float) -> np.ndarray:
         values = self.table[col]
@@ -151,6 +155,7 @@ def apply_edits(
     reference: Reference | None = None,
     *,
     visit_keys: Sequence[str] = VISIT_KEYS,
+    patient_col: str | None = None,
 ) -> pd.DataFrame:
     """Run the payer's pre-pricing edits on unit-counted service lines.
 
@@ -235,7 +240,7 @@ def apply_edits(
     limit = pol.array("visit_limit")
     auth_after = pol.array("prior_auth_after_visits")
     if np.isfinite(limit).any() or np.isfinite(auth_after).any():
-        vnum = _visit_number(lines, visit_keys, payer_c)
+        vnum = _visit_number(lines, visit_keys, patient_col or visit_keys[0], payer_c)
         over = np.isfinite(limit) & (vnum > np.nan_to_num(limit, nan=np.inf))
         out.deny(over, "119", "", {"p": payer_c, "v": vnum, "l": limit}, lambda r: (
             f"benefit maximum: visit {r.v:.0f} of the year with {payer_v[r.p]}, past its limit of {r.l:.0f} visits"))
@@ -289,11 +294,11 @@ def _group_codes(carc: pd.Categorical, ref: Reference) -> pd.Categorical:
     return pd.Categorical(values)
 
 
-def _visit_number(lines: pd.DataFrame, keys: Sequence[str], payer_c: np.ndarray) -> np.ndarray:
+def _visit_number(lines: pd.DataFrame, keys: Sequence[str], patient_col: str, payer_c: np.ndarray) -> np.ndarray:
     """1-based number of each line's visit among the patient's visits with that payer that year."""
     date = pd.to_datetime(lines["service_date"]).to_numpy()
     visit = visit_codes(lines, keys)
-    patient = factorize(lines[keys[0]])[0]
+    patient = factorize(lines[patient_col])[0]
     year = date.astype("datetime64[Y]").astype(np.int64)
     before = (pd.to_numeric(lines["visits_before"], errors="coerce").fillna(0).to_numpy()
               if "visits_before" in lines.columns else np.zeros(len(lines)))

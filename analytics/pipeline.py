@@ -12,7 +12,7 @@ from analytics.edits import _payer_columns, apply_edits, apply_threshold_edits
 from analytics.payers import PayerPolicy, check_payers_known
 from analytics.pricing import price_lines, split_cost_share
 from analytics.refdata import Reference, load_reference
-from analytics.units import VISIT_KEYS, compute_units
+from analytics.units import VISIT_KEYS, compute_units, visit_codes
 
 __all__ = ["evaluate"]
 
@@ -45,16 +45,20 @@ def evaluate(
     """
     ref = reference or load_reference()
     check_payers_known(lines["payer_id"], payers)
+    # Number the visits once; every stage groups by this integer column.
+    lines = lines.assign(_visit=visit_codes(lines, visit_keys))
+    patient_col = visit_keys[0]
+    visit_keys = ("_visit",)
     if "minutes" in lines.columns or "units" not in lines.columns:
         method = _payer_columns(lines, payers)["unit_method"]
         out = compute_units(lines, method, reference=ref, visit_keys=visit_keys)
     else:  # units given (e.g. a claim as billed): keep them, still validate the codes
         ref.code_table(lines["cpt"].astype(str))
         out = lines.assign(units=pd.to_numeric(lines["units"]).astype("int64"), units_reason="units as given")
-    out = apply_edits(out, payers, ref, visit_keys=visit_keys)
+    out = apply_edits(out, payers, ref, visit_keys=visit_keys, patient_col=patient_col)
     out = price_lines(out, payers, ref, visit_keys=visit_keys)
-    out = apply_threshold_edits(out, payers, ref, patient_col=visit_keys[0])
-    out = split_cost_share(out, payers, ref, visit_keys=visit_keys)
+    out = apply_threshold_edits(out, payers, ref, patient_col=patient_col)
+    out = split_cost_share(out, payers, ref, visit_keys=visit_keys, patient_col=patient_col)
     denied = out["disposition"].isin(["denied", "not_billed"]).to_numpy()
     if denial_model is not None:
         p = denial_model.predict_proba(out).to_numpy(dtype=float)
@@ -65,9 +69,9 @@ def evaluate(
     p = np.where(denied, 1.0, p)
     basis = np.where(denied, "denied by an edit", basis)
     allowed = np.nan_to_num(out["allowed"].to_numpy(dtype=float, na_value=np.nan))
-    return out.assign(
+    return out.drop(columns="_visit").assign(
         p_deny=p,
-        p_deny_basis=basis.astype(str),
+        p_deny_basis=pd.Categorical(basis),
         expected=np.round(allowed * (1 - p), 2),
         expected_payer=np.round(out["payer_paid"].to_numpy(dtype=float) * (1 - p), 2),
         expected_patient=np.round(out["patient_part"].to_numpy(dtype=float) * (1 - p), 2),

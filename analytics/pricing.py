@@ -31,7 +31,7 @@ from analytics.edits import DISPOSITIONS, _payer_columns, _put, modifier_flags
 from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
 from analytics.payers import PayerPolicy
 from analytics.refdata import Reference, load_reference
-from analytics.units import VISIT_KEYS, factorize, visit_codes
+from analytics.units import VISIT_KEYS, distinct_rows, factorize, visit_codes
 
 __all__ = ["price_lines", "split_cost_share", "to_cents", "MPPR_PE_SHARE", "ASSISTANT_SHARE",
            "NON_PAR_SHARE", "LIMITING_CHARGE_SHARE"]
@@ -303,9 +303,8 @@ def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, fu
     }
     # one text for every unpaid line
     key = pd.DataFrame({k: (v if k == "live" else np.where(live, v, np.zeros(1, dtype=np.asarray(v).dtype)))
-                        for k, v in cols.items()})
-    codes = key.groupby(list(key.columns), sort=False).ngroup().to_numpy()
-    first = np.unique(codes, return_index=True)[1]
+                        for k, v in cols.items()}, copy=False)
+    codes, first = distinct_rows([key[c].to_numpy() for c in key.columns])
     u = key.iloc[first].reset_index(drop=True)
     u_basis = basis[first]
     u_med, u_pct = is_med[first], is_pct[first]
@@ -350,6 +349,7 @@ def split_cost_share(
     *,
     visit_keys: Sequence[str] = VISIT_KEYS,
     allowed_col: str = "allowed",
+    patient_col: str | None = None,
 ) -> pd.DataFrame:
     """Split each allowed amount into the patient's part and the payer's part.
 
@@ -388,7 +388,7 @@ def split_cost_share(
     else:
         ded_start = ded_plan
     group = visit_codes(lines, visit_keys)
-    patient = factorize(lines[visit_keys[0]])[0]
+    patient = factorize(lines[patient_col or visit_keys[0]])[0]
     # running allowed before each line within the patient's year with the payer, in date order
     order = np.lexsort((np.arange(n), group, date, year, pol.codes, patient))
     key = np.stack([patient[order], pol.codes[order], year[order]])
