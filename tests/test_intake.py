@@ -1,0 +1,637 @@
+"""Service-line intake: reading exports, quarantine, privacy and the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analytics.cli import main
+from analytics.exceptions import InputError, QuarantineWarning
+from analytics.intake import (
+    DEFAULT_SALT,
+    Intake,
+    pseudonymise,
+    read_service_lines,
+    read_service_lines_many,
+)
+from analytics.schemas import CANONICAL_COLUMNS, CANONICAL_DTYPES, ServiceLineSchema
+
+pytestmark = pytest.mark.filterwarnings("ignore::analytics.exceptions.QuarantineWarning")
+
+COLUMNS = [
+    "line_id",
+    "claim_id",
+    "patient_id",
+    "service_date",
+    "provider_id",
+    "provider_type",
+    "payer_id",
+    "cpt",
+    "minutes",
+    "modifiers",
+    "dx_codes",
+    "charge",
+    "units_billed",
+    "prescription_on_file",
+    "submission_date",
+    "rendering_npi",
+]
+
+GOOD_ROWS = [
+    {
+        "line_id": "A1",
+        "claim_id": "C1",
+        "patient_id": "P001",
+        "service_date": "2025-03-04",
+        "provider_id": "T1",
+        "provider_type": "LMT",
+        "payer_id": "AETNA",
+        "cpt": "97140",
+        "minutes": "23",
+        "modifiers": "GP 59",
+        "dx_codes": "M5450;M62830",
+        "charge": "95.5",
+        "units_billed": "2",
+        "prescription_on_file": "yes",
+        "submission_date": "2025-03-10",
+        "rendering_npi": "1234567893",
+    },
+    {
+        "line_id": "A2",
+        "claim_id": "C1",
+        "patient_id": "P001",
+        "service_date": "2025-03-04",
+        "provider_id": "T1",
+        "provider_type": "Licensed Massage Therapist",
+        "payer_id": "AETNA",
+        "cpt": "G0283",
+        "minutes": "",
+        "modifiers": "",
+        "dx_codes": "M54.50",
+        "charge": "20",
+        "units_billed": "1",
+        "prescription_on_file": "n",
+        "submission_date": "",
+        "rendering_npi": "",
+    },
+    {
+        "line_id": "A3",
+        "claim_id": "C2",
+        "patient_id": "P002",
+        "service_date": "2025-03-05",
+        "provider_id": "T2",
+        "provider_type": "Physical Therapist",
+        "payer_id": "NA",
+        "cpt": "97124",
+        "minutes": "38",
+        "modifiers": "GP",
+        "dx_codes": "S39.012A",
+        "charge": "120",
+        "units_billed": "3",
+        "prescription_on_file": "",
+        "submission_date": "2025-03-05",
+        "rendering_npi": "1234567893",
+    },
+]
+
+PCS_REASON = (
+    "8E0KX1Z is an ICD-10-PCS inpatient procedure code; "
+    "professional claims carry ICD-10-CM diagnoses"
+)
+
+# One way to spoil a good row per kind of problem, with a fragment of the reason.
+BAD_KINDS = {
+    "negative_minutes": ({"minutes": "-5"}, "minutes '-5' is negative"),
+    "text_minutes": ({"minutes": "abc"}, "minutes 'abc' is not a number"),
+    "short_cpt": ({"cpt": "9714"}, "cpt '9714' is not a CPT/HCPCS code"),
+    "bad_date": ({"service_date": "2025-02-30"}, "service_date '2025-02-30' is not a date"),
+    "pcs_dx": ({"dx_codes": "M54.50,8E0KX1Z"}, PCS_REASON),
+    "injury_no_7th": ({"dx_codes": "S39.012"}, "S39.012 is an injury code and needs a 7th"),
+    "bad_npi": ({"rendering_npi": "1234567890"}, "rendering_npi '1234567890' fails the NPI"),
+    "submitted_early": (
+        {"submission_date": "2025-03-01"},
+        "submission_date '2025-03-01' is before service_date '2025-03-04'",
+    ),
+    "empty_patient": ({"patient_id": ""}, "patient_id is empty"),
+    "negative_charge": ({"charge": "(10.00)"}, "charge '(10.00)' is negative"),
+    "unknown_provider": ({"provider_type": "reiki"}, "provider_type 'reiki' is not one of"),
+    "bad_modifier": ({"modifiers": "GP,5"}, "modifier '5' is not two letters or digits"),
+}
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None = None) -> Path:
+    frame = pd.DataFrame(rows, columns=columns or COLUMNS, dtype="str")
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def good_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "export.csv", GOOD_ROWS)
+
+
+# ----------------------------------------------------------------- good files
+
+
+def test_known_good_csv_loads_with_codes_as_text(good_csv):
+    intake = read_service_lines(good_csv)
+    lines = intake.lines
+    assert isinstance(intake, Intake)
+    assert intake.rows_in == 3 and intake.quarantined == 0
+    assert lines["cpt"].tolist() == ["97140", "G0283", "97124"]
+    assert lines["line_id"].tolist() == ["A1", "A2", "A3"]
+    assert lines["source_row"].tolist() == [2, 3, 4]
+    assert lines["payer_id"].tolist() == ["AETNA", "AETNA", "NA"]  # "NA" is not missing
+    assert lines["provider_type"].tolist() == ["lmt", "lmt", "pt"]
+    assert lines["modifiers"].tolist() == ["GP,59", "", "GP"]
+    assert lines["dx_codes"].tolist() == ["M54.50,M62.830", "M54.50", "S39.012A"]
+    assert lines["minutes"].isna().tolist() == [False, True, False]
+    assert lines["units_billed"].tolist() == [2, 1, 3]
+    assert lines["prescription_on_file"].tolist() == [True, False, pd.NA]
+    assert lines["place_of_service"].tolist() == ["11", "11", "11"]
+    assert list(lines.columns[: len(CANONICAL_COLUMNS)]) == list(CANONICAL_COLUMNS)
+    for name, dtype in CANONICAL_DTYPES.items():
+        assert lines[name].dtype == dtype, name
+    ServiceLineSchema.validate(lines)
+    assert str(intake) == f"{good_csv}: rows in 3 = accepted 3 + quarantined 0"
+
+
+def test_leading_zeros_and_float_looking_codes(tmp_path):
+    rows = [dict(GOOD_ROWS[0], cpt="00100"), dict(GOOD_ROWS[1], cpt="97140.0")]
+    lines = read_service_lines(write_csv(tmp_path / "x.csv", rows)).lines
+    assert lines["cpt"].tolist() == ["00100", "97140"]
+
+
+def test_code_with_modifiers_attached_is_split(tmp_path):
+    rows = [dict(GOOD_ROWS[0], cpt="97140-GP", modifiers="59")]
+    lines = read_service_lines(write_csv(tmp_path / "x.csv", rows)).lines
+    assert lines.loc[0, "cpt"] == "97140"
+    assert lines.loc[0, "modifiers"] == "59,GP"
+
+
+def _typed_cell(column: str, value: str):
+    """The value as a spreadsheet program would store it (numbers, dates, booleans)."""
+    if value == "":
+        return None
+    if column in ("service_date", "submission_date"):
+        return dt.datetime.fromisoformat(value)
+    if column in ("minutes", "charge"):
+        return float(value)
+    if column in ("units_billed", "rendering_npi") or (column == "cpt" and value.isdigit()):
+        return int(value)
+    if column == "prescription_on_file":
+        return value in ("yes", "y")
+    return value
+
+
+def test_xlsx_and_parquet_give_identical_lines(tmp_path, good_csv):
+    from_csv = read_service_lines(good_csv).lines.drop(columns="source_file")
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(COLUMNS)
+    for row in GOOD_ROWS:
+        sheet.append([_typed_cell(c, row[c]) for c in COLUMNS])
+    book.save(tmp_path / "export.xlsx")
+    from_xlsx = read_service_lines(tmp_path / "export.xlsx").lines.drop(columns="source_file")
+
+    typed = pd.DataFrame(GOOD_ROWS, columns=COLUMNS)
+    typed = typed.assign(
+        service_date=pd.to_datetime(typed["service_date"]),
+        submission_date=pd.to_datetime(typed["submission_date"].replace("", None)),
+        minutes=pd.to_numeric(typed["minutes"]),
+        charge=pd.to_numeric(typed["charge"]),
+        units_billed=pd.to_numeric(typed["units_billed"]).astype("Int64"),
+        prescription_on_file=typed["prescription_on_file"]
+        .map({"yes": True, "n": False})
+        .astype("boolean"),
+    )
+    typed.to_parquet(tmp_path / "export.parquet", index=False)
+    from_parquet = read_service_lines(tmp_path / "export.parquet").lines.drop(columns="source_file")
+
+    pd.testing.assert_frame_equal(from_xlsx, from_csv)
+    pd.testing.assert_frame_equal(from_parquet, from_csv)
+
+
+def test_excel_sheet_by_name_and_place_of_service_padding(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    sheet = book.create_sheet("Lines")
+    sheet.append([*COLUMNS, "POS"])
+    sheet.append([_typed_cell(c, GOOD_ROWS[0][c]) for c in COLUMNS] + [2])
+    book.save(tmp_path / "book.xlsx")
+    lines = read_service_lines(tmp_path / "book.xlsx", sheet="Lines").lines
+    assert lines["place_of_service"].tolist() == ["02"]
+    assert lines["cpt"].tolist() == ["97140"]
+
+
+def test_mapping_dict_with_other_column_names(tmp_path):
+    names = {
+        "Account": "patient_id",
+        "DOS": "service_date",
+        "Therapist": "provider_id",
+        "Credential": "provider_type",
+        "Plan": "payer_id",
+        "Proc": "cpt",
+        "Time": "minutes",
+        "Fee": "charge",
+    }
+    frame = pd.DataFrame(
+        {
+            "Account": ["P001"],
+            "DOS": ["03/04/2025"],
+            "Therapist": ["T1"],
+            "Credential": ["LMT"],
+            "Plan": ["AETNA"],
+            "Proc": ["97140"],
+            "Time": ["23"],
+            "Fee": ["$1,095.00"],
+        }
+    )
+    frame.to_csv(tmp_path / "pm.csv", index=False)
+    intake = read_service_lines(tmp_path / "pm.csv", mapping=names)
+    line = intake.lines.iloc[0]
+    assert (line["patient_id"], line["cpt"], line["charge"]) == ("P001", "97140", 1095.0)
+    assert line["service_date"] == pd.Timestamp("2025-03-04")
+    assert line["line_id"] == "L2"
+    assert intake.column_map["Proc"] == "cpt"
+
+
+def test_mapping_yaml_with_date_format_and_defaults(tmp_path):
+    (tmp_path / "map.yaml").write_text(
+        "columns:\n"
+        "  Patient Acct: patient_id\n"
+        "  Visit Date: service_date\n"
+        "  Provider: provider_id\n"
+        "  Type: provider_type\n"
+        "  Code: cpt\n"
+        "  Amount: charge\n"
+        "  Internal note: null\n"
+        'date_format: "%d.%m.%Y"\n'
+        "defaults:\n"
+        "  payer_id: WC-STATE\n"
+        "provider_types:\n"
+        "  Bodywork: lmt\n",
+        encoding="utf-8",
+    )
+    frame = pd.DataFrame(
+        {
+            "Patient Acct": ["P1", "P2"],
+            "Visit Date": ["04.03.2025", "2025-03-05"],
+            "Provider": ["T1", "T1"],
+            "Type": ["Bodywork", "LMT"],
+            "Code": ["97124", "97140"],
+            "Amount": ["60", "70"],
+            "Internal note": ["x", "y"],
+        }
+    )
+    frame.to_csv(tmp_path / "pm.csv", index=False)
+    intake = read_service_lines(tmp_path / "pm.csv", mapping=tmp_path / "map.yaml")
+    assert intake.quarantined == 0
+    assert intake.lines["service_date"].tolist() == [
+        pd.Timestamp("2025-03-04"),
+        pd.Timestamp("2025-03-05"),
+    ]
+    assert intake.lines["payer_id"].tolist() == ["WC-STATE", "WC-STATE"]
+    assert intake.lines["provider_type"].tolist() == ["lmt", "lmt"]
+    assert "Internal note" not in intake.lines.columns
+
+
+def test_common_header_spellings_match_without_a_mapping(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "Patient ID": ["P1"],
+            "Date of Service": ["2025-03-04"],
+            "Provider ID": ["T1"],
+            "Provider Type": ["DC"],
+            "Payer": ["BCBS"],
+            "CPT Code": ["97140"],
+            "Charge Amount": ["80"],
+            "Units": ["2"],
+        }
+    )
+    frame.to_csv(tmp_path / "pm.csv", index=False)
+    lines = read_service_lines(tmp_path / "pm.csv").lines
+    assert lines.loc[0, ["cpt", "payer_id", "provider_type"]].tolist() == ["97140", "BCBS", "dc"]
+    assert lines.loc[0, "units_billed"] == 2
+
+
+def test_modifiers_in_separate_columns_are_merged(tmp_path):
+    rows = [
+        dict(GOOD_ROWS[0], modifiers="", **{"Modifier 1": "gp", "Mod2": "59", "modifier_3": ""}),
+        dict(GOOD_ROWS[1], modifiers="KX", **{"Modifier 1": "GP", "Mod2": "", "modifier_3": "GP"}),
+    ]
+    columns = [*COLUMNS, "Modifier 1", "Mod2", "modifier_3"]
+    lines = read_service_lines(write_csv(tmp_path / "x.csv", rows, columns)).lines
+    assert lines["modifiers"].tolist() == ["GP,59", "KX,GP"]
+    assert not {"Modifier 1", "Mod2", "modifier_3"} & set(lines.columns)
+
+
+def test_extra_columns_survive_as_text(tmp_path):
+    rows = [dict(GOOD_ROWS[0], Location="Main St")]
+    lines = read_service_lines(write_csv(tmp_path / "x.csv", rows, [*COLUMNS, "Location"])).lines
+    assert lines["Location"].tolist() == ["Main St"]
+
+
+# ----------------------------------------------------------------- quarantine
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_KINDS))
+def test_each_bad_row_kind_is_quarantined_with_row_and_reason(tmp_path, kind):
+    change, fragment = BAD_KINDS[kind]
+    rows = [GOOD_ROWS[0], dict(GOOD_ROWS[0], line_id="BAD", **change), GOOD_ROWS[2]]
+    with pytest.warns(QuarantineWarning, match="1 of 3 row"):
+        intake = read_service_lines(write_csv(tmp_path / "x.csv", rows))
+    assert intake.lines["line_id"].tolist() == ["A1", "A3"]
+    assert intake.quarantine["source_row"].tolist() == [3]
+    assert fragment in intake.quarantine.loc[0, "reason"]
+    assert intake.quarantine.loc[0, "line_id"] == "BAD"  # original values kept as text
+    assert intake.rows_in == intake.accepted + intake.quarantined
+
+
+def test_all_reasons_of_a_row_are_listed(tmp_path):
+    bad = dict(GOOD_ROWS[0], minutes="-5", cpt="9714", dx_codes="8E0KX1Z", rendering_npi="1")
+    intake = read_service_lines(write_csv(tmp_path / "x.csv", [GOOD_ROWS[0], bad]))
+    reason = intake.quarantine.loc[0, "reason"]
+    for fragment in ("cpt '9714'", "minutes '-5' is negative", PCS_REASON, "rendering_npi '1'"):
+        assert fragment in reason
+    assert reason.count("; ") >= 3
+    assert set(intake.problems["source_row"]) == {3}
+    counts = intake.reason_counts()
+    assert counts["minutes is negative"] == 1
+    assert counts["dx is an ICD-10-PCS procedure code"] == 1
+
+
+def test_quarantine_warning_points_at_the_caller(tmp_path):
+    rows = [dict(GOOD_ROWS[0], minutes="-1")]
+    with pytest.warns(QuarantineWarning) as record:
+        read_service_lines(write_csv(tmp_path / "x.csv", rows))
+    assert Path(record[0].filename).resolve() == Path(__file__).resolve()
+
+
+def test_row_numbers_count_blank_lines_like_a_spreadsheet(tmp_path):
+    path = tmp_path / "x.csv"
+    write_csv(path, [GOOD_ROWS[0]])
+    bad = pd.DataFrame([dict(GOOD_ROWS[1], cpt="123")], columns=COLUMNS)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n")
+        bad.to_csv(handle, header=False, index=False)
+    intake = read_service_lines(path)
+    assert intake.rows_in == 2  # a fully blank line is not a row
+    assert intake.quarantine["source_row"].tolist() == [4]
+
+
+def test_duplicate_line_ids_are_quarantined(tmp_path):
+    rows = [GOOD_ROWS[0], GOOD_ROWS[1], dict(GOOD_ROWS[2], line_id="A1")]
+    intake = read_service_lines(write_csv(tmp_path / "x.csv", rows))
+    assert intake.quarantine["reason"].tolist() == ["line_id 'A1' repeats row 2"]
+
+
+def test_missing_required_column_names_it_and_the_fix(tmp_path):
+    columns = [c for c in COLUMNS if c != "cpt"]
+    path = write_csv(tmp_path / "x.csv", [{c: GOOD_ROWS[0][c] for c in columns}], columns)
+    with pytest.raises(InputError) as caught:
+        read_service_lines(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "missing required column(s) cpt" in message
+    assert "'patient_id'" in message  # columns found
+    assert '{"Your Column": "cpt"}' in message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_bad_mapping_target_and_ambiguous_columns(tmp_path, good_csv):
+    with pytest.raises(InputError, match="not a canonical column"):
+        read_service_lines(good_csv, mapping={"cpt": "procedure"})
+    rows = [dict(GOOD_ROWS[0], **{"CPT Code": "97140", "Procedure Code": "97124"})]
+    columns = [c for c in COLUMNS if c != "cpt"] + ["CPT Code", "Procedure Code"]
+    with pytest.raises(InputError, match="all map to cpt"):
+        read_service_lines(write_csv(tmp_path / "y.csv", rows, columns))
+    lines = read_service_lines(tmp_path / "y.csv", mapping={"Procedure Code": "cpt"}).lines
+    assert lines["cpt"].tolist() == ["97124"]
+
+
+def test_empty_export_with_header(tmp_path):
+    path = write_csv(tmp_path / "empty.csv", [])
+    intake = read_service_lines(path)
+    assert (intake.rows_in, intake.accepted, intake.quarantined) == (0, 0, 0)
+    for name, dtype in CANONICAL_DTYPES.items():
+        assert intake.lines[name].dtype == dtype
+    assert str(intake).endswith("rows in 0 = accepted 0 + quarantined 0")
+
+
+def test_file_without_header_is_an_input_error(tmp_path):
+    (tmp_path / "blank.csv").write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="empty"):
+        read_service_lines(tmp_path / "blank.csv")
+    with pytest.raises(InputError, match="no such file"):
+        read_service_lines(tmp_path / "absent.csv")
+
+
+def test_one_line_export(tmp_path):
+    intake = read_service_lines(write_csv(tmp_path / "one.csv", [GOOD_ROWS[2]]))
+    assert intake.accepted == 1 and intake.lines.loc[0, "source_row"] == 2
+
+
+def test_read_many_stacks_and_reconciles(tmp_path):
+    first = write_csv(tmp_path / "jan.csv", GOOD_ROWS[:2])
+    second = write_csv(tmp_path / "feb.csv", [GOOD_ROWS[2], dict(GOOD_ROWS[0], cpt="1")])
+    intake = read_service_lines_many([first, second])
+    assert (intake.rows_in, intake.accepted, intake.quarantined) == (4, 3, 1)
+    assert intake.lines["source_file"].tolist() == ["jan.csv", "jan.csv", "feb.csv"]
+    assert intake.quarantine[["source_file", "source_row"]].values.tolist() == [["feb.csv", 3]]
+    ServiceLineSchema.validate(intake.lines)  # line ids stay unique across files
+
+
+def test_read_many_generated_ids_name_the_file_and_repeats_are_caught(tmp_path):
+    rows = [{k: v for k, v in row.items() if k != "line_id"} for row in GOOD_ROWS]
+    columns = [c for c in COLUMNS if c != "line_id"]
+    first = write_csv(tmp_path / "jan.csv", rows[:2], columns)
+    second = write_csv(tmp_path / "feb.csv", rows[2:], columns)
+    intake = read_service_lines_many([first, second])
+    assert intake.lines["line_id"].tolist() == ["jan.csv:L2", "jan.csv:L3", "feb.csv:L2"]
+
+    overlap = write_csv(tmp_path / "feb_overlap.csv", GOOD_ROWS[1:])
+    again = read_service_lines_many([write_csv(tmp_path / "jan2.csv", GOOD_ROWS[:2]), overlap])
+    assert again.lines["line_id"].tolist() == ["A1", "A2", "A3"]
+    assert again.quarantine["reason"].tolist() == ["line_id 'A2' repeats jan2.csv row 3"]
+    assert again.rows_in == again.accepted + again.quarantined == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-03-04", "2025-03-04"),
+        ("3/4/2025", "2025-03-04"),
+        ("03/04/25", "2025-03-04"),
+        ("03-04-2025", "2025-03-04"),
+        ("20250304", "2025-03-04"),
+        ("2025-03-04 14:30:00", "2025-03-04"),
+        ("2025-03-04T14:30:00+02:00", "2025-03-04"),
+        ("2025", None),
+        ("2025-03", None),
+        ("0025-03-04", None),
+        ("next tuesday", None),
+    ],
+)
+def test_service_date_forms(tmp_path, text, expected):
+    intake = read_service_lines(
+        write_csv(tmp_path / "x.csv", [dict(GOOD_ROWS[1], service_date=text)])
+    )
+    if expected is None:
+        assert intake.quarantined == 1
+        assert f"service_date '{text}'" in intake.quarantine.loc[0, "reason"]
+    else:
+        assert intake.lines.loc[0, "service_date"] == pd.Timestamp(expected)
+
+
+def test_unreadable_inputs_are_input_errors(tmp_path, good_csv):
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf")
+    with pytest.raises(InputError, match="xlsx"):
+        read_service_lines(tmp_path / "old.xls")
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable .xlsx"):
+        read_service_lines(tmp_path / "broken.xlsx")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="not a readable .parquet"):
+        read_service_lines(tmp_path / "broken.parquet")
+    (tmp_path / "notes.docx").write_bytes(b"")
+    with pytest.raises(InputError, match="unknown file type"):
+        read_service_lines(tmp_path / "notes.docx")
+    (tmp_path / "bad.yaml").write_text("colums: {Proc: cpt}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="unknown section"):
+        read_service_lines(good_csv, mapping=tmp_path / "bad.yaml")
+    with pytest.raises(InputError, match="defaults name unknown"):
+        read_service_lines(good_csv, defaults={"payer": "aetna"})
+
+
+def test_cp1252_export(tmp_path):
+    path = tmp_path / "win.csv"
+    pd.DataFrame([dict(GOOD_ROWS[0], claim_id="Café")], columns=COLUMNS).to_csv(
+        path, index=False, encoding="cp1252"
+    )
+    assert read_service_lines(path).lines.loc[0, "claim_id"] == "Café"
+
+
+# ----------------------------------------------------------------- privacy
+
+
+def test_name_and_birth_date_columns_are_dropped(tmp_path):
+    private = {"Patient Name": "Doe, Jane", "DOB": "1980-01-01", "member_id": "XYZ1", "SSN": "1"}
+    rows = [dict(GOOD_ROWS[0], **private), dict(GOOD_ROWS[1], cpt="1", **private)]
+    intake = read_service_lines(write_csv(tmp_path / "x.csv", rows, [*COLUMNS, *private]))
+    assert set(intake.dropped_columns) == set(private)
+    for table in (intake.lines, intake.quarantine):
+        assert not set(private) & set(table.columns)
+        assert not table.astype(str).isin(["Doe, Jane", "1980-01-01", "XYZ1"]).any().any()
+
+
+def test_names_cannot_be_mapped_in(tmp_path, good_csv):
+    rows = [dict(GOOD_ROWS[0], **{"Patient Name": "Doe"})]
+    path = write_csv(tmp_path / "x.csv", rows, [*COLUMNS, "Patient Name"])
+    with pytest.raises(InputError, match="never read"):
+        read_service_lines(path, mapping={"Patient Name": "body_region"})
+
+
+def test_pseudonymise_is_deterministic_per_salt():
+    lines = pd.DataFrame({"patient_id": ["P001", "P002", "P001", ""], "x": [1, 2, 3, 4]})
+    one = pseudonymise(lines, salt="alpha")
+    again = pseudonymise(lines, salt="alpha")
+    other = pseudonymise(lines, salt="beta")
+    pd.testing.assert_frame_equal(one, again)
+    assert one["patient_id"].iloc[0] == one["patient_id"].iloc[2]
+    assert one["patient_id"].iloc[0] != one["patient_id"].iloc[1]
+    assert one["patient_id"].iloc[3] == ""
+    assert (one["patient_id"].iloc[:3] != other["patient_id"].iloc[:3]).all()
+    assert one["patient_id"].iloc[0] == hashlib.sha256(b"alphaP001").hexdigest()[:16]
+    assert lines["patient_id"].iloc[0] == "P001"  # the caller's frame is untouched
+
+
+def test_pseudonymise_salt_from_environment(monkeypatch):
+    lines = pd.DataFrame({"patient_id": ["P001"]})
+    monkeypatch.delenv("ANALYTICS_ID_SALT", raising=False)
+    default = pseudonymise(lines)["patient_id"].iloc[0]
+    assert default == hashlib.sha256((DEFAULT_SALT + "P001").encode()).hexdigest()[:16]
+    monkeypatch.setenv("ANALYTICS_ID_SALT", "practice-secret")
+    assert (
+        pseudonymise(lines)["patient_id"].iloc[0]
+        == pseudonymise(lines, salt="practice-secret")["patient_id"].iloc[0]
+    )
+    with pytest.raises(InputError, match="no column"):
+        pseudonymise(lines, columns=("claim_id",))
+
+
+# ----------------------------------------------------------------- command line
+
+
+def test_cli_json_writes_outputs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ANALYTICS_ID_SALT", "cli-test")
+    rows = [*GOOD_ROWS, dict(GOOD_ROWS[0], line_id="B", minutes="-5", **{"Patient Name": "Doe"})]
+    path = write_csv(tmp_path / "x.csv", rows, [*COLUMNS, "Patient Name"])
+    out = tmp_path / "out"
+    assert main(["intake", str(path), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["file"] == str(path)
+    assert (summary["rows_in"], summary["accepted"], summary["quarantined"]) == (4, 3, 1)
+    assert summary["reasons"] == {"minutes is negative": 1}
+
+    lines = pd.read_parquet(out / "lines.parquet")
+    assert len(lines) == 3 and not lines["patient_id"].isin(["P001", "P002"]).any()
+    csv = pd.read_csv(out / "lines.csv", dtype=str, keep_default_na=False)
+    assert csv["patient_id"].tolist() == lines["patient_id"].tolist()
+    assert csv["cpt"].tolist() == ["97140", "G0283", "97124"]
+    quarantine = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert quarantine["source_row"].tolist() == ["5"]
+    assert quarantine["patient_id"].tolist() != ["P001"]
+    assert "Patient Name" not in quarantine.columns
+
+
+def test_cli_prints_reconciliation_and_fails_on_input_error(tmp_path, capsys, good_csv):
+    assert main(["intake", str(good_csv), "--out", str(tmp_path / "o")]) == 0
+    assert capsys.readouterr().out.strip() == f"{good_csv}: rows in 3 = accepted 3 + quarantined 0"
+    bad = write_csv(tmp_path / "bad.csv", [{"cpt": "97140"}], ["cpt"])
+    assert main(["intake", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "missing required column(s)" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- invariants
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.sampled_from(["good", *sorted(BAD_KINDS)]), max_size=25), st.randoms())
+def test_random_mixes_always_reconcile(kinds, rng):
+    rows = []
+    for i, kind in enumerate(kinds):
+        base = dict(rng.choice(GOOD_ROWS), line_id=f"R{i}")
+        if kind != "good":
+            base.update(BAD_KINDS[kind][0])
+        rows.append(base)
+    with tempfile.TemporaryDirectory() as folder:
+        intake = read_service_lines(write_csv(Path(folder) / "mix.csv", rows))
+    assert intake.rows_in == len(kinds) == intake.accepted + intake.quarantined
+    expected_bad = [i + 2 for i, kind in enumerate(kinds) if kind != "good"]
+    assert intake.quarantine["source_row"].tolist() == expected_bad
+    assert (intake.quarantine["reason"].str.len() > 0).all()
+    assert intake.lines["source_row"].tolist() == [
+        i + 2 for i, kind in enumerate(kinds) if kind == "good"
+    ]
+    ServiceLineSchema.validate(intake.lines)
+
+    # Row order does not change which lines are accepted or why the others are not.
+    shuffled = rng.sample(rows, len(rows))
+    with tempfile.TemporaryDirectory() as folder:
+        again = read_service_lines(write_csv(Path(folder) / "mix.csv", shuffled))
+    assert set(again.lines["line_id"]) == set(intake.lines["line_id"])
+    reasons = dict(zip(intake.quarantine["line_id"], intake.quarantine["reason"], strict=True))
+    assert (
+        dict(zip(again.quarantine["line_id"], again.quarantine["reason"], strict=True)) == reasons
+    )
