@@ -1,5 +1,48 @@
-"""Reimbursement analytics for massage and manual-therapy practices."""
+"""Reimbursement analytics for massage and manual-therapy practices.
+
+The public API is listed in ``__all__``; names load on first use so that a command or a
+notebook pays only for the parts it touches.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    # reference data and payer policies
+    "Reference": "analytics.refdata",
+    "load_reference": "analytics.refdata",
+    "PayerPolicy": "analytics.payers",
+    "load_payers": "analytics.payers",
+    # rule stages
+    "compute_units": "analytics.units",
+    "apply_edits": "analytics.edits",
+    "apply_threshold_edits": "analytics.edits",
+    "price_lines": "analytics.pricing",
+    "split_cost_share": "analytics.pricing",
+    "evaluate": "analytics.pipeline",
+    # practice data
+    "read_service_lines": "analytics.intake",
+    "pseudonymise": "analytics.intake",
+    "read_835": "analytics.remittance",
+    "read_835_many": "analytics.remittance",
+    "link_remittance": "analytics.remittance",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'analytics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
