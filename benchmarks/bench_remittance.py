@@ -1,0 +1,142 @@
+"""Benchmark: ``read_835`` throughput on a generated 835 of 50,000 claims (about 10 MB).
+
+The file is built with a fixed seed: each claim has one to three massage/therapy service lines
+with one or two CAS segments each, REF*6R, AMT*B6 and some LQ*HE remarks, and the file
+balances at line, claim and transaction level. Run::
+
+    .venv/bin/python benchmarks/bench_remittance.py [--claims 50000] [--runs 3]
+
+Prints the median time, MB/s and a markdown line for benchmarks/RESULTS.md. Target: 10 MB/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from analytics.remittance import read_835
+
+TARGET_MB_S = 10.0
+OUT = Path(__file__).resolve().parent / "out"
+
+_CODES = ("97140", "97124", "97112", "97110", "97010", "97530")
+_MODIFIERS = ("GP", "GP:59", "GP:KX", "")
+
+
+def build_835(n_claims: int, *, seed: int = 0) -> str:
+    """A balanced 835 with ``n_claims`` claims; amounts are whole cents, so sums are exact."""
+    rng = np.random.default_rng(seed)
+    n_lines = rng.integers(1, 4, size=n_claims)
+    total = int(n_lines.sum())
+    charge = rng.integers(2_000, 20_000, size=total)  # cents
+    contractual = (charge * rng.uniform(0.0, 0.6, size=total)).astype(np.int64)
+    copay = np.where(rng.random(total) < 0.4, rng.integers(0, 2_000, size=total), 0)
+    copay = np.minimum(copay, charge - contractual)
+    paid = charge - contractual - copay
+    code = rng.integers(0, len(_CODES), size=total)
+    modifier = rng.integers(0, len(_MODIFIERS), size=total)
+    units = rng.integers(1, 5, size=total)
+    remark = rng.random(total) < 0.15
+
+    def money(cents: int) -> str:
+        return f"{cents // 100}.{cents % 100:02d}"
+
+    segs = [
+        "ST*835*0001",
+        "",  # BPR, filled in once the total is known
+        "TRN*1*BENCH000001*1999999999",
+        "DTM*405*20260316",
+        "N1*PR*BENCHMARK HEALTH PLAN",
+        "N3*100 EXAMPLE WAY",
+        "N4*ANYTOWN*CA*90000",
+        "N1*PE*EXAMPLE MASSAGE AND REHAB*XX*1234567893",
+        "REF*TJ*990000001",
+        "LX*1",
+    ]
+    paid_total = 0
+    j = 0
+    for c in range(n_claims):
+        k = int(n_lines[c])
+        lines = range(j, j + k)
+        c_charge = int(charge[j : j + k].sum())
+        c_paid = int(paid[j : j + k].sum())
+        c_copay = int(copay[j : j + k].sum())
+        paid_total += c_paid
+        segs.append(
+            f"CLP*PCN{c:07d}*1*{money(c_charge)}*{money(c_paid)}*{money(c_copay)}*12*CLM{c:09d}*11*1"
+        )
+        segs.append(f"NM1*QC*1*DOE*JANE****MI*M{c % 9000:07d}")
+        segs.append("DTM*050*20260310")
+        for i, line in enumerate(lines, start=1):
+            mods = _MODIFIERS[modifier[line]]
+            svc01 = f"HC:{_CODES[code[line]]}" + (f":{mods}" if mods else "")
+            segs.append(
+                f"SVC*{svc01}*{money(int(charge[line]))}*{money(int(paid[line]))}**{units[line]}"
+            )
+            segs.append(f"DTM*472*202603{1 + line % 28:02d}")
+            segs.append(f"CAS*CO*45*{money(int(contractual[line]))}")
+            if copay[line]:
+                segs.append(f"CAS*PR*3*{money(int(copay[line]))}")
+            segs.append(f"REF*6R*L{i}")
+            segs.append(f"AMT*B6*{money(int(charge[line] - contractual[line]))}")
+            if remark[line]:
+                segs.append("LQ*HE*M15")
+        j += k
+    segs.append("PLB*1234567893*20261231*WO:BENCH0000*5.00")
+    paid_total -= 500
+    segs[1] = (
+        f"BPR*I*{money(paid_total)}*C*ACH*CCP*01*999999999*DA*000111222*1999999999**01*888888888*DA*333444555*20260318"
+    )
+    segs.append(f"SE*{len(segs) + 1}*0001")
+    body = "~\n".join(segs)
+    isa = (
+        "ISA*00*          *00*          *ZZ*SYNTHPAYER01   *ZZ*SYNTHCLINIC01  "
+        "*260316*0930*^*00501*000000101*0*T*:~\n"
+    )
+    return f"{isa}GS*HP*SYNTHPAYER01*SYNTHCLINIC01*20260316*0930*101*X*005010X221A1~\n{body}~\nGE*1*101~\nIEA*1*000000101~\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"bench_835_{args.claims}.edi"
+    path.write_text(build_835(args.claims), encoding="ascii")
+    size_mb = path.stat().st_size / 1e6
+
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        remit = read_835(path)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    rate = size_mb / median
+    assert len(remit.claims) == args.claims
+    assert bool(remit.balance["balanced"].all())
+
+    print(
+        f"{args.claims:,} claims, {len(remit.service_lines):,} service lines, "
+        f"{len(remit.adjustments):,} CAS rows, {size_mb:.1f} MB; runs: "
+        + ", ".join(f"{t:.3f}s" for t in times)
+    )
+    print(f"median {median:.3f} s -> {rate:.1f} MB/s (target >= {TARGET_MB_S:g} MB/s)")
+    status = "meets" if rate >= TARGET_MB_S else "BELOW"
+    print(
+        f"| remittance.read_835 | {args.claims:,} claims, {size_mb:.1f} MB | median of "
+        f"{args.runs}: {median:.2f} s | {rate:.1f} MB/s | {status} target {TARGET_MB_S:g} MB/s | "
+        f"Python {platform.python_version()} |"
+    )
+    return 0 if rate >= TARGET_MB_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
