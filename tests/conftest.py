@@ -14,7 +14,7 @@ def shared_path(*parts: str) -> Path:
     """Path under ``../shared``; skips the test with a message when it is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is not present (the shared folder sits beside the checkout in CI only)")
+        pytest.skip(f"{path} is not present: the shared reference folder is not beside this checkout")
     return path
 
 
