@@ -159,17 +159,23 @@ def price_lines(
     mppr_line = live & mfs_priced & pol.array("mppr", bool) & catalog_mppr
     group = visit_codes(lines, visit_keys)
     n_reduced = np.zeros(n)
+    mods = lines["modifiers"] if "modifiers" in lines.columns else pd.Series("", index=lines.index)
+    assistant = modifier_flags(mods, ["CQ", "CO"])
     if mppr_line.any():
         idx = np.flatnonzero(mppr_line)
-        order = np.lexsort((-full_unit[idx], -fi["pe"][idx], group[idx]))
+        # Ties on PE go to the higher fee-schedule amount (after the CQ/CO 85%), then to the
+        # line's content, so the ranking never depends on row order.
+        paid_unit = np.where(assistant, full_unit * ASSISTANT_SHARE, full_unit)
+        mod_c, mod_v = factorize(mods)
+        mod_rank = np.argsort(np.argsort(mod_v.astype(str), kind="stable"))[mod_c]
+        cpt_rank = np.argsort(np.argsort(cpt_v.astype(str), kind="stable"))[cpt_c]
+        order = np.lexsort((mod_rank[idx], cpt_rank[idx], -paid_unit[idx], -fi["pe"][idx], group[idx]))
         top = idx[order][np.r_[True, np.diff(group[idx][order]) != 0]]
         n_reduced[idx] = units[idx]
         n_reduced[top] -= 1
     medicare_amount = full_unit * (units - n_reduced) + reduced_unit * n_reduced
     no_mppr_amount = full_unit * units
 
-    mods = lines["modifiers"] if "modifiers" in lines.columns else pd.Series("", index=lines.index)
-    assistant = modifier_flags(mods, ["CQ", "CO"])
     medicare_amount = np.where(assistant, medicare_amount * ASSISTANT_SHARE, medicare_amount)
     par = pol.array("participating", bool)
     pct = pol.array("fee_percent") / 100.0
