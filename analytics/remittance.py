@@ -360,7 +360,9 @@ def _load(source: str | os.PathLike[str] | bytes, source_name: str | None) -> tu
     """Return (text, name) for a path, raw bytes or 835 text."""
     if isinstance(source, bytes):
         return _decode(source), source_name or "<bytes>"
-    if isinstance(source, str) and _looks_like_x12(source):
+    # A string is the 835 itself when it looks like X12, is blank, or comes with a name for
+    # it; otherwise it is a path.
+    if isinstance(source, str) and (source_name is not None or not source.strip() or _looks_like_x12(source)):
         return source, source_name or "<text>"
     path = Path(source)
     try:
