@@ -1,0 +1,86 @@
+"""Latency of one coding-scenario comparison: one session, every alternative, six payers.
+
+Usage: python benchmarks/bench_scenarios.py [--repeat 20] [--warmup 3] [--hot-pack]
+
+The target (issue: coding scenarios) is 100 ms or less per comparison after warm-up, so the
+notebook explorer redraws without a noticeable wait. Prints one markdown table row with the
+median (and the fastest and slowest) of the timed runs, plus the engine's share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from analytics.payers import load_payers
+from analytics.pipeline import evaluate
+from analytics.refdata import load_reference
+from analytics.scenarios import Session, _policies, _scenario_lines, alternatives, compare
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_MS = 100.0
+
+
+def _times(fn, repeat: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=20, help="timed runs (at least 5)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--hot-pack", action="store_true", help="add 97010 (doubles the alternatives)")
+    args = ap.parse_args()
+    repeat = max(args.repeat, 5)
+    warnings.simplefilter("ignore")
+    payers = load_payers(REPO / "data" / "sample" / "payers.yaml")
+    ref = load_reference()
+    session = Session.from_minutes(
+        {"97124": 30, "97140": 30},
+        service_date="2026-06-01",
+        distinct_regions=True,
+        hot_pack=args.hot_pack,
+        prescription_on_file=True,
+        deductible_remaining=0,
+    )
+    result = compare(session, payers, reference=ref)
+    n_alt, n_pay, n_lines = len(result.alternatives), len(result.payers), len(result.table)
+    total = _times(lambda: compare(session, payers, reference=ref), repeat, args.warmup)
+    pol = _policies(payers, None, session)
+    frame, _ = _scenario_lines(session, alternatives(session, reference=ref, payers=pol), pol, ref)
+    engine = _times(lambda: evaluate(frame, pol, ref), repeat, args.warmup)
+    med = statistics.median(total)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU, {platform.python_implementation()} "
+        f"{platform.python_version()}, pandas {pd.__version__}; load average {load:.2f}; "
+        f"median of {repeat} runs after {args.warmup} warm-up"
+    )
+    print(
+        "| benchmark | alternatives x payers | lines | median ms | min ms | max ms | engine median ms | "
+        f"target {TARGET_MS:.0f} ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"| scenarios.compare (97124=30, 97140=30{', 97010' if args.hot_pack else ''}) | {n_alt} x {n_pay} | "
+        f"{n_lines} | {med:.1f} | {min(total):.1f} | {max(total):.1f} | {statistics.median(engine):.1f} | "
+        f"{'met' if med <= TARGET_MS else 'MISSED'} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
