@@ -30,6 +30,12 @@ _EXPORTS = {
     "read_835": "analytics.remittance",
     "read_835_many": "analytics.remittance",
     "link_remittance": "analytics.remittance",
+    # coding scenarios
+    "Session": "analytics.scenarios",
+    "Service": "analytics.scenarios",
+    "alternatives": "analytics.scenarios",
+    "compare": "analytics.scenarios",
+    "claim_form": "analytics.scenarios",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
