@@ -36,6 +36,13 @@ _EXPORTS = {
     "alternatives": "analytics.scenarios",
     "compare": "analytics.scenarios",
     "claim_form": "analytics.scenarios",
+    # synthetic practice and denials
+    "generate_practice": "analytics.datasets",
+    "Practice": "analytics.datasets",
+    "line_outcomes": "analytics.denials",
+    "denial_rates": "analytics.denials",
+    "monthly_trend": "analytics.denials",
+    "DenialRiskModel": "analytics.denials",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

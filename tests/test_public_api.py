@@ -6,6 +6,7 @@ EXPECTED = {
     "__version__", "Reference", "load_reference", "PayerPolicy", "load_payers", "compute_units", "apply_edits",
     "apply_threshold_edits", "price_lines", "split_cost_share", "evaluate", "read_service_lines", "pseudonymise",
     "read_835", "read_835_many", "link_remittance", "Session", "Service", "alternatives", "compare", "claim_form",
+    "generate_practice", "Practice", "line_outcomes", "denial_rates", "monthly_trend", "DenialRiskModel",
 }
 
 
