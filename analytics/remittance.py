@@ -7,6 +7,12 @@ pandas tables, checks the three balancing rules the 835 guarantees, and never st
 names or raw member ids. :func:`link_remittance` joins the remittance back to the practice's
 own service lines so open A/R and unexplained payments show up.
 
+Files are streamed, never loaded whole: they are read in binary chunks, cut into segments at the
+terminator each ISA declares, and scanned into parts that end before a claim (CLP) or a
+transaction (ST). :func:`iter_835` yields those parts, in memory bounded by the chunk size
+whatever the size of the file (one check may cover millions of claims); :func:`read_835` stacks
+them, and the ``remit`` command writes them to Parquet and CSV as they come.
+
 Structure followed (005010X221A1 TR3): ISA/GS(HP)/ST*835, BPR (payment), TRN (trace),
 DTM*405, loop 1000A N1*PR payer, loop 1000B N1*PE payee, LX header, loop 2100 CLP claim,
 loop 2110 SVC service line, PLB provider adjustments, SE/GE/IEA.
@@ -15,30 +21,44 @@ loop 2110 SVC service line, PLB provider adjustments, SE/GE/IEA.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
+import copy
+import functools
 import gc
 import hashlib
+import io
 import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import warnings
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from analytics.exceptions import BalanceWarning, InputError, X12Error, X12Warning
+from analytics.exceptions import (
+    BalanceWarning,
+    InputError,
+    ParameterError,
+    X12Error,
+    X12Warning,
+)
 
 __all__ = [
     "DEFAULT_SALT",
     "Linked",
     "Remittance",
+    "iter_835",
     "link_remittance",
     "read_835",
     "read_835_many",
@@ -310,15 +330,34 @@ class Remittance:
 
     @classmethod
     def concat(cls, parts: Sequence[Remittance]) -> Remittance:
-        """Stack the tables of several remittances (e.g. one per file)."""
+        """Stack the tables of several remittances: one per file, or the parts of one file
+        from :func:`iter_835`.
+
+        Rows stay in order. In ``balance``, consecutive rows of the same file are put in the
+        order a whole-file read gives (line, then claim, then transaction checks), so the parts
+        of a file stack to exactly what :func:`read_835` returns.
+        """
         if not parts:
             return _empty_remittance()
-        return cls(
-            **{
-                f.name: pd.concat([getattr(p, f.name) for p in parts], ignore_index=True)
-                for f in fields(cls)
-            }
-        )
+        tables = {
+            f.name: pd.concat([getattr(p, f.name) for p in parts], ignore_index=True)
+            for f in fields(cls)
+        }
+        tables["balance"] = _level_order(tables["balance"])
+        return cls(**tables)
+
+
+def _level_order(balance: pd.DataFrame) -> pd.DataFrame:
+    """Balance rows by file (each run of one file stays where it is), then by level."""
+    if len(balance) < 2:
+        return balance
+    files = balance["file"].to_numpy(dtype=object)
+    run = np.concatenate([[0], np.cumsum(files[1:] != files[:-1])])
+    levels = balance["level"].to_numpy(dtype=object)
+    key = run * 3 + np.select([levels == "claim", levels == "transaction"], [1, 2], 0)
+    if (key[1:] >= key[:-1]).all():
+        return balance
+    return balance.take(np.argsort(key, kind="stable")).reset_index(drop=True)
 
 
 def _empty_remittance() -> Remittance:
@@ -334,6 +373,147 @@ def _empty_remittance() -> Remittance:
 
 
 # --------------------------------------------------------------------------------------------
+# Sources: a file, its bytes or its text, handed out piece by piece
+# --------------------------------------------------------------------------------------------
+
+#: Size of each binary read, and so roughly of each part :func:`iter_835` yields. The memory a
+#: read needs grows with this, not with the file.
+_CHUNK_BYTES = 32 * 2**20
+
+# The UTF-8 check of a file that is not ASCII reads at least this much at a time.
+_CHECK_BYTES = 2**20
+
+
+class _TextPieces:
+    """An 835 already in memory as text, handed out ``chunk`` characters at a time."""
+
+    def __init__(self, text: str, chunk: int, pos: int = 0) -> None:
+        self.text = text
+        self.chunk = chunk
+        self.pos = pos
+
+    @property
+    def exhausted(self) -> bool:
+        """Everything has been handed out."""
+        return self.pos >= len(self.text)
+
+    def read(self) -> str:
+        piece = self.text[self.pos : self.pos + self.chunk]
+        self.pos += len(piece)
+        return piece
+
+    def fork(self) -> _TextPieces:
+        return _TextPieces(self.text, self.chunk, self.pos)
+
+    def close(self) -> None:
+        pass
+
+
+class _BytePieces:
+    """A file (or bytes) read ``chunk`` bytes at a time, decoded as the whole file would be.
+
+    The rule for the whole file is UTF-8, or Latin-1 when any of it is not UTF-8: X12 uses the
+    basic and extended character sets, and Latin-1 never fails, so a binary file is reported as
+    "not X12" rather than as a decoding crash. While the bytes are ASCII both decode alike; at
+    the first chunk that is not, the rest of the file is checked once to choose.
+    """
+
+    def __init__(
+        self,
+        opener: Callable[[], BinaryIO],
+        chunk: int,
+        offset: int = 0,
+        encoding: str | None = None,
+        state: tuple[bytes, int] | None = None,
+    ) -> None:
+        self.opener = opener
+        self.chunk = chunk
+        self.file = opener()
+        if offset:
+            self.file.seek(offset)
+        self.encoding = encoding
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        if state is not None:
+            self.decoder.setstate(state)
+        self.exhausted = False  # a short read: everything has been handed out
+
+    def read(self) -> str:
+        while True:
+            start = self.file.tell()
+            data = self.file.read(self.chunk)
+            self.exhausted = len(data) < self.chunk
+            if self.encoding is None:
+                if data.isascii():
+                    return data.decode("ascii")
+                self.encoding = "utf-8" if self._utf8_from(start) else "latin-1"
+            if self.encoding == "latin-1":
+                return data.decode("latin-1")
+            text = self.decoder.decode(data, final=not data)
+            # a chunk that ends inside a multi-byte character may decode to nothing yet
+            if text or not data:
+                return text
+
+    def _utf8_from(self, offset: int) -> bool:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with self.opener() as file:
+            file.seek(offset)
+            try:
+                while data := file.read(max(self.chunk, _CHECK_BYTES)):
+                    decoder.decode(data)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                return False
+        return True
+
+    def fork(self) -> _BytePieces:
+        return _BytePieces(
+            self.opener, self.chunk, self.file.tell(), self.encoding, self.decoder.getstate()
+        )
+
+    def close(self) -> None:
+        self.file.close()
+
+
+_Pieces = _TextPieces | _BytePieces
+
+
+def _open(
+    source: str | os.PathLike[str] | bytes, source_name: str | None, chunk: int
+) -> tuple[_Pieces, str]:
+    """The pieces and the name of a path, raw bytes or 835 text."""
+    if isinstance(source, bytes):
+        return _BytePieces(functools.partial(io.BytesIO, source), chunk), source_name or "<bytes>"
+    # A string is the 835 itself when it looks like X12, is blank, or comes with a name for
+    # it; otherwise it is a path.
+    if isinstance(source, str) and (
+        source_name is not None or not source.strip() or _looks_like_x12(source)
+    ):
+        return _TextPieces(source, chunk), source_name or "<text>"
+    path = Path(source)
+    try:
+        pieces = _BytePieces(functools.partial(open, path, "rb"), chunk)
+    except FileNotFoundError:
+        raise X12Error(
+            f"{path}: file not found. Check the path (directories go to read_835_many).",
+            where=str(path),
+        ) from None
+    except IsADirectoryError:
+        raise X12Error(
+            f"{path}: is a directory. Use read_835_many to read every file in a directory.",
+            where=str(path),
+        ) from None
+    return pieces, source_name or path.name
+
+
+_X12_START = re.compile(r"[\ufeff\s]*(ISA|ST)[^A-Za-z0-9 _.\-/\\]")
+
+
+def _looks_like_x12(text: str) -> bool:
+    # A path never holds a line break, and a one-line 835 starts with ISA or ST and a separator.
+    return "\n" in text or "\r" in text or _X12_START.match(text) is not None
+
+
+# --------------------------------------------------------------------------------------------
 # Tokenizer
 # --------------------------------------------------------------------------------------------
 
@@ -345,56 +525,26 @@ class _Delimiters(NamedTuple):
     segment: str
 
 
-class _Interchange(NamedTuple):
-    delimiters: _Delimiters
-    segments: list[str]  # raw segment text, terminator removed
-    first_number: int  # segment number of segments[0] (1-based position in the file)
-    declared_component: bool  # the component separator came from ISA16
-
+_Note = tuple[type[Warning], str]
 
 _ISA_LENGTH = 106  # fixed-width ISA, terminator included (X12.5 interchange control header)
+_ISA_WINDOW = 2 * _ISA_LENGTH  # enough text to find the ISA's 16 elements and its terminator
 _BREAKS = "\r\n"
+_SAMPLES = 20  # composites looked at to settle the component separator
 
 
-def _load(source: str | os.PathLike[str] | bytes, source_name: str | None) -> tuple[str, str]:
-    """Return (text, name) for a path, raw bytes or 835 text."""
-    if isinstance(source, bytes):
-        return _decode(source), source_name or "<bytes>"
-    # A string is the 835 itself when it looks like X12, is blank, or comes with a name for
-    # it; otherwise it is a path.
-    if isinstance(source, str) and (source_name is not None or not source.strip() or _looks_like_x12(source)):
-        return source, source_name or "<text>"
-    path = Path(source)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise X12Error(
-            f"{path}: file not found. Check the path (directories go to read_835_many).",
-            where=str(path),
-        ) from None
-    except IsADirectoryError:
-        raise X12Error(
-            f"{path}: is a directory. Use read_835_many to read every file in a directory.",
-            where=str(path),
-        ) from None
-    return _decode(data), source_name or path.name
+class _Interchange:
+    """One interchange (or a file that starts at ST): its delimiters, and the first composites
+    it uses, from which its component separator is settled."""
 
+    __slots__ = ("declared", "delimiters", "first_number", "resolved", "samples")
 
-_X12_START = re.compile(r"[\ufeff\s]*(ISA|ST)[^A-Za-z0-9 _.\-/\\]")
-
-
-def _looks_like_x12(text: str) -> bool:
-    # A path never holds a line break, and a one-line 835 starts with ISA or ST and a separator.
-    return "\n" in text or "\r" in text or _X12_START.match(text) is not None
-
-
-def _decode(data: bytes) -> str:
-    # X12 uses the basic/extended character sets; latin-1 never fails, so a binary file is
-    # reported as "not X12" rather than as a decoding crash.
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    def __init__(self, delimiters: _Delimiters, first_number: int, declared: bool) -> None:
+        self.delimiters = delimiters
+        self.first_number = first_number  # segment number of its first segment
+        self.declared = declared  # the component separator came from ISA16
+        self.samples: list[str] = []
+        self.resolved = False
 
 
 def _isa_delimiters(text: str, pos: int, name: str, number: int) -> tuple[_Delimiters, int]:
@@ -408,7 +558,7 @@ def _isa_delimiters(text: str, pos: int, name: str, number: int) -> tuple[_Delim
         )
     # ISA has exactly 16 elements; ISA16 (component separator) is one character and the
     # character right after it is the segment terminator.
-    parts = text[pos : pos + 2 * _ISA_LENGTH].split(element, 16)
+    parts = text[pos : pos + _ISA_WINDOW].split(element, 16)
     if len(parts) < 17 or len(parts[16]) < 2:
         raise X12Error(
             f"{name}: segment {number} (ISA) is incomplete: an ISA has 16 elements and ends "
@@ -427,25 +577,6 @@ def _isa_delimiters(text: str, pos: int, name: str, number: int) -> tuple[_Delim
     # ISA11 is the repetition separator from version 00501 on; in 4010 it is the standards id.
     repetition = parts[11] if parts[12].strip() >= "00501" and len(parts[11]) == 1 else None
     return _Delimiters(element, repetition, component, terminator), length
-
-
-def _st_delimiters(text: str, name: str) -> _Delimiters:
-    """Delimiters for a file that starts at ST (no ISA envelope)."""
-    element = text[2:3]
-    if not element or element.isalnum() or element.isspace():
-        raise _not_x12(text, name)
-    stop = re.compile(r"[^A-Za-z0-9 .\-_" + re.escape(element) + "]")
-    found = stop.search(text, 3)
-    if found is None:
-        raise X12Error(
-            f"{name}: segment 1 (ST) has no segment terminator. The file is truncated; ask "
-            f"the sender for the complete file.",
-            where=f"{name} segment 1",
-        )
-    terminator = found.group()
-    if terminator in _BREAKS:
-        terminator = "\n"
-    return _Delimiters(element, None, ":", terminator)
 
 
 def _not_x12(text: str, name: str) -> X12Error:
@@ -468,127 +599,23 @@ def _clean_breaks(text: str, terminator: str) -> str:
     return text
 
 
-def _split_segments(chunk: str, terminator: str) -> list[str]:
-    segments = chunk.split(terminator)
-    if terminator + " " in chunk or terminator + "\t" in chunk:
-        segments = [s.lstrip(" \t") for s in segments]
-    if segments and not segments[-1].strip():
-        segments.pop()
-    if "" in segments:
-        segments = [s for s in segments if s]
-    return segments
-
-
-def _interchanges(
-    text: str, name: str, notes: list[tuple[type[Warning], str]]
-) -> list[_Interchange]:
-    """Split an 835 text into interchanges of raw segments, delimiters resolved."""
-    text = text.lstrip("\ufeff \t\r\n")
-    if not text:
-        raise X12Error(
-            f"{name}: the file is empty. Download the 835 again from the payer or clearinghouse.",
-            where=name,
-        )
-    if text.startswith("ST"):
-        delimiters = _st_delimiters(text, name)
-        text = _clean_breaks(text, delimiters.segment)
-        segments = _split_segments(text, delimiters.segment)
-        return [_resolve_component(_Interchange(delimiters, segments, 1, False), name, notes)]
-    if not text.startswith("ISA"):
-        raise _not_x12(text, name)
-
-    out: list[_Interchange] = []
-    pos, number = 0, 1
-    while True:
-        # Each interchange has its own delimiters; line breaks are removed per interchange,
-        # after its terminator is known.
-        raw_delimiters, _ = _isa_delimiters(text, pos, name, number)
-        term = "\n" if raw_delimiters.segment in _BREAKS else raw_delimiters.segment
-        end = _interchange_end(text, pos, raw_delimiters.element, term)
-        chunk = _clean_breaks(text[pos:end], term)
-        delimiters, isa_length = _isa_delimiters(chunk, 0, name, number)
-        if isa_length < _ISA_LENGTH:
-            raise X12Error(
-                f"{name}: segment {number} (ISA) is {isa_length} characters long, but an ISA "
-                f"is always {_ISA_LENGTH} (its fields are fixed-width, padded with spaces). The "
-                f"padding was probably trimmed; restore it or ask the sender for the original "
-                f"file.",
-                where=f"{name} segment {number}",
-            )
-        delimiters = delimiters._replace(segment=term)
-        segments = _split_segments(chunk, term)
-        out.append(
-            _resolve_component(_Interchange(delimiters, segments, number, True), name, notes)
-        )
-        number += len(segments)
-        rest = text[end:].lstrip(" \t\r\n")
-        if not rest:
-            return out
-        if not rest.startswith("ISA"):
-            notes.append(
-                (
-                    X12Warning,
-                    f"{name}: {len(rest)} character(s) after the IEA at segment {number - 1} "
-                    f"are not an interchange (they begin {rest[:20]!r}) and were not read.",
-                )
-            )
-            return out
-        pos = len(text) - len(rest)
-
-
-def _interchange_end(text: str, pos: int, element: str, terminator: str) -> int:
-    """Position just after the IEA segment of the interchange at ``pos`` (or the text end)."""
-    start = pos
-    while True:
-        i = text.find("IEA" + element, start)
-        if i < 0:
-            return len(text)
-        j = i - 1
-        if terminator == "\n":
-            at_segment_start = text[j] in _BREAKS
-        else:
-            while j > pos and text[j] in _BREAKS:
-                j -= 1
-            at_segment_start = text[j] == terminator
-        if at_segment_start:
-            end = text.find(terminator, i)
-            return len(text) if end < 0 else end + 1
-        start = i + 1
-
-
-def _composite_samples(chunk: list[str], element: str, limit: int = 20) -> list[str]:
-    """A few SVC01/SVC06 and PLB03 composites, to check the component separator."""
-    samples: list[str] = []
-    svc, plb = "SVC" + element, "PLB" + element
-    for raw in chunk:
-        if raw.startswith(svc):
-            parts = raw.split(element)
-            samples.extend(p for p in (parts[1:2] + parts[6:7]) if p)
-        elif raw.startswith(plb):
-            parts = raw.split(element)
-            samples.extend(p for p in parts[3::2] if p)
-        if len(samples) >= limit:
-            break
-    return samples
-
-
-def _resolve_component(
-    ic: _Interchange, name: str, notes: list[tuple[type[Warning], str]]
-) -> _Interchange:
+def _resolve_component(ic: _Interchange, name: str, notes: list[_Note]) -> None:
     """Use the component separator the composites actually use.
 
     Procedure codes and PLB reasons are qualified by a two-character code (HC, AD, WO ...), so
     the character after it is the separator. Some files declare ':' in ISA16 yet write
     ``HC>97140``; files that start at ST declare nothing and default to ':'.
     """
+    ic.resolved = True
     d = ic.delimiters
-    samples = _composite_samples(ic.segments, d.element)
+    samples = ic.samples
+    ic.samples = []
     if not samples or any(d.component in s for s in samples):
-        return ic
+        return
     for s in samples:
         c = s[2:3]
         if c and not c.isalnum() and c not in (" ", d.element, "-", "."):
-            if ic.declared_component:
+            if ic.declared:
                 notes.append(
                     (
                         X12Warning,
@@ -597,8 +624,274 @@ def _resolve_component(
                         f"(e.g. {s!r}); read with {c!r}.",
                     )
                 )
-            return ic._replace(delimiters=d._replace(component=c))
-    return ic
+            ic.delimiters = d._replace(component=c)
+            return
+
+
+class _Tokenizer:
+    """Segments of an 835, read piece by piece and never whole.
+
+    Yields ``(interchange, segments)`` batches in file order, about one per piece read; the
+    segments are raw text with the terminator removed, and their 1-based positions in the file
+    follow on from batch to batch. The rules are those of a whole-file read: delimiters from each
+    ISA, an interchange ends after the terminator that follows an IEA at the start of a segment,
+    line breaks are dropped (or are the terminator), blank segments are skipped, and text after
+    the last IEA that is not another interchange is reported and left.
+
+    Between batches, all state is in attributes, so :meth:`settle` can copy the tokenizer and
+    read ahead for an interchange's first composites without consuming anything.
+    """
+
+    def __init__(self, pieces: _Pieces, name: str, notes: list[_Note]) -> None:
+        self.pieces = pieces
+        self.name = name
+        self.notes = notes  # reading notes: component separators, text after the last IEA
+        self.buf = ""  # text read but not yet cut into segments
+        self.eof = False
+        self.number = 0  # segments handed out so far
+        self.ic: _Interchange | None = None
+        self.envelope = True  # False for a file that starts at ST: it runs to the end
+        self.fresh = True  # buf begins at the current interchange's ISA
+        self.iea = -1  # where in buf the IEA that ends the interchange begins, once found
+        self.search = 0  # where in buf to look for that IEA next
+        self.checked = False  # the interchange's ISA has been checked without line breaks
+
+    def _more(self) -> bool:
+        """Append the next piece to the buffer; False at the end of the file."""
+        if self.eof:
+            return False
+        piece = self.pieces.read()
+        if not piece:
+            self.eof = True
+            return False
+        self.buf += piece
+        return True
+
+    def _fill(self, n: int) -> None:
+        while len(self.buf) < n and self._more():
+            pass
+
+    def _skip(self, chars: str) -> None:
+        """Drop leading ``chars``, reading on while the buffer holds nothing else."""
+        while True:
+            self.buf = self.buf.lstrip(chars)
+            if self.buf or not self._more():
+                return
+
+    def batches(self) -> Iterator[tuple[_Interchange, list[str]]]:
+        name = self.name
+        self._skip("\ufeff \t\r\n")
+        if not self.buf:
+            raise X12Error(
+                f"{name}: the file is empty. Download the 835 again from the payer or "
+                f"clearinghouse.",
+                where=name,
+            )
+        self._fill(3)
+        if self.buf.startswith("ST"):
+            self.ic = _Interchange(self._st_delimiters(), 1, declared=False)
+            self.envelope, self.checked = False, True
+            yield from self._interchange()
+            return
+        if not self.buf.startswith("ISA"):
+            self._fill(20)
+            raise _not_x12(self.buf, name)
+        while True:
+            # Each interchange has its own delimiters; line breaks are removed per interchange,
+            # once its terminator is known.
+            self._fill(_ISA_WINDOW)
+            raw, _ = _isa_delimiters(self.buf, 0, name, self.number + 1)
+            term = "\n" if raw.segment in _BREAKS else raw.segment
+            self.ic = _Interchange(raw._replace(segment=term), self.number + 1, declared=True)
+            self.fresh, self.iea, self.search, self.checked = True, -1, 0, False
+            yield from self._interchange()
+            self._skip(" \t\r\n")
+            if not self.buf:
+                return
+            self._fill(3)
+            if not self.buf.startswith("ISA"):
+                self._fill(20)
+                head, count = self.buf[:20], len(self.buf)
+                self.buf = ""
+                while piece := self.pieces.read():
+                    count += len(piece)
+                self.notes.append(
+                    (
+                        X12Warning,
+                        f"{name}: {count} character(s) after the IEA at segment {self.number} "
+                        f"are not an interchange (they begin {head!r}) and were not read.",
+                    )
+                )
+                return
+
+    def _st_delimiters(self) -> _Delimiters:
+        """Delimiters for a file that starts at ST (no ISA envelope)."""
+        self._fill(20)
+        element = self.buf[2:3]
+        if not element or element.isalnum() or element.isspace():
+            raise _not_x12(self.buf, self.name)
+        stop = re.compile(r"[^A-Za-z0-9 .\-_" + re.escape(element) + "]")
+        start = 3
+        while (found := stop.search(self.buf, start)) is None:
+            start = max(start, len(self.buf))
+            if not self._more():
+                raise X12Error(
+                    f"{self.name}: segment 1 (ST) has no segment terminator. The file is "
+                    f"truncated; ask the sender for the complete file.",
+                    where=f"{self.name} segment 1",
+                )
+        terminator = found.group()
+        if terminator in _BREAKS:
+            terminator = "\n"
+        return _Delimiters(element, None, ":", terminator)
+
+    def _interchange(self) -> Iterator[tuple[_Interchange, list[str]]]:
+        """The segments of the current interchange, region by region."""
+        ic = self.ic
+        assert ic is not None
+        term = ic.delimiters.segment
+        head, held = "", []
+        while True:
+            region, last = self._region(term)
+            text = probe = _clean_breaks(region, term)
+            segments = text.split(term)
+            if term + " " in text or term + "\t" in text or text.startswith((" ", "\t")):
+                segments = [s.lstrip(" \t") for s in segments]
+            # A region that is not the last ends with a terminator, so its final item is empty;
+            # the interchange's own final item is dropped when blank.
+            if not last or not segments[-1].strip():
+                segments.pop()
+            if "" in segments:
+                segments = [s for s in segments if s]
+            if not self.checked:
+                # The ISA is checked without its line breaks before any of its segments go out.
+                head += text[: _ISA_WINDOW - len(head)]
+                if len(head) < _ISA_WINDOW and not last:
+                    held += segments
+                    continue
+                self._check_isa(ic, head)
+                if held:
+                    segments, held, probe = held + segments, [], None
+            if not ic.resolved:
+                self._sample(ic, segments, probe)
+                if last and not ic.resolved:
+                    _resolve_component(ic, self.name, self.notes)
+            if segments:
+                self.number += len(segments)
+                yield ic, segments
+            if last:
+                return
+
+    def _check_isa(self, ic: _Interchange, head: str) -> None:
+        delimiters, isa_length = _isa_delimiters(head, 0, self.name, ic.first_number)
+        if isa_length < _ISA_LENGTH:
+            number = ic.first_number
+            raise X12Error(
+                f"{self.name}: segment {number} (ISA) is {isa_length} characters long, but an "
+                f"ISA is always {_ISA_LENGTH} (its fields are fixed-width, padded with spaces). "
+                f"The padding was probably trimmed; restore it or ask the sender for the "
+                f"original file.",
+                where=f"{self.name} segment {number}",
+            )
+        ic.delimiters = delimiters._replace(segment=ic.delimiters.segment)
+        self.checked = True
+
+    def _sample(self, ic: _Interchange, segments: list[str], text: str | None) -> None:
+        """Collect SVC01/SVC06 and PLB03... composites until there are enough to settle on;
+        ``text`` (the segments' text, when at hand) lets a stretch without any be skipped."""
+        element = ic.delimiters.element
+        svc, plb = "SVC" + element, "PLB" + element
+        if text is not None and svc not in text and plb not in text:
+            return
+        samples = ic.samples
+        for raw in segments:
+            if raw.startswith(svc):
+                parts = raw.split(element)
+                samples.extend(p for p in (parts[1:2] + parts[6:7]) if p)
+            elif raw.startswith(plb):
+                parts = raw.split(element)
+                samples.extend(p for p in parts[3::2] if p)
+            else:
+                continue
+            if len(samples) >= _SAMPLES:
+                break
+        component = ic.delimiters.component
+        # Any sample with the declared separator settles it; so do enough samples.
+        if len(samples) >= _SAMPLES or any(component in s for s in samples):
+            _resolve_component(ic, self.name, self.notes)
+
+    def _region(self, term: str) -> tuple[str, bool]:
+        """The next stretch of the interchange's text that ends at a terminator, and whether
+        it is the interchange's last (then the buffer holds what follows the interchange)."""
+        while True:
+            buf = self.buf
+            if self.envelope:
+                if self.iea < 0:
+                    self.iea = self._find_iea(buf, term)
+                if self.iea >= 0:
+                    end = buf.find(term, self.iea)
+                    if end >= 0:
+                        self.buf = buf[end + 1 :]
+                        return buf[: end + 1], True
+            cut = buf.rfind(term)
+            if term == "\n":
+                cut = max(cut, buf.rfind("\r"))
+            if cut >= 0:
+                shift = cut + 1
+                self.buf = buf[shift:]
+                self.search = max(0, self.search - shift)
+                if self.iea >= 0:
+                    self.iea = max(0, self.iea - shift)
+                self.fresh = False
+                return buf[:shift], False
+            if not self._more():
+                self.buf = ""
+                return buf, True
+
+    def _find_iea(self, buf: str, term: str) -> int:
+        """Where the IEA that ends the interchange starts in ``buf``, or -1 (not yet read).
+
+        An IEA counts only at the start of a segment: right after a line break when that is the
+        terminator, else after the terminator and any line breaks. The buffer starts at the ISA
+        or right after a terminator (a line break when that is the terminator).
+        """
+        key = "IEA" + self.ic.delimiters.element  # type: ignore[union-attr]
+        start = self.search
+        while True:
+            i = buf.find(key, start)
+            if i < 0:
+                self.search = max(start, len(buf) - len(key) + 1)
+                return -1
+            j = i - 1
+            if term == "\n":
+                at_segment_start = j < 0 or buf[j] in _BREAKS
+            else:
+                floor = 0 if self.fresh else -1
+                while j > floor and buf[j] in _BREAKS:
+                    j -= 1
+                at_segment_start = j < 0 or buf[j] == term
+            if at_segment_start:
+                return i
+            start = i + 1
+
+    def settle(self, ic: _Interchange) -> None:
+        """Settle ``ic``'s component separator now, reading ahead on a copy of the tokenizer
+        when its first composites are still to come."""
+        if ic.resolved:
+            return
+        if ic is not self.ic:  # an interchange read to its end is always settled; be safe
+            _resolve_component(ic, self.name, self.notes)
+            return
+        ahead = copy.copy(self)
+        ahead.pieces = self.pieces.fork()
+        try:
+            for _ in ahead._interchange():
+                if ic.resolved:
+                    break
+        finally:
+            ahead.pieces.close()
+        if not ic.resolved:
+            _resolve_component(ic, self.name, self.notes)
 
 
 def tokenize(
@@ -629,12 +922,14 @@ def tokenize(
     >>> tokenize("ST*835*0001~BPR*I*10*C*CHK~SE*3*0001~")[1]
     ['BPR', 'I', '10', 'C', 'CHK']
     """
-    text, name = _load(source, source_name)
-    notes: list[tuple[type[Warning], str]] = []
+    pieces, name = _open(source, source_name, _CHUNK_BYTES)
     out: list[list[str]] = []
-    for ic in _interchanges(text, name, notes):
-        sep = ic.delimiters.element
-        out.extend(s.split(sep) for s in ic.segments)
+    try:
+        for ic, segments in _Tokenizer(pieces, name, []).batches():
+            sep = ic.delimiters.element
+            out.extend(s.split(sep) for s in segments)
+    finally:
+        pieces.close()
     return out
 
 
@@ -658,6 +953,16 @@ _NUMERIC = {
 # MOA03-MOA07 (professional) and MIA05, MIA20-MIA23 (institutional) carry claim-level
 # remark codes (TR3 loop 2100).
 _REMARK_ELEMENTS = {"MOA": (3, 4, 5, 6, 7), "MIA": (5, 20, 21, 22, 23)}
+
+# Patient keys already hashed are kept for reuse up to this many distinct ids, then forgotten,
+# so that the cache cannot grow with the file.
+_HASH_CACHE = 2**16
+
+# Date warnings, in the order a whole-file read words them.
+_DATE_FIELDS = (
+    "BPR16", "DTM*405", "DTM*232", "DTM*233", "DTM*472", "DTM*150", "DTM*050", "DTM*151", "PLB02",
+)  # fmt: skip
+_LEVELS = ("line", "claim", "transaction")
 
 
 def _resolve_salt(salt: str | None) -> str:
@@ -688,115 +993,313 @@ def _bad_number(seg: list[str], number: int, name: str) -> X12Error:
     )
 
 
+class _Notes:
+    """The warnings about one file, gathered part by part and worded once at the end, exactly
+    as a read of the whole file at once words them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.reading: list[_Note] = []  # component separators, text after the last IEA
+        self.transactions: list[_Note] = []  # SE counts and control numbers
+        self.scan: list[_Note] = []  # envelope counts, empty amounts, stray segments, groups
+        self.no_bpr: list[int] = []
+        self.undated: list[int] = []
+        self.dates: dict[str, tuple[int, list[str]]] = {}
+        self.checks = 0
+        self.failed = dict.fromkeys(_LEVELS, 0)
+        self.first_failed: dict[str, list[pd.DataFrame]] = {level: [] for level in _LEVELS}
+
+    def bad_dates(self, what: str, count: int, shown: list[str]) -> None:
+        before, first = self.dates.get(what, (0, []))
+        self.dates[what] = (before + count, (first + shown)[:5])
+
+    def balance(self, table: pd.DataFrame) -> None:
+        self.checks += len(table)
+        failed = table[~table["balanced"].to_numpy(dtype=bool)]
+        if failed.empty:
+            return
+        levels = failed["level"].to_numpy(dtype=object)
+        for level in _LEVELS:
+            rows = failed[levels == level]
+            if len(rows):
+                if self.failed[level] < 3:
+                    self.first_failed[level].append(rows.head(3))
+                self.failed[level] += len(rows)
+
+    def messages(self) -> list[_Note]:
+        name = self.name
+        out = [*self.reading, *self.transactions, *self.scan]
+        if self.no_bpr:
+            where = ", ".join(str(s) for s in self.no_bpr)
+            out.append(
+                (
+                    X12Warning,
+                    f"{name}: the transaction(s) at segment(s) {where} have no BPR; paid_amount "
+                    f"is missing and the transaction cannot balance.",
+                )
+            )
+        if self.undated:
+            where = ", ".join(str(s) for s in self.undated)
+            out.append(
+                (
+                    X12Warning,
+                    f"{name}: BPR at segment(s) {where} has no payment date in BPR16 (count the "
+                    f"separators: BPR16 is the 16th element); payment_date is missing.",
+                )
+            )
+        for what in _DATE_FIELDS:
+            if what in self.dates:
+                count, shown = self.dates[what]
+                out.append(
+                    (
+                        X12Warning,
+                        f"{name}: {count} {what} value(s) are not CCYYMMDD dates: "
+                        f"{', '.join(shown)}; read as missing (NaT).",
+                    )
+                )
+        failed = sum(self.failed.values())
+        if failed:
+            heads = [frame for level in _LEVELS for frame in self.first_failed[level]]
+            first = pd.concat(heads, ignore_index=True).head(3)
+            out.append((BalanceWarning, _balance_message(name, first, failed, self.checks)))
+        return out
+
+
+def _balance_message(name: str, first: pd.DataFrame, failed: int, checks: int) -> str:
+    shown = []
+    for row in first.itertuples(index=False):
+        where = {
+            "line": f"line {row.line_index} of claim {row.claim_id!r}",
+            "claim": f"claim {row.claim_id!r}",
+            "transaction": f"transaction {row.st_index}",
+        }[row.level]
+        shown.append(f"{where}: expected {row.expected:.2f}, file says {row.actual:.2f}")
+    more = failed - len(shown)
+    return (
+        f"{name}: {failed} of {checks} balance check(s) fail "
+        f"({'; '.join(shown)}{f'; and {more} more' if more > 0 else ''}). See "
+        f"Remittance.balance; ask the payer for a corrected 835 if the amounts matter."
+    )
+
+
 @dataclass
 class _Scan:
-    """What one pass over the segments collected, column by column.
+    """What the scan collected for one part, column by column.
 
     Amounts and indexes are typed arrays (no Python object per value); codes that repeat are
-    shared string objects. Values that arrive after their CLP or SVC (DTM, REF, AMT, NM1)
-    sit in dicts keyed by the 1-based claim or line number.
+    shared string objects. Values that arrive after their CLP or SVC (DTM, REF, AMT, NM1) sit
+    in dicts keyed by the 1-based claim or line number in the file. ``claim_base`` and
+    ``line_base`` count the claims and lines of the parts before this one.
     """
 
-    payments: list[dict[str, object]]
-    c_seg: array
-    c_st: array
-    c_charge: array
-    c_paid: array
-    c_pr: array
-    c_id: list[str]
-    c_status: list[str]
-    c_filing: list[str]
-    c_payer_claim: list[str]
-    c_facility: list[str]
-    c_freq: list[str]
-    c_key: dict[int, str]
-    c_dates: dict[str, dict[int, str]]
-    l_seg: array
-    l_claim: array
-    l_charge: array
-    l_paid: array
-    l_units: array
-    l_svc01: list[str]
-    l_chunk: list[tuple[int, str]]  # (first line number, component separator) per interchange
-    l_more: dict[str, dict[int, object]]
-    a_seg: array
-    a_owner: array  # line number for line-level CAS, minus the claim number for claim-level
-    a_amount: array
-    a_group: list[str]
-    a_carc: list[str]
-    a_qty: dict[int, float]
-    remarks: list[tuple[int, int, int, str, str]]
-    plb: list[tuple[int, int, str, str, str, str, float]]
+    claim_base: int
+    line_base: int
+    payments: list[dict[str, object]] = field(default_factory=list)
+    c_seg: array = field(default_factory=lambda: array("q"))
+    c_st: array = field(default_factory=lambda: array("q"))
+    c_charge: array = field(default_factory=lambda: array("d"))
+    c_paid: array = field(default_factory=lambda: array("d"))
+    c_pr: array = field(default_factory=lambda: array("d"))
+    c_id: list[str] = field(default_factory=list)
+    c_status: list[str] = field(default_factory=list)
+    c_filing: list[str] = field(default_factory=list)
+    c_payer_claim: list[str] = field(default_factory=list)
+    c_facility: list[str] = field(default_factory=list)
+    c_freq: list[str] = field(default_factory=list)
+    c_key: dict[int, str] = field(default_factory=dict)
+    c_dates: dict[str, dict[int, str]] = field(
+        default_factory=lambda: {"232": {}, "233": {}, "050": {}}
+    )
+    l_seg: array = field(default_factory=lambda: array("q"))
+    l_claim: array = field(default_factory=lambda: array("q"))
+    l_charge: array = field(default_factory=lambda: array("d"))
+    l_paid: array = field(default_factory=lambda: array("d"))
+    l_units: array = field(default_factory=lambda: array("d"))
+    l_svc01: list[str] = field(default_factory=list)
+    # (first line number, interchange) for each interchange the part's lines come from
+    l_chunk: list[tuple[int, _Interchange]] = field(default_factory=list)
+    l_more: dict[str, dict[int, object]] = field(
+        default_factory=lambda: {k: {} for k in ("472", "150", "151", "6R", "B6", "SVC04", "SVC06")}
+    )
+    a_seg: array = field(default_factory=lambda: array("q"))
+    a_owner: array = field(default_factory=lambda: array("q"))  # line number, or -claim number
+    a_amount: array = field(default_factory=lambda: array("d"))
+    a_group: list[str] = field(default_factory=list)
+    a_carc: list[str] = field(default_factory=list)
+    a_qty: dict[int, float] = field(default_factory=dict)
+    remarks: list[tuple[int, int, int, str, str]] = field(default_factory=list)
+    plb: list[tuple[int, int, str, str, str, _Interchange, float]] = field(default_factory=list)
 
 
-def _scan(
-    chunks: list[_Interchange], name: str, salt: str, notes: list[tuple[type[Warning], str]]
-) -> _Scan:
-    """One pass over the segments, dispatching on the segment id.
+@dataclass
+class _OpenTransaction:
+    """Running sums of the transaction still open where a part ends: its balance check
+    (BPR02 = sum of CLP04 - sum of PLB) needs every claim and PLB of the transaction."""
 
-    Each segment is split while it is fresh in memory and only the values the tables need are
-    kept, which is what makes the reader fast; the context (transaction, claim, service line)
-    is the state of this loop.
+    st_index: int = 0
+    paid: float = 0.0
+    plb: float = 0.0
+
+
+def _last_boundary(segments: list[str], element: str) -> int:
+    """Index of the last CLP or ST in ``segments`` (-1 if none): a part may end before it,
+    since nothing after a new claim or transaction belongs to the claims before it."""
+    clp, st = "CLP" + element, "ST" + element
+    for i in range(len(segments) - 1, -1, -1):
+        raw = segments[i]
+        if raw.startswith(clp) or raw.startswith(st) or raw == "CLP" or raw == "ST":
+            return i
+    return -1
+
+
+class _Reader:
+    """Reads one 835 part by part.
+
+    The scan is one pass over the segments, dispatching on the segment id; each segment is
+    split while it is fresh in memory and only the values the tables need are kept, which is
+    what makes the reader fast. Its context (transaction, claim, service line, counters) lives
+    on across parts; what it collects starts afresh with each part. A part ends before a CLP
+    or ST once a batch of segments has been scanned, so every claim is whole in one part, and
+    claim, line and segment numbers count through the file.
     """
-    same = {}.setdefault  # one shared object per distinct code or date
-    salt_bytes = salt.encode()
-    hashes: dict[str, str] = {}
-    empties: list[str] = []
-    outside: list[str] = []
 
-    def empty_amount(number: int, element: str) -> float:
-        empties.append(f"{number} ({element})")
-        return 0.0
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        salt: str | None,
+        source_name: str | None,
+        chunk_bytes: int,
+    ) -> None:
+        self.pieces, self.name = _open(source, source_name, chunk_bytes)
+        self.notes = _Notes(self.name)
+        self.tokenizer = _Tokenizer(self.pieces, self.name, self.notes.reading)
+        self.salt = _resolve_salt(salt).encode()
+        self.hashes: dict[str, str] = {}
+        self.pay: dict[str, object] | None = None
+        self.st_index = 0
+        self.in_st = False
+        self.st_seg = 0
+        self.st_control = ""
+        self.level = 0  # 0: header or between claims, 1: in a claim (2100), 2: in a line (2110)
+        self.claim_no = 0  # counts across transactions, so claim_index is unique in a file
+        self.st_claims = 0
+        self.line_no = 0
+        self.isa_count = 0
+        self.iea_count = 0
+        self.number = 0
+        self.empties: list[str] = []
+        self.outside: list[str] = []
+        self.groups: set[str] = set()
+        self.open = _OpenTransaction()
+        self.part = _Scan(0, 0)
+        self.pending: tuple[_Interchange, list[str]] | None = None
 
-    payments: list[dict[str, object]] = []
-    pay: dict[str, object] | None = None
-    # claims (loop 2100): typed arrays for numbers, lists for text
-    c_seg, c_st = array("q"), array("q")
-    c_charge, c_paid, c_pr = array("d"), array("d"), array("d")
-    c_id: list[str] = []
-    c_status: list[str] = []
-    c_filing: list[str] = []
-    c_payer_claim: list[str] = []
-    c_facility: list[str] = []
-    c_freq: list[str] = []
-    c_key: dict[int, str] = {}
-    c_dates: dict[str, dict[int, str]] = {"232": {}, "233": {}, "050": {}}
-    # service lines (loop 2110); values from later segments go to dicts keyed by line number
-    l_seg, l_claim = array("q"), array("q")
-    l_charge, l_paid, l_units = array("d"), array("d"), array("d")
-    l_svc01: list[str] = []
-    l_chunk: list[tuple[int, str]] = []
-    l_dates: dict[str, dict[int, object]] = {"472": {}, "150": {}, "151": {}}
-    l_control: dict[int, object] = {}
-    l_allowed: dict[int, object] = {}
-    l_revenue: dict[int, object] = {}
-    l_original: dict[int, object] = {}
-    # CAS triplets
-    a_seg, a_owner, a_amount = array("q"), array("q"), array("d")
-    a_group: list[str] = []
-    a_carc: list[str] = []
-    a_qty: dict[int, float] = {}
-    remarks: list[tuple[int, int, int, str, str]] = []
-    plb: list[tuple[int, int, str, str, str, str, float]] = []
+    def parts(self) -> Iterator[Remittance]:
+        """The file's parts, in order; warnings are gathered in ``self.notes``."""
+        try:
+            batches = self.tokenizer.batches()
+            while True:
+                with _gc_paused():
+                    part, done = self._next_part(batches)
+                if part is not None:
+                    yield part
+                if done:
+                    return
+        finally:
+            self.pieces.close()
 
-    st_index = 0
-    in_st = False
-    st_seg = 0
-    st_control = ""
-    level = 0  # 0: header or between claims, 1: in a claim (2100), 2: in a service line (2110)
-    claim_no = 0  # counts across transactions, so claim_index is unique in a file
-    st_claims = 0
-    line_no = 0
-    isa_count = iea_count = 0
-    number = 0
+    def _next_part(
+        self, batches: Iterator[tuple[_Interchange, list[str]]]
+    ) -> tuple[Remittance | None, bool]:
+        while True:
+            if self.pending is not None:
+                ic, segments = self.pending
+                self.pending = None
+            else:
+                batch = next(batches, None)
+                if batch is None:
+                    self._finish()
+                    return self._flush(), True
+                ic, segments = batch
+            # Once the rest of the file is in memory, ending the part early saves nothing.
+            cut = -1 if self.pieces.exhausted else _last_boundary(segments, ic.delimiters.element)
+            if cut > 0 or (cut == 0 and self._collected()):
+                self._feed(ic, segments[:cut])
+                self.pending = (ic, segments[cut:])
+                part = self._flush()
+                if part is not None:
+                    return part, False
+            else:
+                self._feed(ic, segments)
 
-    for ic in chunks:
-        sep, cs = ic.delimiters.element, ic.delimiters.component
-        l_chunk.append((line_no + 1, cs))
-        number = ic.first_number - 1
+    def _collected(self) -> bool:
+        # lines, adjustments and remarks always come with a claim
+        p = self.part
+        return bool(p.payments or p.c_seg or p.plb)
+
+    def _flush(self) -> Remittance | None:
+        """Build the part collected so far and start the next one."""
+        scan = self.part
+        collected = self._collected()
+        self.part = _Scan(self.claim_no, self.line_no)
+        if not collected:
+            return None
+        self.groups.update(scan.a_group)
+        open_st = self.st_index if self.in_st else 0
+        remit, self.open = _build(
+            scan, self.name, self.notes, self.tokenizer.settle, self.open, open_st
+        )
+        self.notes.balance(remit.balance)
+        if len(self.hashes) > _HASH_CACHE:
+            self.hashes.clear()
+        return remit
+
+    def _feed(self, ic: _Interchange, segments: list[str]) -> None:
+        """Scan a batch of segments into the current part."""
+        if not segments:
+            return
+        p = self.part
+        if not p.l_chunk or p.l_chunk[-1][1] is not ic:
+            p.l_chunk.append((self.line_no + 1, ic))
+        name = self.name
+        sep = ic.delimiters.element
+        same = {}.setdefault  # one shared object per distinct code or date
+        salt_bytes = self.salt
+        hashes = self.hashes
+        empties = self.empties
+        outside = self.outside
+        notes = self.notes.transactions
+
+        def empty_amount(number: int, element: str) -> float:
+            empties.append(f"{number} ({element})")
+            return 0.0
+
+        payments = p.payments
+        c_seg, c_st, c_charge, c_paid, c_pr = p.c_seg, p.c_st, p.c_charge, p.c_paid, p.c_pr
+        c_id, c_status, c_filing = p.c_id, p.c_status, p.c_filing
+        c_payer_claim, c_facility, c_freq = p.c_payer_claim, p.c_facility, p.c_freq
+        c_key, c_dates = p.c_key, p.c_dates
+        l_seg, l_claim, l_svc01 = p.l_seg, p.l_claim, p.l_svc01
+        l_charge, l_paid, l_units = p.l_charge, p.l_paid, p.l_units
+        more = p.l_more
+        l_dates = {"472": more["472"], "150": more["150"], "151": more["151"]}
+        l_control, l_allowed = more["6R"], more["B6"]
+        l_revenue, l_original = more["SVC04"], more["SVC06"]
+        a_seg, a_owner, a_amount = p.a_seg, p.a_owner, p.a_amount
+        a_group, a_carc, a_qty = p.a_group, p.a_carc, p.a_qty
+        remarks, plb = p.remarks, p.plb
+
+        pay = self.pay
+        st_index, in_st = self.st_index, self.in_st
+        st_seg, st_control = self.st_seg, self.st_control
+        level, claim_no = self.level, self.claim_no
+        st_claims, line_no = self.st_claims, self.line_no
+        isa_count, iea_count, number = self.isa_count, self.iea_count, self.number
+
         seg: list[str] = []
         try:
-            for raw in ic.segments:
+            for raw in segments:
                 number += 1
                 seg = raw.split(sep)
                 tag = seg[0]
@@ -936,7 +1439,7 @@ def _scan(
                                     seg[1],
                                     seg[2],
                                     seg[i],
-                                    cs,
+                                    ic,
                                     float(amount)
                                     if amount
                                     else empty_amount(number, f"PLB{i + 1:02d}"),
@@ -1035,98 +1538,76 @@ def _scan(
         except (ValueError, IndexError) as exc:  # float() of a non-number, a short segment
             raise _bad_number(seg, number, name) from exc
 
-    if in_st:
-        inside = ""
-        if st_claims:
-            inside = f", inside claim {c_id[-1]!r} (CLP at segment {c_seg[-1]})"
-        raise X12Error(
-            f"{name}: the file ends at segment {number}{inside} in the transaction that starts "
-            f"at segment {st_seg} (ST*835*{st_control}), with no SE trailer. The file looks "
-            f"truncated; download it again from the payer or clearinghouse.",
-            where=f"{name} segment {number}",
-        )
-    if st_index == 0:
-        raise X12Error(
-            f"{name}: no ST*835 transaction found in {number} segment(s). Check that this is an "
-            f"835 (ERA) file and not only an envelope or acknowledgement.",
-            where=name,
-        )
+        # Only the first few are ever named in a warning.
+        del empties[11:]
+        del outside[10:]
+        self.pay = pay
+        self.st_index, self.in_st = st_index, in_st
+        self.st_seg, self.st_control = st_seg, st_control
+        self.level, self.claim_no = level, claim_no
+        self.st_claims, self.line_no = st_claims, line_no
+        self.isa_count, self.iea_count, self.number = isa_count, iea_count, number
 
-    def note(message: str) -> None:
-        notes.append((X12Warning, f"{name}: {message}"))
+    def _finish(self) -> None:
+        """End-of-file checks: an open transaction, no transaction at all, and the notes that
+        sum up the whole file."""
+        name, number = self.name, self.number
+        if self.in_st:
+            inside = ""
+            if self.st_claims:  # the last claim began after the last part boundary
+                p = self.part
+                inside = f", inside claim {p.c_id[-1]!r} (CLP at segment {p.c_seg[-1]})"
+            raise X12Error(
+                f"{name}: the file ends at segment {number}{inside} in the transaction that "
+                f"starts at segment {self.st_seg} (ST*835*{self.st_control}), with no SE trailer. "
+                f"The file looks truncated; download it again from the payer or clearinghouse.",
+                where=f"{name} segment {number}",
+            )
+        if self.st_index == 0:
+            raise X12Error(
+                f"{name}: no ST*835 transaction found in {number} segment(s). Check that this "
+                f"is an 835 (ERA) file and not only an envelope or acknowledgement.",
+                where=name,
+            )
 
-    if isa_count != iea_count:
-        note(
-            f"{isa_count} ISA header(s) but {iea_count} IEA trailer(s); the envelope is "
-            f"incomplete (the transactions themselves were complete and read)."
-        )
-    if empties:
-        more = " ..." if len(empties) > 10 else ""
-        note(
-            f"required amount(s) empty at segment(s) {', '.join(empties[:10])}{more}; read as 0. "
-            f"Ask the sender for a corrected file if these lines matter."
-        )
-    if outside:
-        note(
-            f"segment(s) {', '.join(outside[:10])} are outside a claim or transaction and were "
-            f"not read."
-        )
-    unknown = sorted(set(a_group) - _GROUP_CODES)
-    if unknown:
-        note(f"CAS group code(s) {unknown} are not CO, PR, OA, PI or CR; the rows were kept.")
+        def note(message: str) -> None:
+            self.notes.scan.append((X12Warning, f"{name}: {message}"))
 
-    return _Scan(
-        payments=payments,
-        c_seg=c_seg,
-        c_st=c_st,
-        c_charge=c_charge,
-        c_paid=c_paid,
-        c_pr=c_pr,
-        c_id=c_id,
-        c_status=c_status,
-        c_filing=c_filing,
-        c_payer_claim=c_payer_claim,
-        c_facility=c_facility,
-        c_freq=c_freq,
-        c_key=c_key,
-        c_dates=c_dates,
-        l_seg=l_seg,
-        l_claim=l_claim,
-        l_charge=l_charge,
-        l_paid=l_paid,
-        l_units=l_units,
-        l_svc01=l_svc01,
-        l_chunk=l_chunk,
-        l_more={
-            **l_dates,
-            "6R": l_control,
-            "B6": l_allowed,
-            "SVC04": l_revenue,
-            "SVC06": l_original,
-        },
-        a_seg=a_seg,
-        a_owner=a_owner,
-        a_amount=a_amount,
-        a_group=a_group,
-        a_carc=a_carc,
-        a_qty=a_qty,
-        remarks=remarks,
-        plb=plb,
-    )
+        if self.isa_count != self.iea_count:
+            note(
+                f"{self.isa_count} ISA header(s) but {self.iea_count} IEA trailer(s); the "
+                f"envelope is incomplete (the transactions themselves were complete and read)."
+            )
+        if self.empties:
+            shown = ", ".join(self.empties[:10])
+            more = " ..." if len(self.empties) > 10 else ""
+            note(
+                f"required amount(s) empty at segment(s) {shown}{more}; read as 0. Ask the "
+                f"sender for a corrected file if these lines matter."
+            )
+        if self.outside:
+            note(
+                f"segment(s) {', '.join(self.outside[:10])} are outside a claim or transaction "
+                f"and were not read."
+            )
+        unknown = sorted((self.groups | set(self.part.a_group)) - _GROUP_CODES)
+        if unknown:
+            note(f"CAS group code(s) {unknown} are not CO, PR, OA, PI or CR; the rows were kept.")
 
 
-def _spread(values: dict[int, object], n: int, fill: object = None) -> np.ndarray:
-    """A length-``n`` array from a {1-based number: value} dict; ``fill`` elsewhere."""
+def _spread(values: dict[int, object], n: int, fill: object = None, base: int = 0) -> np.ndarray:
+    """A length-``n`` array from a {1-based number: value} dict, numbers counted from
+    ``base + 1``; ``fill`` elsewhere."""
     if isinstance(fill, float):
         out = np.full(n, fill)
         if values:
-            out[np.fromiter(values, dtype="int64", count=len(values)) - 1] = np.fromiter(
+            out[np.fromiter(values, dtype="int64", count=len(values)) - (base + 1)] = np.fromiter(
                 values.values(), dtype="float64", count=len(values)
             )
         return out
     out = np.full(n, fill, dtype=object)
     if values:
-        idx = np.fromiter(values, dtype="int64", count=len(values)) - 1
+        idx = np.fromiter(values, dtype="int64", count=len(values)) - (base + 1)
         vals = np.empty(len(values), dtype=object)
         vals[:] = list(values.values())
         out[idx] = vals
@@ -1158,10 +1639,9 @@ def _decode_procedures(values: Sequence[str], separator: str) -> list[np.ndarray
 
 
 class _DateParser:
-    """CCYYMMDD to datetime64[us], parsing each distinct value once; warns on invalid ones."""
+    """CCYYMMDD to datetime64[us], parsing each distinct value once; notes invalid ones."""
 
-    def __init__(self, name: str, notes: list[tuple[type[Warning], str]]) -> None:
-        self.name = name
+    def __init__(self, notes: _Notes) -> None:
         self.notes = notes
 
     def __call__(self, values: Sequence[object], segments: Sequence[int], what: str) -> np.ndarray:
@@ -1169,7 +1649,10 @@ class _DateParser:
         if n == 0:
             return np.empty(0, dtype=_DATE)
         codes, distinct = _factorize(values)
-        raw = pd.Series([v if isinstance(v, str) and v else None for v in distinct], dtype=object)
+        present = [v if isinstance(v, str) and v else None for v in distinct]
+        if not any(present):  # nothing to parse (a date the file does not use)
+            return np.full(n, _NAT)
+        raw = pd.Series(present, dtype=object)
         # one extra NaT at the end for the missing values (code -1)
         parsed = np.append(
             pd.to_datetime(raw, format="%Y%m%d", errors="coerce").to_numpy(dtype=_DATE), _NAT
@@ -1177,14 +1660,8 @@ class _DateParser:
         bad = np.flatnonzero(np.isnat(parsed[:-1]) & raw.notna().to_numpy())
         if len(bad):
             rows = np.flatnonzero(np.isin(codes, bad))
-            shown = ", ".join(f"{values[i]!r} (segment {segments[i]})" for i in rows[:5].tolist())
-            self.notes.append(
-                (
-                    X12Warning,
-                    f"{self.name}: {len(rows)} {what} value(s) are not CCYYMMDD dates: {shown}; "
-                    f"read as missing (NaT).",
-                )
-            )
+            shown = [f"{values[i]!r} (segment {segments[i]})" for i in rows[:5].tolist()]
+            self.notes.bad_dates(what, len(rows), shown)
         return parsed[codes]
 
 
@@ -1201,14 +1678,28 @@ def _finite(values: np.ndarray, segments: np.ndarray, what: str, name: str) -> n
     return values
 
 
-def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Remittance:
-    """Typed tables from the scan, then the balancing checks."""
-    dates = _DateParser(name, notes)
+def _build(
+    scan: _Scan,
+    name: str,
+    notes: _Notes,
+    settle: Callable[[_Interchange], None],
+    carried: _OpenTransaction,
+    open_st: int,
+) -> tuple[Remittance, _OpenTransaction]:
+    """Typed tables of one part, then its balancing checks.
+
+    ``settle`` fixes an interchange's component separator before its composites are split;
+    ``carried`` holds the sums of a transaction begun in an earlier part, and ``open_st`` is the
+    transaction still open after this part (0 if none). Returns the tables and the sums to
+    carry into the next part.
+    """
+    dates = _DateParser(notes)
+    cb, lb = scan.claim_base, scan.line_base
 
     def money(values: array, segments: np.ndarray, what: str) -> np.ndarray:
         return _finite(np.array(values, dtype="float64"), segments, what, name)
 
-    # payments (one per ST)
+    # payments (one per ST, in the part that reads its SE)
     pay = pd.DataFrame(scan.payments)
     for column in _PAYMENT_SCHEMA:
         if column not in pay.columns and column != "file":
@@ -1217,25 +1708,11 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
         pay["bpr_segment"] = None
     no_bpr = pay["bpr_handling"].isna()
     if no_bpr.any():
-        where = ", ".join(str(s) for s in pay.loc[no_bpr, "segment"].tolist())
-        notes.append(
-            (
-                X12Warning,
-                f"{name}: the transaction(s) at segment(s) {where} have no BPR; paid_amount is "
-                f"missing and the transaction cannot balance.",
-            )
-        )
+        notes.no_bpr.extend(pay.loc[no_bpr, "segment"].tolist())
     pay_segments = pay["bpr_segment"].fillna(pay["segment"]).astype("int64").tolist()
     undated = pay["bpr_handling"].notna() & (pay["payment_date"].fillna("") == "")
     if undated.any():
-        where = ", ".join(str(s) for s in pay.loc[undated, "bpr_segment"].astype("int64"))
-        notes.append(
-            (
-                X12Warning,
-                f"{name}: BPR at segment(s) {where} has no payment date in BPR16 (count the "
-                f"separators: BPR16 is the 16th element); payment_date is missing.",
-            )
-        )
+        notes.undated.extend(pay.loc[undated, "bpr_segment"].astype("int64").tolist())
     payments = _typed(
         {
             "file": name,
@@ -1252,8 +1729,8 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
     # claims (loop 2100)
     n_claims = len(scan.c_seg)
     c_seg = np.array(scan.c_seg, dtype="int64")
-    claim_from = dates(_spread(scan.c_dates["232"], n_claims), c_seg, "DTM*232")
-    claim_to = dates(_spread(scan.c_dates["233"], n_claims), c_seg, "DTM*233")
+    claim_from = dates(_spread(scan.c_dates["232"], n_claims, base=cb), c_seg, "DTM*232")
+    claim_to = dates(_spread(scan.c_dates["233"], n_claims, base=cb), c_seg, "DTM*233")
     claim_ids = np.empty(n_claims, dtype=object)
     claim_ids[:] = scan.c_id
 
@@ -1261,27 +1738,33 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
     n_lines = len(scan.l_seg)
     l_seg = np.array(scan.l_seg, dtype="int64")
     line_claim = np.array(scan.l_claim, dtype="int64")
-    pos = line_claim - 1
+    pos = line_claim - (cb + 1)  # row of each line's claim in this part
     # Interchanges may use different component separators; decode each one's lines with its own.
     parts = [np.empty(n_lines, dtype=object) for _ in range(7)]
-    bounds = [start - 1 for start, _ in scan.l_chunk] + [n_lines]
-    for (start, separator), stop in zip(scan.l_chunk, bounds[1:], strict=True):
-        decoded = _decode_procedures(scan.l_svc01[start - 1 : stop], separator)
+    starts = [first - (lb + 1) for first, _ in scan.l_chunk]
+    ranges = [
+        (start, stop, ic)
+        for start, stop, (_, ic) in zip(starts, [*starts[1:], n_lines], scan.l_chunk, strict=True)
+        if stop > start
+    ]
+    for start, stop, ic in ranges:
+        settle(ic)
+        decoded = _decode_procedures(scan.l_svc01[start:stop], ic.delimiters.component)
         for k in range(7):
-            parts[k][start - 1 : stop] = decoded[k]
+            parts[k][start:stop] = decoded[k]
     more = scan.l_more
-    original = _spread(more["SVC06"], n_lines)
+    original = _spread(more["SVC06"], n_lines, base=lb)
     has_original = np.flatnonzero(original != None)  # noqa: E711 - elementwise on objects
     if len(has_original):
         separator_of = {}
-        for (start, separator), stop in zip(scan.l_chunk, bounds[1:], strict=True):
-            separator_of.update(dict.fromkeys(range(start - 1, stop), separator))
+        for start, stop, ic in ranges:
+            separator_of.update(dict.fromkeys(range(start, stop), ic.delimiters.component))
         for i in has_original.tolist():
             composite = original[i].split(separator_of[i])
             original[i] = composite[1] if len(composite) > 1 and composite[1] else composite[0]
 
-    d472 = dates(_spread(more["472"], n_lines), l_seg, "DTM*472")
-    d150 = dates(_spread(more["150"], n_lines), l_seg, "DTM*150")
+    d472 = dates(_spread(more["472"], n_lines, base=lb), l_seg, "DTM*472")
+    d150 = dates(_spread(more["150"], n_lines, base=lb), l_seg, "DTM*150")
     claim_from_on_line, claim_to_on_line = claim_from[pos], claim_to[pos]
     has = [
         ~np.isnat(d472),
@@ -1299,11 +1782,11 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
     own_date = np.where(has[0], d472, d150)
     first = np.full(n_claims, _NAT)
     if n_lines:
-        earliest = pd.Series(own_date).groupby(line_claim).min()
-        first[earliest.index.to_numpy() - 1] = earliest.to_numpy(dtype=_DATE)
+        earliest = pd.Series(own_date).groupby(pos).min()
+        first[earliest.index.to_numpy()] = earliest.to_numpy(dtype=_DATE)
     claim_service = np.where(np.isnat(claim_from), first, claim_from)
 
-    allowed = _spread(more["B6"], n_lines, math.nan)
+    allowed = _spread(more["B6"], n_lines, math.nan, base=lb)
     if np.isinf(allowed).any():
         _finite(allowed, l_seg, "(AMT02)", name)
 
@@ -1312,7 +1795,7 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
         {
             "file": name,
             "st_index": claim_st,
-            "claim_index": np.arange(1, n_claims + 1),
+            "claim_index": np.arange(cb + 1, cb + n_claims + 1),
             "claim_id": claim_ids,
             "status": scan.c_status,
             "charge": money(scan.c_charge, c_seg, "(CLP03)"),
@@ -1322,10 +1805,12 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
             "payer_claim_id": _or_none(scan.c_payer_claim),
             "facility_code": _or_none(scan.c_facility),
             "frequency": _or_none(scan.c_freq),
-            "patient_key": _spread(scan.c_key, n_claims),
+            "patient_key": _spread(scan.c_key, n_claims, base=cb),
             "statement_from": claim_from,
             "statement_to": claim_to,
-            "received_date": dates(_spread(scan.c_dates["050"], n_claims), c_seg, "DTM*050"),
+            "received_date": dates(
+                _spread(scan.c_dates["050"], n_claims, base=cb), c_seg, "DTM*050"
+            ),
             "claim_service_date": claim_service,
             # CLP02 22 = reversal of a previous payment; the payer has already negated its
             # amounts, so they are kept as sent (X12 RFI 1147).
@@ -1340,7 +1825,7 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
             "file": name,
             "st_index": claim_st[pos],
             "claim_index": line_claim,
-            "line_index": np.arange(1, n_lines + 1),
+            "line_index": np.arange(lb + 1, lb + n_lines + 1),
             "claim_id": claim_ids[pos],
             "code_qualifier": parts[0],
             "cpt": parts[1],
@@ -1351,13 +1836,13 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
             "modifiers": parts[6],
             "charge": money(scan.l_charge, l_seg, "(SVC02)"),
             "paid": money(scan.l_paid, l_seg, "(SVC03)"),
-            "revenue_code": _spread(more["SVC04"], n_lines),
+            "revenue_code": _spread(more["SVC04"], n_lines, base=lb),
             "paid_units": money(scan.l_units, l_seg, "(SVC05)"),
             "original_cpt": original,
             "service_date": service_date,
-            "service_date_end": dates(_spread(more["151"], n_lines), l_seg, "DTM*151"),
+            "service_date_end": dates(_spread(more["151"], n_lines, base=lb), l_seg, "DTM*151"),
             "service_date_source": source,
-            "line_control_number": _spread(more["6R"], n_lines),
+            "line_control_number": _spread(more["6R"], n_lines, base=lb),
             # NaN, not 0, when AMT*B6 is absent: the allowed amount is unknown.
             "allowed": allowed,
             "segment": l_seg,
@@ -1370,15 +1855,17 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
     a_seg = np.array(scan.a_seg, dtype="int64")
     on_line = owner > 0
     adj_line = np.where(on_line, owner, 0)
-    adj_claim = np.where(on_line, line_claim[np.maximum(owner, 1) - 1] if n_lines else 0, -owner)
+    claim_of_line = line_claim[np.maximum(owner - lb, 1) - 1] if n_lines else 0
+    adj_claim = np.where(on_line, claim_of_line, -owner)
+    adj_row = adj_claim - (cb + 1)
     adjustments = _typed(
         {
             "file": name,
-            "st_index": claim_st[adj_claim - 1],
+            "st_index": claim_st[adj_row],
             "claim_index": adj_claim,
             "line_index": pd.arrays.IntegerArray(adj_line, ~on_line),
             "level": np.where(on_line, "line", "claim").astype(object),
-            "claim_id": claim_ids[adj_claim - 1],
+            "claim_id": claim_ids[adj_row],
             "group_code": scan.a_group,
             "carc": scan.a_carc,
             "amount": money(scan.a_amount, a_seg, "(CAS amount)"),
@@ -1394,11 +1881,11 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
     remarks = _typed(
         {
             "file": name,
-            "st_index": claim_st[r_claim - 1],
+            "st_index": claim_st[r_claim - (cb + 1)],
             "claim_index": r_claim,
             "line_index": pd.arrays.IntegerArray(r_line, r_line == 0),
             "level": np.where(r_line > 0, "line", "claim").astype(object),
-            "claim_id": claim_ids[r_claim - 1],
+            "claim_id": claim_ids[r_claim - (cb + 1)],
             "code": list(r[3]),
             "source": list(r[4]),
             "segment": np.array(r[0], dtype="int64"),
@@ -1408,7 +1895,11 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
 
     p = list(zip(*scan.plb, strict=True)) if scan.plb else [()] * 7
     p_seg = np.array(p[0], dtype="int64")
-    reasons = [(c.split(s, 1) + [""])[:2] for c, s in zip(p[4], p[5], strict=True)]
+    for ic in {id(ic): ic for ic in p[5]}.values():
+        settle(ic)
+    reasons = [
+        (c.split(i.delimiters.component, 1) + [""])[:2] for c, i in zip(p[4], p[5], strict=True)
+    ]
     plb = _typed(
         {
             "file": name,
@@ -1423,8 +1914,10 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
         _PLB_SCHEMA,
     )
 
-    balance = _balance(name, payments, claims, service_lines, adjustments, plb)
-    return Remittance(
+    balance, carry = _balance(
+        name, payments, claims, service_lines, adjustments, plb, cb, lb, carried, open_st
+    )
+    remit = Remittance(
         payments=payments,
         claims=claims,
         service_lines=service_lines,
@@ -1433,6 +1926,7 @@ def _build(scan: _Scan, name: str, notes: list[tuple[type[Warning], str]]) -> Re
         plb=plb,
         balance=balance,
     )
+    return remit, carry
 
 
 def _or_none(values: list[str]) -> list[str | None]:
@@ -1446,32 +1940,57 @@ def _balance(
     lines: pd.DataFrame,
     adjustments: pd.DataFrame,
     plb: pd.DataFrame,
-) -> pd.DataFrame:
-    """Line, claim and transaction balancing (MLN: the 835 balances at all three levels)."""
-    n_lines, n_claims, n_st = len(lines), len(claims), len(payments)
+    claim_base: int,
+    line_base: int,
+    carried: _OpenTransaction,
+    open_st: int,
+) -> tuple[pd.DataFrame, _OpenTransaction]:
+    """Line, claim and transaction balancing (MLN: the 835 balances at all three levels).
+
+    Lines and claims are whole in a part. A transaction may span parts: its sums run on from
+    ``carried`` in file order (the same additions in the same order as for a whole-file read),
+    and its check is made in the part that reads its SE.
+    """
+    n_lines, n_claims = len(lines), len(claims)
     amount = adjustments["amount"].to_numpy()
     claim_of = adjustments["claim_index"].to_numpy()
     line_raw = adjustments["line_index"].fillna(0).to_numpy(dtype="int64")
     line_cas = np.zeros(n_lines)
     claim_cas = np.zeros(n_claims)
     on_line = line_raw > 0
-    np.add.at(line_cas, line_raw[on_line] - 1, amount[on_line])
+    np.add.at(line_cas, line_raw[on_line] - (line_base + 1), amount[on_line])
     # The claim rule uses claim CAS plus the CAS of its lines; a claim with no SVC has only
     # claim-level CAS, so one sum over all CAS of the claim covers both cases.
-    np.add.at(claim_cas, claim_of - 1, amount)
+    np.add.at(claim_cas, claim_of - (claim_base + 1), amount)
     claim_st = claims["st_index"].to_numpy()
     claim_paid = claims["paid"].to_numpy()
-    st_paid = np.zeros(n_st)
-    st_plb = np.zeros(n_st)
-    np.add.at(st_paid, claim_st - 1, claim_paid)
-    np.add.at(st_plb, plb["st_index"].to_numpy() - 1, plb["amount"].to_numpy())
+    plb_st = plb["st_index"].to_numpy()
+    closed = payments["st_index"].to_numpy()
+    known = [a for a in (claim_st, plb_st, closed) if len(a)]
+    if carried.st_index:
+        known.append(np.array([carried.st_index]))
+    lo = int(min(a.min() for a in known)) if known else 1
+    hi = int(max(a.max() for a in known)) if known else 0
+    st_paid = np.zeros(hi - lo + 1)
+    st_plb = np.zeros(hi - lo + 1)
+    if carried.st_index:
+        st_paid[carried.st_index - lo] = carried.paid
+        st_plb[carried.st_index - lo] = carried.plb
+    np.add.at(st_paid, claim_st - lo, claim_paid)
+    np.add.at(st_plb, plb_st - lo, plb["amount"].to_numpy())
+    carry = _OpenTransaction()
+    if open_st:
+        carry.st_index = open_st
+        if lo <= open_st <= hi:
+            carry.paid = float(st_paid[open_st - lo])
+            carry.plb = float(st_plb[open_st - lo])
     line_claim = lines["claim_index"].to_numpy()
     claim_ids = claims["claim_id"].to_numpy(dtype=object)
 
     parts = [
         _balance_part(
             name, "line", lines["st_index"].to_numpy(), line_claim, lines["line_index"].to_numpy(),
-            claim_ids[line_claim - 1], _LINE_RULE,
+            claim_ids[line_claim - (claim_base + 1)], _LINE_RULE,
             lines["charge"].to_numpy() - line_cas, lines["paid"].to_numpy(),
         ),
         _balance_part(
@@ -1479,11 +1998,11 @@ def _balance(
             claim_ids, _CLAIM_RULE, claims["charge"].to_numpy() - claim_cas, claim_paid,
         ),
         _balance_part(
-            name, "transaction", payments["st_index"].to_numpy(), None, None,
-            None, _TRANSACTION_RULE, st_paid - st_plb, payments["paid_amount"].to_numpy(),
+            name, "transaction", closed, None, None, None, _TRANSACTION_RULE,
+            st_paid[closed - lo] - st_plb[closed - lo], payments["paid_amount"].to_numpy(),
         ),
     ]  # fmt: skip
-    return pd.concat(parts, ignore_index=True).astype(_BALANCE_SCHEMA)
+    return pd.concat(parts, ignore_index=True).astype(_BALANCE_SCHEMA), carry
 
 
 def _balance_part(
@@ -1522,26 +2041,6 @@ def _balance_part(
     )
 
 
-def _balance_note(remit: Remittance, name: str) -> str | None:
-    failed = remit.balance[~remit.balance["balanced"]]
-    if failed.empty:
-        return None
-    shown = []
-    for row in failed.head(3).itertuples(index=False):
-        where = {
-            "line": f"line {row.line_index} of claim {row.claim_id!r}",
-            "claim": f"claim {row.claim_id!r}",
-            "transaction": f"transaction {row.st_index}",
-        }[row.level]
-        shown.append(f"{where}: expected {row.expected:.2f}, file says {row.actual:.2f}")
-    more = len(failed) - len(shown)
-    return (
-        f"{name}: {len(failed)} of {len(remit.balance)} balance check(s) fail "
-        f"({'; '.join(shown)}{f'; and {more} more' if more > 0 else ''}). See "
-        f"Remittance.balance; ask the payer for a corrected 835 if the amounts matter."
-    )
-
-
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     # Reading creates hundreds of thousands of container objects (segment lists, object
@@ -1556,18 +2055,26 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _check_chunk(chunk_bytes: int) -> int:
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        raise ParameterError(
+            f"chunk_bytes must be a positive whole number of bytes, not {chunk_bytes!r}; the "
+            f"default, {_CHUNK_BYTES}, suits files of any size.",
+            where="chunk_bytes",
+        )
+    return chunk_bytes
+
+
 def _read(
-    source: str | os.PathLike[str] | bytes, salt: str | None, source_name: str | None
-) -> tuple[Remittance, list[tuple[type[Warning], str]]]:
-    text, name = _load(source, source_name)
-    notes: list[tuple[type[Warning], str]] = []
-    with _gc_paused():
-        chunks = _interchanges(text, name, notes)
-        remit = _build(_scan(chunks, name, _resolve_salt(salt), notes), name, notes)
-    note = _balance_note(remit, name)
-    if note:
-        notes.append((BalanceWarning, note))
-    return remit, notes
+    source: str | os.PathLike[str] | bytes,
+    salt: str | None,
+    source_name: str | None,
+    chunk_bytes: int = _CHUNK_BYTES,
+) -> tuple[Remittance, list[_Note]]:
+    reader = _Reader(source, salt=salt, source_name=source_name, chunk_bytes=chunk_bytes)
+    parts = list(reader.parts())
+    remit = parts[0] if len(parts) == 1 else Remittance.concat(parts)
+    return remit, reader.notes.messages()
 
 
 def read_835(
@@ -1577,6 +2084,10 @@ def read_835(
     source_name: str | None = None,
 ) -> Remittance:
     """Read one 835 remittance file into tidy tables.
+
+    The file is read in chunks (see :func:`iter_835`), never held whole, so only the tables
+    take memory. When even the tables are too large, take them part by part with
+    :func:`iter_835`, or run the ``remit`` command, which writes them part by part.
 
     Parameters
     ----------
@@ -1627,6 +2138,71 @@ def read_835(
     return remit
 
 
+def iter_835(
+    path_or_text: str | os.PathLike[str] | bytes,
+    *,
+    salt: str | None = None,
+    source_name: str | None = None,
+    chunk_bytes: int = _CHUNK_BYTES,
+) -> Iterator[Remittance]:
+    """Read an 835 of any size part by part, in memory bounded by ``chunk_bytes``.
+
+    The file is read ``chunk_bytes`` at a time and cut into segments at the terminator its ISA
+    declares; each part ends before a claim (CLP) or a transaction (ST), so one transaction for
+    a check covering millions of claims is split too. Each part is a :class:`Remittance` whose
+    claim and line indexes, segment numbers and values are those of a whole-file read, so
+    ``Remittance.concat(list(iter_835(path)))`` equals ``read_835(path)``, table for table.
+
+    A transaction's ``payments`` row and its transaction balance check (BPR02 = sum of CLP04 -
+    sum of PLB, summed over every part) are in the part that reads its SE; line and claim
+    checks are in the part that holds the line or claim.
+
+    Parameters
+    ----------
+    path_or_text
+        A path, the raw bytes, or the 835 text (as for :func:`read_835`).
+    salt
+        Salt for ``patient_key``; see :func:`read_835`.
+    source_name
+        Value of the ``file`` column and the name used in messages.
+    chunk_bytes
+        Bytes read at a time (characters, for text); parts hold about this much of the file.
+        Memory use grows with it, not with the size of the file.
+
+    Yields
+    ------
+    Remittance
+        The tables of consecutive claims, in file order.
+
+    Raises
+    ------
+    X12Error
+        As :func:`read_835`, when the iteration reaches the fault; the parts before it have
+        already been yielded.
+
+    Warns
+    -----
+    X12Warning, BalanceWarning
+        The warnings :func:`read_835` gives, worded for the whole file, once the last part has
+        been yielded.
+
+    Examples
+    --------
+    >>> text = (
+    ...     "ST*835*1~BPR*I*12*C*CHK************20260318~LX*1~CLP*A1*1*9*5~CAS*CO*45*4~"
+    ...     "CLP*A2*1*9*7~CAS*CO*45*2~SE*8*1~"
+    ... )
+    >>> [len(part.claims) for part in iter_835(text, chunk_bytes=16)]
+    [1, 1]
+    """
+    reader = _Reader(
+        path_or_text, salt=salt, source_name=source_name, chunk_bytes=_check_chunk(chunk_bytes)
+    )
+    yield from reader.parts()
+    for category, message in reader.notes.messages():
+        warnings.warn(message, category, stacklevel=2)
+
+
 def _expand(paths_or_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
     if isinstance(paths_or_dirs, (str, os.PathLike)):
         paths_or_dirs = [paths_or_dirs]
@@ -1640,6 +2216,12 @@ def _expand(paths_or_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[s
         else:
             out.append(path)
     return out
+
+
+def _file_names(paths: list[Path]) -> list[str]:
+    # Files are named by file name; when two share a name, their full paths are used instead.
+    names = [p.name for p in paths]
+    return [p.name if names.count(p.name) == 1 else str(p) for p in paths]
 
 
 def read_835_many(
@@ -1673,11 +2255,9 @@ def read_835_many(
     True
     """
     paths = _expand(paths_or_dirs)
-    names = [p.name for p in paths]
     parts: list[Remittance] = []
     errors: list[dict[str, str]] = []
-    for path in paths:
-        name = path.name if names.count(path.name) == 1 else str(path)
+    for path, name in zip(paths, _file_names(paths), strict=True):
         try:
             remit, notes = _read(path, salt, name)
         except (X12Error, OSError) as exc:
@@ -1852,6 +2432,16 @@ def link_remittance(service_lines: pd.DataFrame, remit_lines: pd.DataFrame) -> L
 # Command line
 # --------------------------------------------------------------------------------------------
 
+_TABLE_SCHEMAS = {
+    "payments": _PAYMENT_SCHEMA,
+    "claims": _CLAIM_SCHEMA,
+    "service_lines": _LINE_SCHEMA,
+    "adjustments": _ADJUSTMENT_SCHEMA,
+    "remarks": _REMARK_SCHEMA,
+    "plb": _PLB_SCHEMA,
+    "balance": _BALANCE_SCHEMA,
+}
+
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add the ``remit`` command: read 835 files, write tables, print totals and balance."""
@@ -1861,7 +2451,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         description=(
             "Read X12 835 (ERA) files into tables (payments, claims, service_lines, "
             "adjustments, remarks, plb, balance, summary), written as Parquet and CSV. Patient "
-            "names are never stored; member ids become a salted key (set ANALYTICS_ID_SALT)."
+            "names are never stored; member ids become a salted key (set ANALYTICS_ID_SALT). "
+            "Files of any size are read and written part by part, in bounded memory."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="835 files or directories")
@@ -1870,17 +2461,185 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_remit)
 
 
+def _arrow_schema(schema: dict[str, str]) -> pa.Schema:
+    return pa.Schema.from_pandas(_empty(schema), preserve_index=False)
+
+
+class _Spool:
+    """One table of one file, spooled to disk until the whole file has been read: Arrow IPC
+    (cheap to write and to read back) and CSV rows without a header."""
+
+    def __init__(self, stem: Path, schema: pa.Schema) -> None:
+        self.arrow = stem.with_name(stem.name + ".arrows")
+        self.csv = stem.with_name(stem.name + ".csv")
+        self.schema = schema
+        self.sink: pa.NativeFile | None = None
+        self.writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self.csv_file: BinaryIO | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        if self.writer is None:
+            self.sink = pa.OSFile(str(self.arrow), "wb")
+            self.writer = pa.ipc.new_stream(self.sink, self.schema)
+            self.csv_file = open(self.csv, "wb")  # noqa: SIM115 - closed in close()
+        self.writer.write_table(
+            pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        )
+        frame.to_csv(self.csv_file, index=False, header=False)
+
+    @property
+    def written(self) -> bool:
+        return self.writer is not None
+
+    def close(self) -> None:
+        for handle in (self.writer, self.sink, self.csv_file):
+            if handle is not None:
+                handle.close()
+
+
+class _TableFiles:
+    """One output table, written a file at a time as Parquet row groups and CSV rows."""
+
+    def __init__(self, stem: Path, schema: dict[str, str]) -> None:
+        self.parquet = stem.with_name(stem.name + ".parquet")
+        self.csv = stem.with_name(stem.name + ".csv")
+        self.schema = _arrow_schema(schema)
+        self.header = _empty(schema).to_csv(index=False).encode()
+        self.writer: pq.ParquetWriter | None = None
+        self.csv_file: BinaryIO | None = None
+
+    def _open(self) -> tuple[pq.ParquetWriter, BinaryIO]:
+        if self.writer is None or self.csv_file is None:
+            self.writer = pq.ParquetWriter(self.parquet, self.schema)
+            self.csv_file = open(self.csv, "wb")  # noqa: SIM115 - closed in close()
+            self.csv_file.write(self.header)
+        return self.writer, self.csv_file
+
+    def append(self, spool: _Spool) -> None:
+        """Add the rows of a closed spool after the rows already written."""
+        if not spool.written:
+            return
+        writer, csv_file = self._open()
+        with pa.OSFile(str(spool.arrow), "rb") as source:
+            for batch in pa.ipc.open_stream(source):
+                writer.write_batch(batch)
+        with open(spool.csv, "rb") as rows:
+            shutil.copyfileobj(rows, csv_file, 2**20)
+
+    def close(self) -> None:
+        """Finish the files; a table with no rows still gets them, with its columns."""
+        writer, csv_file = self._open()
+        writer.close()
+        csv_file.close()
+
+
+def _sum(values: pd.Series) -> float:
+    # the same (compensated) grouped sum as Remittance.summary, for one file
+    return float(values.groupby(np.zeros(len(values), dtype="int8")).sum().sum())
+
+
+class _FileOutput:
+    """One file's tables, spooled to disk until the whole file has been read, so that a file
+    that fails half-way (truncated, a bad amount) leaves nothing in the output tables. Balance
+    rows are spooled by level, to come out in the order a whole-file read gives them."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.name = name
+        self.tables = {
+            table: _Spool(folder / table, _arrow_schema(schema))
+            for table, schema in _TABLE_SCHEMAS.items()
+            if table != "balance"
+        }
+        balance = _arrow_schema(_BALANCE_SCHEMA)
+        self.balance = {level: _Spool(folder / f"balance-{level}", balance) for level in _LEVELS}
+        self.counts = [0, 0, 0]  # claims, service lines, failed checks
+        self.sums = [0.0, 0.0, 0.0]  # paid, adjustments, PLB
+        self.failed: dict[str, list[pd.DataFrame]] = {level: [] for level in _LEVELS}
+
+    def add(self, part: Remittance) -> None:
+        for table, files in self.tables.items():
+            files.write(getattr(part, table))
+        balance = part.balance
+        levels = balance["level"].to_numpy(dtype=object)
+        for level, files in self.balance.items():
+            rows = balance[levels == level]
+            files.write(rows)
+            bad = rows[~rows["balanced"].to_numpy(dtype=bool)]
+            if len(bad):
+                self.failed[level].append(bad)
+                self.counts[2] += len(bad)
+        self.counts[0] += len(part.claims)
+        self.counts[1] += len(part.service_lines)
+        self.sums[0] += _sum(part.claims["paid"])
+        self.sums[1] += _sum(part.adjustments["amount"])
+        self.sums[2] += _sum(part.plb["amount"])
+
+    def close(self) -> None:
+        for spool in [*self.tables.values(), *self.balance.values()]:
+            spool.close()
+
+    def commit(self, outputs: dict[str, _TableFiles]) -> None:
+        for table, staged in self.tables.items():
+            outputs[table].append(staged)
+        for level in _LEVELS:
+            outputs["balance"].append(self.balance[level])
+
+    def summary_row(self) -> dict[str, object]:
+        claims, lines, failed = self.counts
+        paid, adjustments, plb = (float(np.round(s, 2)) for s in self.sums)
+        return {
+            "file": self.name,
+            "claims": claims,
+            "service_lines": lines,
+            "paid_total": paid,
+            "adjustments_total": adjustments,
+            "plb_total": plb,
+            "balanced": failed == 0,
+        }
+
+
 def _run_remit(args: argparse.Namespace) -> int:
-    remit, errors = read_835_many(args.paths)
-    summary = remit.summary()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    tables = {**remit.tables(), "summary": summary}
-    for table_name, frame in tables.items():
-        frame.to_parquet(out / f"{table_name}.parquet", index=False)
-        frame.to_csv(out / f"{table_name}.csv", index=False)
-    if not errors.empty:
-        errors.to_csv(out / "errors.csv", index=False)
+    paths = _expand(args.paths)
+    outputs = {table: _TableFiles(out / table, schema) for table, schema in _TABLE_SCHEMAS.items()}
+    rows: list[dict[str, object]] = []
+    failed: list[pd.DataFrame] = []
+    errors: list[dict[str, str]] = []
+    staging = Path(tempfile.mkdtemp(prefix=".remit-", dir=out))
+    try:
+        for i, (path, name) in enumerate(zip(paths, _file_names(paths), strict=True)):
+            folder = staging / str(i)
+            folder.mkdir()
+            spool = _FileOutput(folder, name)
+            try:
+                reader = _Reader(path, salt=None, source_name=name, chunk_bytes=_CHUNK_BYTES)
+                for part in reader.parts():
+                    spool.add(part)
+            except (X12Error, OSError) as exc:
+                errors.append({"file": name, "error": str(exc)})
+                continue
+            finally:
+                spool.close()
+            for category, message in reader.notes.messages():
+                warnings.warn(message, category, stacklevel=2)
+            spool.commit(outputs)
+            shutil.rmtree(folder)
+            rows.append(spool.summary_row())
+            failed.extend(frame for level in _LEVELS for frame in spool.failed[level])
+    finally:
+        for files in outputs.values():
+            files.close()
+        shutil.rmtree(staging, ignore_errors=True)
+
+    summary = pd.DataFrame(rows, columns=list(_SUMMARY_SCHEMA)).astype(_SUMMARY_SCHEMA)
+    summary.to_parquet(out / "summary.parquet", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    error_frame = pd.DataFrame(errors, columns=list(_ERROR_SCHEMA)).astype(_ERROR_SCHEMA)
+    if errors:
+        error_frame.to_csv(out / "errors.csv", index=False)
 
     if args.json:
         payload: dict[str, object] = {
@@ -1897,16 +2656,15 @@ def _run_remit(args: argparse.Namespace) -> int:
                 for r in summary.itertuples(index=False)
             ]
         }
-        if not errors.empty:
-            payload["errors"] = errors.to_dict("records")
+        if errors:
+            payload["errors"] = error_frame.to_dict("records")
         print(json.dumps(payload, indent=2))
     else:
         if summary.empty:
             print("No 835 file was read.")
         else:
             print(summary.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
-            failed = remit.balance[~remit.balance["balanced"]]
-            if not failed.empty:
+            if failed:
                 print("\nBalance checks that fail:")
                 cols = [
                     "file",
@@ -1919,10 +2677,10 @@ def _run_remit(args: argparse.Namespace) -> int:
                     "actual",
                     "difference",
                 ]
-                print(failed[cols].to_string(index=False))
-        if not errors.empty:
+                print(pd.concat(failed, ignore_index=True)[cols].to_string(index=False))
+        if errors:
             print(f"\n{len(errors)} file(s) could not be read:")
-            for r in errors.itertuples(index=False):
+            for r in error_frame.itertuples(index=False):
                 print(f"  {r.file}: {r.error}")
         print(f"\nTables written to {out}")
-    return 1 if not errors.empty else 0
+    return 1 if errors else 0

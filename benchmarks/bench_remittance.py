@@ -1,8 +1,9 @@
-"""Benchmark: ``read_835`` throughput on a generated 835 of 50,000 claims (about 10 MB).
+"""Benchmark: ``read_835`` throughput on a generated 835 of 50,000 claims (about 16 MB).
 
 The file is built with a fixed seed: each claim has one to three massage/therapy service lines
 with one or two CAS segments each, REF*6R, AMT*B6 and some LQ*HE remarks, and the file
-balances at line, claim and transaction level. Run::
+balances at line, claim and transaction level. ``write_835`` writes such a file of any size
+block by block (``bench_remittance_memory.py`` uses it for the 500 MB memory benchmark). Run::
 
     .venv/bin/python benchmarks/bench_remittance.py [--claims 50000] [--runs 3]
 
@@ -29,9 +30,41 @@ _CODES = ("97140", "97124", "97112", "97110", "97010", "97530")
 _MODIFIERS = ("GP", "GP:59", "GP:KX", "")
 
 
-def build_835(n_claims: int, *, seed: int = 0) -> str:
-    """A balanced 835 with ``n_claims`` claims; amounts are whole cents, so sums are exact."""
-    rng = np.random.default_rng(seed)
+_ISA = (
+    "ISA*00*          *00*          *ZZ*SYNTHPAYER01   *ZZ*SYNTHCLINIC01  "
+    "*260316*0930*^*00501*000000101*0*T*:~\n"
+)
+_GS = "GS*HP*SYNTHPAYER01*SYNTHCLINIC01*20260316*0930*101*X*005010X221A1~\n"
+_TRAILER = "GE*1*101~\nIEA*1*000000101~\n"
+_HEADER = [
+    "TRN*1*BENCH000001*1999999999",
+    "DTM*405*20260316",
+    "N1*PR*BENCHMARK HEALTH PLAN",
+    "N3*100 EXAMPLE WAY",
+    "N4*ANYTOWN*CA*90000",
+    "N1*PE*EXAMPLE MASSAGE AND REHAB*XX*1234567893",
+    "REF*TJ*990000001",
+    "LX*1",
+]
+_PLB = "PLB*1234567893*20261231*WO:BENCH0000*5.00"
+_PLB_CENTS = 500
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _bpr(cents: int, width: int = 0) -> str:
+    amount = f"{cents // 100:0{width}d}.{cents % 100:02d}"
+    return (
+        f"BPR*I*{amount}*C*ACH*CCP*01*999999999*DA*000111222*1999999999**01*888888888*DA*"
+        f"333444555*20260318"
+    )
+
+
+def _claims(rng: np.random.Generator, n_claims: int, first: int = 0) -> tuple[list[str], int]:
+    """Segments of ``n_claims`` balanced claims numbered from ``first``, and their paid total in
+    cents; amounts are whole cents, so sums are exact."""
     n_lines = rng.integers(1, 4, size=n_claims)
     total = int(n_lines.sum())
     charge = rng.integers(2_000, 20_000, size=total)  # cents
@@ -44,32 +77,19 @@ def build_835(n_claims: int, *, seed: int = 0) -> str:
     units = rng.integers(1, 5, size=total)
     remark = rng.random(total) < 0.15
 
-    def money(cents: int) -> str:
-        return f"{cents // 100}.{cents % 100:02d}"
-
-    segs = [
-        "ST*835*0001",
-        "",  # BPR, filled in once the total is known
-        "TRN*1*BENCH000001*1999999999",
-        "DTM*405*20260316",
-        "N1*PR*BENCHMARK HEALTH PLAN",
-        "N3*100 EXAMPLE WAY",
-        "N4*ANYTOWN*CA*90000",
-        "N1*PE*EXAMPLE MASSAGE AND REHAB*XX*1234567893",
-        "REF*TJ*990000001",
-        "LX*1",
-    ]
+    segs: list[str] = []
     paid_total = 0
     j = 0
-    for c in range(n_claims):
-        k = int(n_lines[c])
-        lines = range(j, j + k)
-        c_charge = int(charge[j : j + k].sum())
-        c_paid = int(paid[j : j + k].sum())
-        c_copay = int(copay[j : j + k].sum())
+    for k in range(n_claims):
+        c = first + k
+        m = int(n_lines[k])
+        lines = range(j, j + m)
+        c_charge = int(charge[j : j + m].sum())
+        c_paid = int(paid[j : j + m].sum())
+        c_copay = int(copay[j : j + m].sum())
         paid_total += c_paid
         segs.append(
-            f"CLP*PCN{c:07d}*1*{money(c_charge)}*{money(c_paid)}*{money(c_copay)}*12*CLM{c:09d}*11*1"
+            f"CLP*PCN{c:07d}*1*{_money(c_charge)}*{_money(c_paid)}*{_money(c_copay)}*12*CLM{c:09d}*11*1"
         )
         segs.append(f"NM1*QC*1*DOE*JANE****MI*M{c % 9000:07d}")
         segs.append("DTM*050*20260310")
@@ -77,29 +97,53 @@ def build_835(n_claims: int, *, seed: int = 0) -> str:
             mods = _MODIFIERS[modifier[line]]
             svc01 = f"HC:{_CODES[code[line]]}" + (f":{mods}" if mods else "")
             segs.append(
-                f"SVC*{svc01}*{money(int(charge[line]))}*{money(int(paid[line]))}**{units[line]}"
+                f"SVC*{svc01}*{_money(int(charge[line]))}*{_money(int(paid[line]))}**{units[line]}"
             )
             segs.append(f"DTM*472*202603{1 + line % 28:02d}")
-            segs.append(f"CAS*CO*45*{money(int(contractual[line]))}")
+            segs.append(f"CAS*CO*45*{_money(int(contractual[line]))}")
             if copay[line]:
-                segs.append(f"CAS*PR*3*{money(int(copay[line]))}")
+                segs.append(f"CAS*PR*3*{_money(int(copay[line]))}")
             segs.append(f"REF*6R*L{i}")
-            segs.append(f"AMT*B6*{money(int(charge[line] - contractual[line]))}")
+            segs.append(f"AMT*B6*{_money(int(charge[line] - contractual[line]))}")
             if remark[line]:
                 segs.append("LQ*HE*M15")
-        j += k
-    segs.append("PLB*1234567893*20261231*WO:BENCH0000*5.00")
-    paid_total -= 500
-    segs[1] = (
-        f"BPR*I*{money(paid_total)}*C*ACH*CCP*01*999999999*DA*000111222*1999999999**01*888888888*DA*333444555*20260318"
-    )
+        j += m
+    return segs, paid_total
+
+
+def build_835(n_claims: int, *, seed: int = 0) -> str:
+    """A balanced 835 with ``n_claims`` claims; amounts are whole cents, so sums are exact."""
+    claims, paid_total = _claims(np.random.default_rng(seed), n_claims)
+    segs = ["ST*835*0001", _bpr(paid_total - _PLB_CENTS), *_HEADER, *claims, _PLB]
     segs.append(f"SE*{len(segs) + 1}*0001")
     body = "~\n".join(segs)
-    isa = (
-        "ISA*00*          *00*          *ZZ*SYNTHPAYER01   *ZZ*SYNTHCLINIC01  "
-        "*260316*0930*^*00501*000000101*0*T*:~\n"
-    )
-    return f"{isa}GS*HP*SYNTHPAYER01*SYNTHCLINIC01*20260316*0930*101*X*005010X221A1~\n{body}~\nGE*1*101~\nIEA*1*000000101~\n"
+    return f"{_ISA}{_GS}{body}~\n{_TRAILER}"
+
+
+def write_835(path: Path, n_claims: int, *, seed: int = 0, block: int = 20_000) -> int:
+    """Write a balanced 835 of ``n_claims`` claims to ``path``, ``block`` claims at a time, as
+    one interchange with one transaction (a single check covering every claim). BPR02 is
+    written zero-padded to a fixed width and filled in once the total is known, so the file
+    is never held in memory. Returns the file size in bytes."""
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        f.write(f"{_ISA}{_GS}ST*835*0001~\n".encode())
+        bpr_at = f.tell()
+        f.write(f"{_bpr(0, width=12)}~\n".encode())
+        f.write("".join(s + "~\n" for s in _HEADER).encode())
+        count = 2 + len(_HEADER)
+        paid_total = 0
+        for start in range(0, n_claims, block):
+            segs, paid = _claims(rng, min(block, n_claims - start), first=start)
+            f.write("".join(s + "~\n" for s in segs).encode())
+            count += len(segs)
+            paid_total += paid
+        count += 2  # PLB and SE
+        f.write(f"{_PLB}~\nSE*{count}*0001~\n{_TRAILER}".encode())
+        size = f.tell()
+        f.seek(bpr_at)
+        f.write(_bpr(paid_total - _PLB_CENTS, width=12).encode())
+    return size
 
 
 def main(argv: list[str] | None = None) -> int:
