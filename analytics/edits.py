@@ -32,7 +32,7 @@ import pandas as pd
 
 from analytics.payers import PayerPolicy, check_payers_known, payer_table
 from analytics.refdata import NCCI_MODIFIERS, Reference, load_reference
-from analytics.units import VISIT_KEYS, distinct_rows, factorize, visit_codes
+from analytics.units import VISIT_KEYS, LineKeys, _dense_ids, distinct_rows, factorize, sort_order
 
 __all__ = ["apply_edits", "apply_threshold_edits", "modifier_flags", "EDIT_COLUMNS"]
 
@@ -49,13 +49,29 @@ def _normalise_modifiers(mods: pd.Series) -> pd.Series:
 
 def modifier_flags(mods: pd.Series, wanted: Sequence[str]) -> np.ndarray:
     """True where a line's modifiers include any of ``wanted`` (computed once per distinct value)."""
-    codes, uniq = factorize(mods)
+    return _modifier_flags(*factorize(mods), wanted)
+
+
+def _modifier_flags(codes: np.ndarray, uniq: np.ndarray, wanted: Sequence[str]) -> np.ndarray:
+    """:func:`modifier_flags` on factorized modifiers."""
     if len(uniq) == 0:
-        return np.zeros(len(mods), dtype=bool)
+        return np.zeros(len(codes), dtype=bool)
     norm = _normalise_modifiers(pd.Series(uniq, dtype=object))
     want = set(wanted)
     hit = np.array([bool(want.intersection(v.split(","))) if v else False for v in norm], dtype=bool)
     return hit[codes]
+
+
+def _categorical(codes: np.ndarray, values) -> pd.Categorical:
+    """``values[codes]`` as a categorical whose categories are the distinct values used, sorted
+    (what ``pd.Categorical`` of the strings gives, without building a string per line)."""
+    uniq, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    line = inverse[codes]
+    used = np.bincount(line, minlength=len(uniq)) > 0
+    if not used.all():
+        line = (np.cumsum(used) - 1)[line]
+        uniq = uniq[used]
+    return pd.Categorical.from_codes(line, categories=uniq, validate=False)
 
 
 class _Outcome:
@@ -69,8 +85,11 @@ class _Outcome:
         self.reason = np.zeros(n, dtype=np.int64)
         self.texts: list[str] = [self.PAYABLE]
         self._ids = {self.PAYABLE: 0}
-        self.carc = np.full(n, "", dtype=object)
-        self.rarc = np.full(n, "", dtype=object)
+        # CARC and RARC per line as ids into small tables ("" = none), not a string per line
+        self.carc = np.zeros(n, dtype=np.int64)
+        self.rarc = np.zeros(n, dtype=np.int64)
+        self.carc_codes: list[str] = [""]
+        self.rarc_codes: list[str] = [""]
 
     @property
     def open(self) -> np.ndarray:
@@ -82,15 +101,25 @@ class _Outcome:
             self.texts.append(text)
         return self._ids[text]
 
+    @staticmethod
+    def _code_id(table: list[str], code: str) -> int:
+        if code not in table:
+            table.append(code)
+        return table.index(code)
+
+    def set_codes(self, mask: np.ndarray, carc: str, rarc: str) -> None:
+        self.carc[mask] = self._code_id(self.carc_codes, carc)
+        self.rarc[mask] = self._code_id(self.rarc_codes, rarc)
+
     def worded(self, mask: np.ndarray, keys: dict[str, np.ndarray], words) -> np.ndarray:
         """Reason ids for the rows in ``mask``: ``words(row)`` is called once per distinct key."""
         idx = np.flatnonzero(mask)
         if not keys:
             return np.full(len(idx), self.text_id(words(None)))
-        frame = pd.DataFrame({k: np.asarray(v)[idx] for k, v in keys.items()})
-        group, first = distinct_rows([frame[k].to_numpy() for k in keys])
-        rows = frame.iloc[first].itertuples(index=False)
-        ids = np.array([self.text_id(words(r)) for r in rows], dtype=np.int64)
+        cols = {k: np.asarray(v)[idx] for k, v in keys.items()}
+        group, first = distinct_rows(list(cols.values()))
+        frame = pd.DataFrame({k: v[first] for k, v in cols.items()})
+        ids = np.array([self.text_id(words(r)) for r in frame.itertuples(index=False)], dtype=np.int64)
         return ids[group]
 
     def deny(self, mask, carc: str, rarc: str, keys: dict[str, np.ndarray], words) -> None:
@@ -99,8 +128,7 @@ class _Outcome:
             return
         self.denied[mask] = True
         self.reason[mask] = self.worded(mask, keys, words)
-        self.carc[mask] = carc
-        self.rarc[mask] = rarc
+        self.set_codes(mask, carc, rarc)
 
     def categorical(self, ids: np.ndarray | None = None) -> pd.Categorical:
         ids = self.reason if ids is None else ids
@@ -111,8 +139,9 @@ class _Outcome:
 class _PayerColumns:
     """Payer policy settings aligned to lines, computed per distinct payer."""
 
-    def __init__(self, lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]):
-        self.codes, self.values = factorize(lines["payer_id"])
+    def __init__(self, lines: pd.DataFrame, payers: Mapping[str, PayerPolicy],
+                 codes: tuple[np.ndarray, np.ndarray] | None = None):
+        self.codes, self.values = codes if codes is not None else factorize(lines["payer_id"])
         known = np.isin(self.values, list(payers))
         if not known.all():
             check_payers_known(lines["payer_id"], payers)
@@ -126,16 +155,20 @@ class _PayerColumns:
             return pd.Series(cat.take(self.codes), index=self.index, name=col)
         return pd.Series(values.to_numpy()[self.codes], index=self.index, name=col)
 
-    def array(self, col: str, dtype=float) -> np.ndarray:
+    def per_payer(self, col: str, dtype=float) -> np.ndarray:
+        """The setting of each distinct payer (index with ``self.codes`` for lines)."""
         values = self.table[col]
         if dtype is float:
-            values = pd.to_numeric(values, errors="coerce")
-            return values.to_numpy(dtype=float, na_value=np.nan)[self.codes]
-        return values.to_numpy(dtype=dtype)[self.codes]
+            return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return values.to_numpy(dtype=dtype)
+
+    def array(self, col: str, dtype=float) -> np.ndarray:
+        return self.per_payer(col, dtype)[self.codes]
 
 
-def _payer_columns(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]) -> _PayerColumns:
-    return _PayerColumns(lines, payers)
+def _payer_columns(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy],
+                   keys: LineKeys | None = None) -> _PayerColumns:
+    return _PayerColumns(lines, payers, keys.payer if keys is not None else None)
 
 
 def _lookup(a_codes, a_values, b_codes, b_values, pairs: set[tuple[str, str]]) -> np.ndarray:
@@ -176,12 +209,18 @@ def apply_edits(
         ``lines`` with ``disposition``, ``edit_reason``, ``carc``, ``group_code``, ``rarc``.
     """
     ref = reference or load_reference()
+    return _apply_edits(lines, payers, ref, LineKeys(lines, visit_keys, patient_col=patient_col))
+
+
+def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
+                 keys: LineKeys) -> pd.DataFrame:
+    """:func:`apply_edits` on codes computed once (``keys``)."""
     n = len(lines)
-    pol = _PayerColumns(lines, payers)
+    pol = _PayerColumns(lines, payers, keys.payer)
     payer_c, payer_v = pol.codes, pol.values
-    cpt_c, cpt_v = factorize(lines["cpt"])
+    cpt_c, cpt_v = keys.cpt
     catalog = ref.code_table(pd.Series(cpt_v))
-    mods = lines["modifiers"] if "modifiers" in lines.columns else pd.Series("", index=lines.index)
+    mod_c, mod_v = keys.modifiers
     out = _Outcome(n)
     keys_pc = {"p": payer_c, "c": cpt_c}
 
@@ -197,11 +236,11 @@ def apply_edits(
         out.deny(mask, "96", "N130", keys_pc, lambda r: f"{payer_v[r.p]} does not cover {cpt_v[r.c]} under this plan")
 
     # 3. Medicare status indicators
-    status = catalog["medicare_status"].to_numpy()[cpt_c]
+    status = catalog["medicare_status"].to_numpy(dtype=object)  # per distinct code
     med = pol.array("medicare_status", bool)
-    out.deny(med & (status == "B"), "97", "M15", {"c": cpt_c}, lambda r: (
+    out.deny(med & (status == "B")[cpt_c], "97", "M15", {"c": cpt_c}, lambda r: (
         f"bundled: {cpt_v[r.c]} has Medicare status B (paid only as part of other services, never separately)"))
-    out.deny(med & np.isin(status, ["N", "I"]), "96", "", {"c": cpt_c},
+    out.deny(med & np.isin(status, ["N", "I"])[cpt_c], "96", "", {"c": cpt_c},
              lambda r: f"{cpt_v[r.c]} is not payable by Medicare (status N or I)")
 
     # 4. provider type allowed per code (an unknown type is not held against the line)
@@ -217,7 +256,7 @@ def apply_edits(
             allowed = {(f"{p.payer_id}|{c}", t) for p in payers.values() for c, ts in p.provider_types.items()
                        for t in ts}
             ok = _lookup(pc, pc_v, pt_c, pt_v, allowed)
-            out.deny(is_restricted & ~ok & (pt_v[pt_c] != ""), "170", "", {**keys_pc, "t": pt_c}, lambda r: (
+            out.deny(is_restricted & ~ok & (pt_v != "")[pt_c], "170", "", {**keys_pc, "t": pt_c}, lambda r: (
                 f"{payer_v[r.p]} pays {cpt_v[r.c]} only to certain provider types, not {pt_v[r.t]} "
                 "(the rendering provider)"))
 
@@ -232,7 +271,7 @@ def apply_edits(
     # 6. Medicare therapy modifier
     need_gp = pol.array("require_gp", bool) & catalog["therapy"].to_numpy(bool)[cpt_c]
     if need_gp.any():
-        has_gp = modifier_flags(mods, _THERAPY_MODS)
+        has_gp = _modifier_flags(mod_c, mod_v, _THERAPY_MODS)
         out.deny(need_gp & ~has_gp, "4", "", {"c": cpt_c}, lambda r: (
             f"modifier: Medicare therapy lines need GP (PT plan of care), GO (OT) or GN (SLP); {cpt_v[r.c]} has none"))
 
@@ -240,7 +279,7 @@ def apply_edits(
     limit = pol.array("visit_limit")
     auth_after = pol.array("prior_auth_after_visits")
     if np.isfinite(limit).any() or np.isfinite(auth_after).any():
-        vnum = _visit_number(lines, visit_keys, patient_col or visit_keys[0], payer_c)
+        vnum = _visit_number(lines, keys, payer_c)
         over = np.isfinite(limit) & (vnum > np.nan_to_num(limit, nan=np.inf))
         out.deny(over, "119", "", {"p": payer_c, "v": vnum, "l": limit}, lambda r: (
             f"benefit maximum: visit {r.v:.0f} of the year with {payer_v[r.p]}, past its limit of {r.l:.0f} visits"))
@@ -253,13 +292,12 @@ def apply_edits(
 
     # 8. timely filing
     if "submission_date" in lines.columns:
-        days = ((pd.to_datetime(lines["submission_date"]) - pd.to_datetime(lines["service_date"])).dt.days
-                .to_numpy(dtype=float, na_value=np.nan))
+        days = _days_between(keys.date, pd.to_datetime(lines["submission_date"]).to_numpy())
         lim = pol.array("timely_filing_days")
         out.deny(days > lim, "29", "", {"d": days, "l": lim}, lambda r: (
             f"timely filing: submitted {r.d:.0f} days after the service, past the payer's {r.l:.0f}-day limit"))
 
-    group = visit_codes(lines, visit_keys)
+    group = keys.visit
 
     # 9. MUE
     use_mue = pol.array("mue", bool)
@@ -269,17 +307,25 @@ def apply_edits(
     # 10. NCCI procedure-to-procedure pairs
     follow = pol.array("ncci_follow", bool)
     if follow.any():
-        _ptp(lines, cpt_c, cpt_v, payer_c, payer_v, mods, group, follow, payers, ref, out)
+        _ptp(keys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers, ref, out)
 
     disposition = np.where(out.denied, 2, np.where(out.not_billed, 3, 0))
-    carc = pd.Categorical(out.carc)
+    carc = _categorical(out.carc, out.carc_codes)
     return lines.assign(
         disposition=pd.Categorical.from_codes(disposition, categories=DISPOSITIONS),
         edit_reason=out.categorical(),
         carc=carc,
         group_code=_group_codes(carc, ref),
-        rarc=pd.Categorical(out.rarc),
+        rarc=_categorical(out.rarc, out.rarc_codes),
     )
+
+
+def _days_between(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Whole days from ``start`` to ``end`` (floor, as ``Timedelta.days``); NaN where either is missing."""
+    diff = end - start
+    missing = np.isnat(diff)
+    days = np.floor_divide(np.where(missing, np.timedelta64(0, "D"), diff), np.timedelta64(1, "D"))
+    return np.where(missing, np.nan, days.astype(float))
 
 
 DISPOSITIONS = ["payable", "reduced", "denied", "not_billed", "unpriced"]
@@ -290,25 +336,22 @@ def _group_codes(carc: pd.Categorical, ref: Reference) -> pd.Categorical:
     cats = pd.Series(carc.categories.astype(str))
     groups = np.where(cats == "", "", cats.map(typical).fillna("CO").to_numpy())
     codes = np.asarray(carc.codes)
-    values = np.append(groups, "")[np.where(codes < 0, len(groups), codes)]
-    return pd.Categorical(values)
+    return _categorical(np.where(codes < 0, len(groups), codes), np.append(groups, ""))
 
 
-def _visit_number(lines: pd.DataFrame, keys: Sequence[str], patient_col: str, payer_c: np.ndarray) -> np.ndarray:
+def _visit_number(lines: pd.DataFrame, keys: LineKeys, payer_c: np.ndarray) -> np.ndarray:
     """1-based number of each line's visit among the patient's visits with that payer that year."""
-    date = pd.to_datetime(lines["service_date"]).to_numpy()
-    visit = visit_codes(lines, keys)
-    patient = factorize(lines[patient_col])[0]
-    year = date.astype("datetime64[Y]").astype(np.int64)
+    visit, patient, year = keys.visit, keys.patient, keys.year
     before = (pd.to_numeric(lines["visits_before"], errors="coerce").fillna(0).to_numpy()
               if "visits_before" in lines.columns else np.zeros(len(lines)))
-    first = np.unique(visit, return_index=True)[1]
-    order = first[np.lexsort((visit[first], date[first], year[first], payer_c[first], patient[first]))]
+    first = keys.visit_first  # first line of each visit, in visit order
+    # by patient, payer, date (hence year), then visit; the sort keeps visit order on ties
+    order = first[sort_order(keys.date_rank[first], payer_c[first], patient[first])]
     key = np.stack([patient[order], payer_c[order], year[order]])
     new = np.r_[True, (np.diff(key, axis=1) != 0).any(axis=0)]
     starts = np.flatnonzero(new)
     pos = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    number = np.empty(int(visit.max()) + 1 if len(visit) else 0)
+    number = np.empty(keys.n_visits)
     number[visit[order]] = pos + 1 + before[order]
     return number[visit]
 
@@ -325,22 +368,22 @@ def _mue(lines, cpt_c, cpt_v, group, use_mue, ref: Reference, out: _Outcome) -> 
     live = use_mue & out.open & np.isfinite(val)
     if not live.any():
         return
-    gc = group * len(cpt_v) + cpt_c
-    uniq, inv = np.unique(gc, return_inverse=True)
-    day_units = np.bincount(inv, weights=np.where(live, units, 0))[inv]
+    n_visits = int(group.max()) + 1 if len(group) else 0
+    gc = _dense_ids(group * len(cpt_v) + cpt_c, n_visits * len(cpt_v))
+    day_units = np.bincount(gc, weights=np.where(live, units, 0))[gc]
     over = live & np.where(mai == 1, units > val, day_units > val)
     out.deny(over, "151", "N362", {"c": cpt_c, "m": val}, lambda r: (
         f"frequency: {cpt_v[r.c]} billed for more units than its medically unlikely edit of {r.m:.0f} per day "
         "(MUE values are unconfirmed; load the CMS MUE file)"))
 
 
-def _ptp(lines, cpt_c, cpt_v, payer_c, payer_v, mods, group, follow, payers: Mapping[str, PayerPolicy],
+def _ptp(keys: LineKeys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers: Mapping[str, PayerPolicy],
          ref: Reference, out: _Outcome) -> None:
     live = follow & out.open
     if not live.any():
         return
     idx = np.flatnonzero(live)
-    dates = pd.to_datetime(lines["service_date"]).to_numpy()
+    dates = keys.date
     ptp = ref.ncci_ptp[ref.ncci_ptp["modifier_indicator"] != 9]
     cpt_index = {v: i for i, v in enumerate(cpt_v)}
     ptp = ptp[ptp["column1"].isin(cpt_index) & ptp["column2"].isin(cpt_index)]
@@ -351,14 +394,18 @@ def _ptp(lines, cpt_c, cpt_v, payer_c, payer_v, mods, group, follow, payers: Map
         "eff": ptp["effective_date"].to_numpy(), "dele": ptp["deletion_date"].to_numpy(),
         "ind": ptp["modifier_indicator"].to_numpy(np.int64),
     })
-    sub = pd.DataFrame({"i": idx, "g": group[idx], "c2": cpt_c[idx], "p": payer_c[idx], "date": dates[idx]})
-    cand = sub[np.isin(sub["c2"].to_numpy(), pairs["c2"].to_numpy())].merge(pairs, on="c2")
+    is_c2 = np.isin(cpt_c[idx], pairs["c2"].to_numpy())
+    at = idx[is_c2]
+    sub = pd.DataFrame({"i": at, "g": group[at], "c2": cpt_c[at], "p": payer_c[at], "date": dates[at]})
+    cand = sub.merge(pairs, on="c2")
     if cand.empty:
         return
     active = (cand["eff"] <= cand["date"]) & (cand["dele"].isna() | (cand["date"] < cand["dele"]))
     cand = cand[active.to_numpy()]
-    present = sub[["g", "c2"]].drop_duplicates().rename(columns={"c2": "c1"})
-    cand = cand.merge(present, on=["g", "c1"]).reset_index(drop=True)
+    # the column-1 code must be on an open line of the same visit
+    n_codes = len(cpt_v)
+    present = np.isin(cand["g"].to_numpy() * n_codes + cand["c1"].to_numpy(), group[idx] * n_codes + cpt_c[idx])
+    cand = cand[present].reset_index(drop=True)
     if cand.empty:
         return
     # Modifiers the payer honours on this pair: a payer-specific rule, else its general list.
@@ -371,7 +418,7 @@ def _ptp(lines, cpt_c, cpt_v, payer_c, payer_v, mods, group, follow, payers: Map
                     honour[(payer_index[p.payer_id], cpt_index[c1], cpt_index[c2])] = frozenset(m)
     general = {payer_index[p.payer_id]: frozenset(p.ncci.modifiers) for p in payers.values()
                if p.payer_id in payer_index}
-    mod_c, mod_v = factorize(mods)
+    mod_c, mod_v = keys.modifiers
     mod_sets = [frozenset(x for x in v.split(",") if x) for v in _normalise_modifiers(pd.Series(mod_v))]
     cand["m"] = mod_c[cand["i"].to_numpy()]
     combos = cand[["p", "c1", "c2", "ind", "m"]].drop_duplicates()
@@ -413,8 +460,7 @@ def _ptp(lines, cpt_c, cpt_v, payer_c, payer_v, mods, group, follow, payers: Map
     reason_of = np.zeros(len(out.denied), dtype=np.int64)
     reason_of[denied["i"].to_numpy()] = denied["text"].to_numpy()
     out.reason[mask] = reason_of[mask]
-    out.carc[mask] = "97"
-    out.rarc[mask] = "M80"
+    out.set_codes(mask, "97", "M80")
     ok = cand[~cand["deny"] & ~np.isin(cand["i"].to_numpy(), denied["i"].to_numpy())].drop_duplicates("i")
     ii = ok["i"].to_numpy()
     keep = out.open[ii] & (out.reason[ii] == 0)
@@ -437,44 +483,61 @@ def apply_threshold_edits(
     needs KX (KX thresholds: FACTS 4.4; 2025 $2,410, 2026 $2,480).
     """
     ref = reference or load_reference()
-    pol = _payer_columns(lines, payers)
+    keys = LineKeys(lines, (patient_col, "service_date"), patient_col=patient_col)
+    return _apply_threshold_edits(lines, payers, ref, keys, allowed_col=allowed_col)
+
+
+def _apply_threshold_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
+                           keys: LineKeys, *, allowed_col: str = "allowed") -> pd.DataFrame:
+    """:func:`apply_threshold_edits` on codes computed once (``keys``)."""
+    pol = _payer_columns(lines, payers, keys)
     use = pol.array("kx_threshold", bool)
     if not use.any():
         return lines
-    cpt_c, cpt_v = factorize(lines["cpt"])
+    cpt_c, cpt_v = keys.cpt
     therapy = ref.code_table(pd.Series(cpt_v))["therapy"].to_numpy(bool)[cpt_c]
-    date = pd.to_datetime(lines["service_date"]).to_numpy()
-    year = date.astype("datetime64[Y]").astype(np.int64) + 1970
-    thresholds = ref.thresholds[ref.thresholds["kind"] == "kx_threshold"].set_index("year")["amount"]
-    limit = pd.Series(year).map(thresholds).to_numpy(dtype=float, na_value=np.nan)
     payable = np.isin(np.asarray(pd.Categorical(lines["disposition"], categories=DISPOSITIONS).codes), [0, 1])
-    amount = np.where(use & therapy & payable, lines[allowed_col].fillna(0).to_numpy(dtype=float), 0.0)
-    patient = factorize(lines[patient_col])[0]
-    order = np.lexsort((np.arange(len(lines)), date, year, patient))
+    counted = np.flatnonzero(use & therapy & payable)
+    if not len(counted):
+        return lines
+    # Running allowed therapy dollars of the patient's year, in service-date order (row order
+    # within a date), over the lines that count; the others add nothing.
+    year = keys.year[counted]
+    patient = keys.patient[counted]
+    amount = np.nan_to_num(lines[allowed_col].to_numpy(dtype=float, na_value=np.nan)[counted])
+    order = sort_order(keys.date_rank[counted], patient)
     running = np.cumsum(amount[order])
     new = np.r_[True, (np.diff(patient[order]) != 0) | (np.diff(year[order]) != 0)]
     start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
-    cum = np.empty(len(lines))
+    cum = np.empty(len(counted))
     cum[order] = running - (running - amount[order])[start]
     if "therapy_allowed_before" in lines.columns:
-        cum = cum + pd.to_numeric(lines["therapy_allowed_before"], errors="coerce").fillna(0).to_numpy()
-    has_kx = modifier_flags(lines["modifiers"] if "modifiers" in lines.columns
-                            else pd.Series("", index=lines.index), ["KX"])
-    over = use & therapy & payable & (cum > limit) & ~has_kx & np.isfinite(limit)
-    if not over.any():
+        before = pd.to_numeric(lines["therapy_allowed_before"], errors="coerce").fillna(0).to_numpy()
+        cum = cum + before[counted]
+    thresholds = ref.thresholds[ref.thresholds["kind"] == "kx_threshold"].set_index("year")["amount"]
+    years = np.unique(year)
+    limit = pd.Series(years).map(thresholds).to_numpy(dtype=float, na_value=np.nan)[np.searchsorted(years, year)]
+    has_kx = _modifier_flags(*keys.modifiers, ["KX"])[counted]
+    hit = (cum > limit) & ~has_kx & np.isfinite(limit)
+    if not hit.any():
         return lines
-    limit_text = pd.Series(limit[over]).map("{:,.0f}".format).to_numpy(dtype=object)
+    over = np.zeros(len(lines), dtype=bool)
+    over[counted[hit]] = True
+    limit_text = pd.Series(limit[hit]).map("{:,.0f}".format).to_numpy(dtype=object)
     reason = np.full(len(lines), "", dtype=object)
-    reason[over] = ("therapy threshold: the patient's allowed PT/SLP dollars this year pass the $" + limit_text
-                    + " KX threshold; the line needs KX (and documentation of medical necessity)")
-    out = lines.copy()
-    out["disposition"] = _put(out["disposition"], over, "denied")
-    out["edit_reason"] = _put(out["edit_reason"], over, reason)
-    out["carc"] = _put(out["carc"], over, "119")
-    out["group_code"] = _put(out["group_code"], over, "CO")
-    out["rarc"] = _put(out["rarc"], over, "N640")
-    out.loc[over, allowed_col] = 0.0
-    return out
+    reason[counted[hit]] = ("therapy threshold: the patient's allowed PT/SLP dollars this year pass the $"
+                            + limit_text + " KX threshold; the line needs KX (and documentation of medical "
+                            "necessity)")
+    allowed = lines[allowed_col].to_numpy(dtype=float, na_value=np.nan, copy=True)
+    allowed[over] = 0.0
+    return lines.assign(**{
+        "disposition": _put(lines["disposition"], over, "denied"),
+        "edit_reason": _put(lines["edit_reason"], over, reason),
+        "carc": _put(lines["carc"], over, "119"),
+        "group_code": _put(lines["group_code"], over, "CO"),
+        "rarc": _put(lines["rarc"], over, "N640"),
+        allowed_col: allowed,
+    })
 
 
 def _put(col: pd.Series, mask: np.ndarray, values) -> pd.Series:

@@ -1,20 +1,95 @@
-"""One entry point for the rules engine: units, edits, pricing, cost share and denial risk."""
+"""One entry point for the rules engine: units, edits, pricing, cost share and denial risk.
+
+* :func:`evaluate` runs every rule stage on a DataFrame of service lines.
+* :func:`evaluate_parquet` reads service lines from Parquet (a file or a directory), evaluates
+  them in chunks of whole patients (optionally in several processes) and writes the result
+  as Parquet partitioned by year-month. ``python -m analytics evaluate`` runs it.
+* :func:`evaluate_dask` runs the same :func:`evaluate` on a ``dask.dataframe`` partitioned by
+  patient, for data larger than one machine (the optional ``[dask]`` extra).
+
+Every rule looks at one visit (patient + service date + provider) or at one patient's year
+with a payer, never across patients. Lines split by patient into parts, each part evaluated
+on its own, give exactly the figures of evaluating all lines at once; this is what lets a
+large file run in chunks that fit the processor's cache and on Dask partitions.
+
+Running on a multi-machine Dask cluster
+---------------------------------------
+1. Install the toolkit with the extra, at the same version, on the client, the scheduler and
+   every worker: ``pip install "massage-billing-analytics[dask]"`` (the workers import
+   ``analytics``).
+2. Start a scheduler on one machine and workers on the others, one single-threaded process per
+   core (the engine is numpy/pandas code that holds one core)::
+
+       dask scheduler                                   # listens on tcp://HOST:8786
+       dask worker tcp://HOST:8786 --nworkers auto --nthreads 1
+
+3. Put the service lines where every worker can read them (S3, GCS, HDFS or a shared file
+   system) as Parquet; ``s3://`` paths need ``s3fs`` on every machine.
+4. Run from the client::
+
+       python -m analytics evaluate --lines s3://bucket/lines/ --payers payers.yaml \
+           --out s3://bucket/evaluated/ --dask --scheduler tcp://HOST:8786
+
+   or in Python::
+
+       import dask.dataframe as dd
+       from distributed import Client
+       from analytics.payers import load_payers
+       from analytics.pipeline import evaluate_dask, write_dask_parquet
+
+       client = Client("tcp://HOST:8786")
+       lines = dd.read_parquet("s3://bucket/lines/")
+       out = evaluate_dask(lines, load_payers("payers.yaml"))
+       write_dask_parquet(out, "s3://bucket/evaluated/")   # partitioned by year_month
+
+The lines are shuffled so that each patient's lines land in one partition (a network shuffle
+of every column), then :func:`evaluate` runs on each partition. Partitions of about a million
+lines keep the shuffle cheap and each task's memory near 1 GB. The payer policies and the
+reference tables are small and travel with the tasks.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import math
+import os
+import shutil
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analytics.edits import _payer_columns, apply_edits, apply_threshold_edits
-from analytics.payers import PayerPolicy, check_payers_known
-from analytics.pricing import price_lines, split_cost_share
+from analytics.edits import (
+    DISPOSITIONS,
+    _apply_edits,
+    _apply_threshold_edits,
+    _categorical,
+    _payer_columns,
+)
+from analytics.exceptions import InputError
+from analytics.payers import PayerPolicy, load_payers
+from analytics.pricing import _price_lines, _split_cost_share
 from analytics.refdata import Reference, load_reference
-from analytics.units import VISIT_KEYS, compute_units, visit_codes
+from analytics.units import UNIT_METHODS, VISIT_KEYS, LineKeys, _check_codes, _compute_units
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluate_parquet", "evaluate_dask", "write_dask_parquet", "ParquetRun", "PARTITION_COLUMN",
+           "register_cli"]
+
+#: Name of the year-month partition column (``2025-03``) of the evaluated Parquet output.
+PARTITION_COLUMN = "year_month"
+#: Lines per chunk: big enough that per-chunk costs vanish, small enough that the arrays of
+#: one chunk stay in cache (measured in benchmarks/bench_scale.py).
+CHUNK_LINES = 1_000_000
+#: Text columns of few distinct values, read as categoricals (dictionary-encoded) when the
+#: file stores plain strings. Ids with many values (patient, claim, line) stay Arrow strings.
+_CODE_COLUMNS = ("provider_id", "provider_type", "payer_id", "cpt", "modifiers", "dx_codes", "body_region",
+                 "locality")
 
 
 def evaluate(
@@ -44,35 +119,467 @@ def evaluate(
     [['97110', 2, 50.62], ['97140', 1, 20.7]]
     """
     ref = reference or load_reference()
-    check_payers_known(lines["payer_id"], payers)
-    # Number the visits once; every stage groups by this integer column.
-    lines = lines.assign(_visit=visit_codes(lines, visit_keys))
-    patient_col = visit_keys[0]
-    visit_keys = ("_visit",)
+    # The columns every stage groups or looks up by are coded once, here, and shared.
+    keys = LineKeys(lines, visit_keys)
+    pol = _payer_columns(lines, payers, keys)  # raises naming lines whose payer has no policy
     if "minutes" in lines.columns or "units" not in lines.columns:
-        method = _payer_columns(lines, payers)["unit_method"]
-        out = compute_units(lines, method, reference=ref, visit_keys=visit_keys)
+        methods = pol.per_payer("unit_method", object)
+        bad = ~np.isin(methods, UNIT_METHODS)[pol.codes]
+        if bad.any():
+            raise InputError.for_rows(lines[bad], "have an unknown unit method", "Use 'cms' or 'ama'.")
+        out = _compute_units(lines, (methods == "cms")[pol.codes], ref, keys)
     else:  # units given (e.g. a claim as billed): keep them, still validate the codes
-        ref.code_table(lines["cpt"].astype(str))
+        _check_codes(lines, "cpt", *keys.cpt, ref)
         out = lines.assign(units=pd.to_numeric(lines["units"]).astype("int64"), units_reason="units as given")
-    out = apply_edits(out, payers, ref, visit_keys=visit_keys, patient_col=patient_col)
-    out = price_lines(out, payers, ref, visit_keys=visit_keys)
-    out = apply_threshold_edits(out, payers, ref, patient_col=patient_col)
-    out = split_cost_share(out, payers, ref, visit_keys=visit_keys, patient_col=patient_col)
-    denied = out["disposition"].isin(["denied", "not_billed"]).to_numpy()
+    out = _apply_edits(out, payers, ref, keys)
+    out = _price_lines(out, payers, ref, keys)
+    out = _apply_threshold_edits(out, payers, ref, keys)
+    out = _split_cost_share(out, payers, ref, keys)
+    disposition = np.asarray(pd.Categorical(out["disposition"], categories=DISPOSITIONS).codes)
+    denied = np.isin(disposition, [DISPOSITIONS.index("denied"), DISPOSITIONS.index("not_billed")])
     if denial_model is not None:
         p = denial_model.predict_proba(out).to_numpy(dtype=float)
-        basis = np.full(len(out), "learned from remittances", dtype=object)
+        basis = "learned from remittances"
     else:
-        p = _payer_columns(out, payers)["denial_prior"].to_numpy(dtype=float)
-        basis = np.full(len(out), "payer prior (policy denial_prior)", dtype=object)
+        p = pol.array("denial_prior")
+        basis = "payer prior (policy denial_prior)"
     p = np.where(denied, 1.0, p)
-    basis = np.where(denied, "denied by an edit", basis)
     allowed = np.nan_to_num(out["allowed"].to_numpy(dtype=float, na_value=np.nan))
-    return out.drop(columns="_visit").assign(
+    return out.assign(
         p_deny=p,
-        p_deny_basis=pd.Categorical(basis),
+        p_deny_basis=_categorical(denied.astype(np.int64), [basis, "denied by an edit"]),
         expected=np.round(allowed * (1 - p), 2),
         expected_payer=np.round(out["payer_paid"].to_numpy(dtype=float) * (1 - p), 2),
         expected_patient=np.round(out["patient_part"].to_numpy(dtype=float) * (1 - p), 2),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ParquetRun:
+    """What :func:`evaluate_parquet` did: lines in and out, chunks, partitions and files.
+
+    ``lines_in == lines_out`` always: :func:`evaluate` raises on bad input rather than drop it.
+    """
+
+    lines_in: int
+    lines_out: int
+    patients: int
+    chunks: int
+    workers: int
+    partitions: list[str]
+    files: list[Path]
+    seconds: float
+
+
+def _as_payers(payers: Mapping[str, PayerPolicy] | str | Path) -> Mapping[str, PayerPolicy]:
+    return load_payers(payers) if isinstance(payers, (str, Path)) else payers
+
+
+def read_lines_table(src: str | Path, columns: Sequence[str] | None = None):
+    """Service lines from Parquet (a file or a directory of files) as an Arrow table.
+
+    Text columns that hold codes (provider, payer, code, modifiers ...) are dictionary-encoded,
+    so they become categoricals in pandas, whatever the writer stored.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(src)
+    if not path.exists():
+        raise InputError(f"No Parquet file or directory at {src}. Pass the service lines written as Parquet "
+                         "(e.g. by `python -m analytics sample --no-835`).")
+    table = pq.read_table(path, columns=list(columns) if columns else None)
+    for name in _CODE_COLUMNS:
+        if name in table.column_names:
+            col = table.column(name)
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(col))
+    return table
+
+
+def _patient_chunks(table, patient_col: str, n_chunks: int) -> tuple[np.ndarray, int]:
+    """Chunk number of every line, so that a patient's lines share one chunk; and the number
+    of patients.
+
+    Patients are dealt round-robin in order of first appearance; any assignment that keeps
+    a patient's lines together gives the same figures.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if patient_col not in table.column_names:
+        raise InputError(f"The service lines have no {patient_col!r} column; evaluate_parquet splits the lines "
+                         "by patient. Pass visit_keys=(patient, date, provider) naming your columns.")
+    col = table.column(patient_col)
+    if pa.types.is_dictionary(col.type):  # one dictionary per row group: decode, then code afresh
+        col = pc.cast(col, col.type.value_type)
+    coded = pc.dictionary_encode(col)  # one dictionary shared by every chunk
+    patients = len(coded.chunk(0).dictionary) if coded.num_chunks else 0
+    codes = np.concatenate([c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in coded.chunks]
+                           or [np.zeros(0, dtype=np.int64)])
+    # lines with no patient id are one patient to the engine; they go with patient 0
+    return codes.astype(np.int64) % n_chunks, patients
+
+
+def _compact(table):
+    """Large dictionary columns re-encoded with the values a chunk uses (its patients, not all)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            col = table.column(i)
+            if sum(len(c.dictionary) for c in col.chunks) > 4096:
+                table = table.set_column(i, field.name, pc.dictionary_encode(pc.cast(col, field.type.value_type)))
+    return table
+
+
+def _months(dates: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Month number of every service date (months since 1970-01), the distinct numbers in
+    order, and their ``YYYY-MM`` labels (``unknown`` for a missing date)."""
+    number = pd.to_datetime(dates).to_numpy().astype("datetime64[M]").astype(np.int64)
+    uniq = np.sort(pd.unique(number))
+    as_month = uniq.astype("datetime64[M]")
+    labels = np.where(np.isnat(as_month), "unknown", np.datetime_as_string(as_month, unit="M"))
+    return number, uniq, labels
+
+
+def _year_month(dates: pd.Series) -> pd.Categorical:
+    """``YYYY-MM`` of every service date, as a categorical built once per month."""
+    number, uniq, labels = _months(dates)
+    return pd.Categorical.from_codes(np.searchsorted(uniq, number), categories=labels.astype(str), validate=False)
+
+
+#: Columns whose min/max statistics are written (what readers filter on); the others'
+#: cost time and help no filter.
+_STATISTICS = ("service_date", "payer_id", "cpt", "disposition")
+
+
+def _write_partitioned(out: pd.DataFrame, dst: Path, part: int, partition_by: str) -> list[Path]:
+    """Write one chunk's lines as ``dst/{partition_by}=YYYY-MM/part-{part}.parquet``, one file per month."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    number, uniq, labels = _months(out["service_date"])
+    if len(number) > 1 and (np.diff(number) < 0).any():  # exports are usually in date order already
+        order = np.argsort(number, kind="stable")
+        table, number = table.take(order), number[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(number)) + 1] if len(number) else np.zeros(0, dtype=np.int64)
+    stops = np.r_[starts[1:], len(number)]
+    label_of = dict(zip(uniq.tolist(), labels.tolist(), strict=True))
+    stats = [c for c in _STATISTICS if c in table.column_names]
+    written = []
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        folder = dst / f"{partition_by}={label_of[int(number[a])]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"part-{part:05d}.parquet"
+        pq.write_table(table.slice(a, b - a), path, write_statistics=stats)
+        written.append(path)
+    return written
+
+
+# The table a forked worker reads its chunk from (inherited from the parent, never copied).
+_SHARED: dict[str, Any] = {}
+
+
+def _keep_freed_memory() -> None:
+    """Let this process reuse the memory it frees instead of handing it back to the kernel.
+
+    Every chunk allocates and frees the same large arrays. By default glibc returns blocks of
+    more than a few MB to the kernel on free (mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD),
+    so the next chunk has the kernel fault in and zero every page again, which costs a
+    quarter of the CPU time. Called only in processes that exist to evaluate chunks (the
+    workers and the command line), never in a caller's process.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: blocks below 256 MB come from the heap
+            libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GB of freed heap
+    except OSError:  # not glibc: nothing to tune
+        pass
+
+
+def _evaluate_chunk(part: int) -> tuple[int, list[Path]]:
+    s = _SHARED
+    rows = np.flatnonzero(s["chunk"] == part)
+    if not len(rows):
+        return 0, []
+    # indexed by row in the source, so that an error names the rows a user can find
+    lines = _compact(s["table"].take(rows)).to_pandas().set_axis(pd.Index(rows, name="row"))
+    out = evaluate(lines, s["payers"], s["reference"], visit_keys=s["visit_keys"], denial_model=s["denial_model"])
+    return len(out), _write_partitioned(out, s["dst"], part, s["partition_by"])
+
+
+def evaluate_parquet(
+    src: str | Path,
+    dst: str | Path,
+    payers: Mapping[str, PayerPolicy] | str | Path,
+    reference: Reference | None = None,
+    *,
+    partition_by: str = PARTITION_COLUMN,
+    visit_keys: Sequence[str] = VISIT_KEYS,
+    chunk_lines: int = CHUNK_LINES,
+    workers: int | None = None,
+    denial_model: Any | None = None,
+    overwrite: bool = False,
+) -> ParquetRun:
+    """Evaluate service lines stored as Parquet and write the result partitioned by year-month.
+
+    The lines are split by patient into chunks of about ``chunk_lines`` lines (a patient's
+    lines always in one chunk); every chunk is evaluated with :func:`evaluate` and written under
+    ``dst/year_month=YYYY-MM/part-CCCCC.parquet``. Because no rule crosses patients, the
+    figures equal those of one :func:`evaluate` over all lines.
+
+    Parameters
+    ----------
+    src
+        A Parquet file, or a directory of them (Hive partitions are read as columns).
+    dst
+        Output directory. It must be empty or absent unless ``overwrite=True``, which first
+        removes the ``{partition_by}=*`` directories a previous run wrote there.
+    payers
+        Policies by payer id, or the path of a payers.yaml.
+    chunk_lines
+        Lines per chunk (whole patients, so chunks vary a little).
+    workers
+        Processes evaluating chunks at once (default: the CPU count, at most the number of
+        chunks). Workers are forked and read their chunk from the parent's table, so only
+        results are written, nothing is copied between processes; where ``fork`` is not
+        available one process is used.
+
+    Returns
+    -------
+    ParquetRun
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analytics.payers import load_payers
+    >>> pol = load_payers({"payers": {"mc": {"kind": "medicare"}}})
+    >>> df = pd.DataFrame({"patient_id": "p", "service_date": pd.Timestamp("2025-06-02"),
+    ...     "provider_id": "a", "payer_id": "mc", "cpt": ["97110", "97140"], "minutes": [33, 7],
+    ...     "modifiers": "GP"})
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> df.to_parquet(tmp / "lines.parquet")
+    >>> run = evaluate_parquet(tmp / "lines.parquet", tmp / "out", pol, workers=1)
+    >>> run.lines_out, run.partitions
+    (2, ['2025-06'])
+    >>> pd.read_parquet(tmp / "out")["allowed"].tolist()
+    [50.62, 20.7]
+    """
+    started = time.perf_counter()
+    ref = reference or load_reference()
+    pol = _as_payers(payers)
+    dst = Path(dst)
+    table = read_lines_table(src)
+    _prepare_output(dst, partition_by, overwrite)
+    n = table.num_rows
+    n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
+    chunk, patients = _patient_chunks(table, visit_keys[0], n_chunks)
+    workers = _workers(workers, n_chunks)
+    _SHARED.update(table=table, chunk=chunk, payers=pol, reference=ref, visit_keys=tuple(visit_keys),
+                   denial_model=denial_model, dst=dst, partition_by=partition_by)
+    try:
+        if workers == 1:
+            results = [_evaluate_chunk(part) for part in range(n_chunks)]
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_keep_freed_memory) as pool:
+                results = list(pool.map(_evaluate_chunk, range(n_chunks)))
+    except BaseException:
+        for written in dst.glob(f"{partition_by}=*"):  # no half-written output is left behind
+            shutil.rmtree(written, ignore_errors=True)
+        raise
+    finally:
+        _SHARED.clear()
+    files = sorted(f for _, fs in results for f in fs)
+    partitions = sorted({f.parent.name.split("=", 1)[1] for f in files})
+    return ParquetRun(lines_in=n, lines_out=sum(k for k, _ in results), patients=patients, chunks=n_chunks,
+                      workers=workers, partitions=partitions, files=files,
+                      seconds=time.perf_counter() - started)
+
+
+def _workers(workers: int | None, n_chunks: int) -> int:
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers < 1:
+        raise InputError(f"workers must be 1 or more (got {workers}).")
+    try:
+        get_context("fork")
+    except ValueError:  # no fork on this platform: chunks run one after another
+        return 1
+    return max(1, min(int(workers), n_chunks))
+
+
+def _prepare_output(dst: Path, partition_by: str, overwrite: bool) -> None:
+    if dst.exists() and not dst.is_dir():
+        raise InputError(f"{dst} is a file; pass a directory for the evaluated lines.")
+    if dst.exists() and any(dst.iterdir()):
+        if not overwrite:
+            raise InputError(f"{dst} is not empty. Choose a new directory, or pass overwrite=True "
+                             "(--overwrite) to replace the partitions a previous run wrote there.")
+        for old in dst.glob(f"{partition_by}=*"):
+            shutil.rmtree(old)
+    dst.mkdir(parents=True, exist_ok=True)
+
+
+def evaluate_dask(
+    lines,
+    payers: Mapping[str, PayerPolicy] | str | Path,
+    reference: Reference | None = None,
+    *,
+    visit_keys: Sequence[str] = VISIT_KEYS,
+    npartitions: int | None = None,
+    denial_model: Any | None = None,
+    partition_by: str | None = PARTITION_COLUMN,
+):
+    """:func:`evaluate` on a ``dask.dataframe`` of service lines, partition by partition.
+
+    The lines are first shuffled on the patient id so that each patient's lines are in one
+    partition (every rule is local to a patient); then :func:`evaluate` runs on each
+    partition with ``map_partitions``. The result is lazy; call ``.compute()``,
+    ``.to_parquet(...)`` or ``.persist()`` on it.
+
+    Parameters
+    ----------
+    lines
+        A ``dask.dataframe.DataFrame`` of service lines (e.g. ``dd.read_parquet(path)``).
+    npartitions
+        Partitions after the shuffle (default: as many as the input has).
+    partition_by
+        Name of a ``YYYY-MM`` column to add for ``to_parquet(partition_on=[...])``; None adds none.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        The columns of :func:`evaluate` (plus ``partition_by``), categoricals with unknown
+        categories (each partition has its own).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> from analytics.payers import load_payers
+    >>> pol = load_payers({"payers": {"mc": {"kind": "medicare"}}})
+    >>> df = pd.DataFrame({"patient_id": ["p", "q"], "service_date": pd.Timestamp("2025-06-02"),
+    ...     "provider_id": "a", "payer_id": "mc", "cpt": ["97110", "97140"], "minutes": [33, 17],
+    ...     "modifiers": "GP"})
+    >>> out = evaluate_dask(dd.from_pandas(df, npartitions=2), pol)
+    >>> out.compute(scheduler="sync").sort_values("patient_id")["units"].tolist()
+    [2, 1]
+    """
+    try:
+        from dask.dataframe.utils import clear_known_categories
+    except ImportError as exc:  # pragma: no cover - the optional extra
+        raise InputError('evaluate_dask needs Dask: pip install "massage-billing-analytics[dask]".') from exc
+    ref = reference or load_reference()
+    pol = _as_payers(payers)
+    patient_col = visit_keys[0]
+    if patient_col not in lines.columns:
+        raise InputError(f"The service lines have no {patient_col!r} column to partition by patient.")
+    shuffled = lines.shuffle(on=patient_col, npartitions=npartitions or lines.npartitions)
+    meta = _with_month(evaluate(lines._meta, pol, ref, visit_keys=visit_keys, denial_model=denial_model),
+                       partition_by)
+    return shuffled.map_partitions(
+        _evaluate_partition, pol, ref, tuple(visit_keys), denial_model, partition_by,
+        meta=clear_known_categories(meta), align_dataframes=False,
+    )
+
+
+def write_dask_parquet(evaluated, path: str, *, partition_by: str = PARTITION_COLUMN, **kwargs) -> None:
+    """Write the output of :func:`evaluate_dask` as Parquet partitioned by ``partition_by``.
+
+    Each partition codes its categoricals on its own (a few reasons here, many there), so
+    their Arrow type is fixed to 32-bit dictionary indices for every file to share one schema.
+    Further keyword arguments go to ``dask.dataframe.DataFrame.to_parquet``.
+    """
+    import pyarrow as pa
+
+    categorical = [c for c, t in evaluated.dtypes.items() if isinstance(t, pd.CategoricalDtype) and c != partition_by]
+    schema = {c: pa.dictionary(pa.int32(), pa.large_string()) for c in categorical}
+    evaluated.to_parquet(path, partition_on=[partition_by], write_index=False,
+                         schema={**schema, **kwargs.pop("schema", {})}, **kwargs)
+
+
+def _evaluate_partition(part: pd.DataFrame, payers, ref, visit_keys, denial_model, partition_by) -> pd.DataFrame:
+    out = evaluate(part, payers, ref, visit_keys=visit_keys, denial_model=denial_model)
+    return _with_month(out, partition_by)
+
+
+def _with_month(out: pd.DataFrame, partition_by: str | None) -> pd.DataFrame:
+    if not partition_by:
+        return out
+    return out.assign(**{partition_by: _year_month(out["service_date"])})
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="evaluate service lines from Parquet and write them partitioned by year-month",
+        description="Run every rule stage (units, edits, pricing, KX, cost share, denial risk) on service "
+                    "lines stored as Parquet and write the evaluated lines to OUT/year_month=YYYY-MM/. "
+                    "Lines are processed in chunks of whole patients, in parallel processes; with --dask "
+                    "the same engine runs on a Dask cluster.")
+    p.add_argument("--lines", required=True, help="service lines: a Parquet file or a directory of them")
+    p.add_argument("--payers", type=Path, required=True, help="payer policy YAML")
+    p.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
+    p.add_argument("--workers", type=int, help="processes (default: the CPU count)")
+    p.add_argument("--chunk-lines", type=int, default=CHUNK_LINES, help=f"lines per chunk (default {CHUNK_LINES:,})")
+    p.add_argument("--overwrite", action="store_true", help="replace the partitions of a previous run in --out")
+    p.add_argument("--dask", action="store_true", help="run on Dask (a local cluster unless --scheduler is given)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    payers = load_payers(args.payers)
+    if args.dask or args.scheduler:
+        lines, seconds = _run_dask(args, payers)
+        print(f"evaluated {lines:,} lines on Dask in {seconds:.1f} s; wrote {args.out} partitioned by "
+              f"{PARTITION_COLUMN}")
+        return 0
+    _keep_freed_memory()  # this process only evaluates chunks from here on
+    run = evaluate_parquet(args.lines, args.out, payers, chunk_lines=args.chunk_lines, workers=args.workers,
+                           overwrite=args.overwrite)
+    print(f"evaluated {run.lines_out:,} lines ({run.patients:,} patients) in {run.chunks} chunk(s) on "
+          f"{run.workers} process(es) in {run.seconds:.1f} s")
+    print(f"wrote {len(run.files)} files in {len(run.partitions)} partitions ({run.partitions[0]} .. "
+          f"{run.partitions[-1]}) to {args.out}" if run.partitions else f"wrote nothing to {args.out}")
+    return 0
+
+
+def _run_dask(args: argparse.Namespace, payers) -> tuple[int, float]:
+    try:
+        import dask.dataframe as dd
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InputError('--dask needs Dask: pip install "massage-billing-analytics[dask]".') from exc
+    started = time.perf_counter()
+    out = Path(args.out) if "://" not in args.out else None
+    if out is not None:
+        _prepare_output(out, PARTITION_COLUMN, args.overwrite)
+    if args.scheduler:
+        cluster, client = None, Client(args.scheduler)
+    else:
+        cluster = LocalCluster(n_workers=args.workers or os.cpu_count() or 1, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        lines = dd.read_parquet(args.lines)
+        evaluated = evaluate_dask(lines, payers)
+        write_dask_parquet(evaluated, args.out)
+        n = int(dd.read_parquet(args.out, columns=["units"]).shape[0].compute())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return n, time.perf_counter() - started

@@ -27,11 +27,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.edits import DISPOSITIONS, _payer_columns, _put, modifier_flags
+from analytics.edits import DISPOSITIONS, _modifier_flags, _payer_columns, _put
 from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
 from analytics.payers import PayerPolicy
 from analytics.refdata import Reference, load_reference
-from analytics.units import VISIT_KEYS, distinct_rows, factorize, visit_codes
+from analytics.units import (
+    VISIT_KEYS,
+    LineKeys,
+    _break_ties,
+    _cases,
+    _ranks,
+    distinct_rows,
+    factorize,
+    sort_order,
+)
 
 __all__ = ["price_lines", "split_cost_share", "to_cents", "MPPR_PE_SHARE", "ASSISTANT_SHARE",
            "NON_PAR_SHARE", "LIMITING_CHARGE_SHARE"]
@@ -48,10 +57,11 @@ def to_cents(x) -> np.ndarray:
     return np.floor(np.abs(a) * 100 + 0.5 + 1e-7) / 100 * np.sign(a)
 
 
-def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt_v: np.ndarray) -> dict:
+def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt_v: np.ndarray,
+                keys: LineKeys) -> dict:
     """RVUs, GPCIs and CF inputs per line, looked up once per distinct (year, code, locality)."""
-    date = pd.to_datetime(lines["service_date"]).to_numpy()
-    service_year = date.astype("datetime64[Y]").astype(np.int64) + 1970
+    date = keys.date
+    service_year = keys.year
     fee_year = pol.array("fee_year")
     fee_year = np.where(np.isnan(fee_year), service_year, fee_year).astype(np.int64)
     if "locality" in lines.columns:
@@ -72,10 +82,11 @@ def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt
     # fee year's last CF.
     when = np.where(fee_year == service_year, date,
                     (fee_year - 1970).astype("datetime64[Y]").astype("datetime64[ns]") + np.timedelta64(364, "D"))
+    status = r["status"].to_numpy(dtype=object)  # per (year, code)
     return {
         "fee_year": fee_year, "loc_c": loc_c, "loc_v": loc_v, "when": when,
-        "apm": pol.array("apm_status", object),
-        "status": r["status"].to_numpy(dtype=object)[k],
+        "status_a": (status == "A")[k],
+        "no_rvu": pd.isna(status)[k],
         "work": r["work_rvu"].to_numpy(dtype=float)[k],
         "pe": r["pe_rvu_nonfacility"].to_numpy(dtype=float)[k],
         "mp": r["mp_rvu"].to_numpy(dtype=float)[k],
@@ -123,29 +134,35 @@ def price_lines(
     [50.62, 20.7]
     """
     ref = reference or load_reference()
+    return _price_lines(lines, payers, ref, LineKeys(lines, visit_keys))
+
+
+def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
+                 keys: LineKeys) -> pd.DataFrame:
+    """:func:`price_lines` on codes computed once (``keys``)."""
     n = len(lines)
-    pol = _payer_columns(lines, payers)
-    cpt_c, cpt_v = factorize(lines["cpt"])
+    pol = _payer_columns(lines, payers, keys)
+    cpt_c, cpt_v = keys.cpt
     units = lines["units"].to_numpy(dtype=float)
     disp_cat = pd.Categorical(lines["disposition"], categories=DISPOSITIONS)
     disp = np.asarray(disp_cat.codes)
     live = np.isin(disp, [0, 1]) & (units > 0)  # payable or reduced
-    basis = pol.array("fee_basis", object)
-    is_med = basis == "medicare"
-    is_pct = basis == "percent_of_medicare"
+    basis = pol.per_payer("fee_basis", object)  # per distinct payer
+    is_med = (basis == "medicare")[pol.codes]
+    is_pct = (basis == "percent_of_medicare")[pol.codes]
     uses_mfs = is_med | is_pct
 
     rate = _payer_rates(payers, pol, cpt_c, cpt_v)
     has_rate = np.isfinite(rate)
 
-    fi = _fee_inputs(lines, pol, ref, cpt_c, cpt_v)
+    fi = _fee_inputs(lines, pol, ref, cpt_c, cpt_v, keys)
     need_mfs = live & uses_mfs & ~has_rate
     _check_fee_inputs(fi, need_mfs, lines, ref, cpt_v[cpt_c] if need_mfs.any() else None)
     cf = np.full(n, np.nan)
     sel = (np.isfinite(fi["work"]) & np.isfinite(fi["gw"]) & uses_mfs
            & np.isin(fi["fee_year"], ref.conversion_factors["year"].to_numpy()))
     if sel.any():
-        cf[sel] = ref.conversion_factors_for(pd.Series(fi["when"][sel]), pd.Series(fi["apm"][sel])).to_numpy()
+        cf[sel] = _conversion_factors(ref, fi["when"][sel], pol.codes[sel], pol.per_payer("apm_status", object))
     w = fi["work"] * fi["gw"]
     pe = fi["pe"] * fi["gpe"]
     mp = fi["mp"] * fi["gmp"]
@@ -154,22 +171,25 @@ def price_lines(
 
     # MPPR: one full unit per visit (the highest PE RVU, then highest total); the rest reduced.
     catalog_mppr = ref.code_table(pd.Series(cpt_v))["mppr"].to_numpy(bool)[cpt_c]
-    status = fi["status"]
-    mfs_priced = np.isfinite(full_unit) & (status == "A") & ~has_rate
+    mfs_priced = np.isfinite(full_unit) & fi["status_a"] & ~has_rate
     mppr_line = live & mfs_priced & pol.array("mppr", bool) & catalog_mppr
-    group = visit_codes(lines, visit_keys)
+    group = keys.visit
     n_reduced = np.zeros(n)
-    mods = lines["modifiers"] if "modifiers" in lines.columns else pd.Series("", index=lines.index)
-    assistant = modifier_flags(mods, ["CQ", "CO"])
+    mod_c, mod_v = keys.modifiers
+    assistant = _modifier_flags(mod_c, mod_v, ["CQ", "CO"])
     if mppr_line.any():
         idx = np.flatnonzero(mppr_line)
         # Ties on PE go to the higher fee-schedule amount (after the CQ/CO 85%), then to the
-        # line's content, so the ranking never depends on row order.
+        # line's content (code, modifiers, more units, then line id), so the ranking never
+        # depends on row order.
         paid_unit = np.where(assistant, full_unit * ASSISTANT_SHARE, full_unit)
-        mod_c, mod_v = factorize(mods)
         mod_rank = np.argsort(np.argsort(mod_v.astype(str), kind="stable"))[mod_c]
         cpt_rank = np.argsort(np.argsort(cpt_v.astype(str), kind="stable"))[cpt_c]
-        order = np.lexsort((mod_rank[idx], cpt_rank[idx], -paid_unit[idx], -fi["pe"][idx], group[idx]))
+        ranking = (-units[idx].astype(np.int64), mod_rank[idx], cpt_rank[idx], _dense_rank(-paid_unit[idx]),
+                   _dense_rank(-fi["pe"][idx]), group[idx])
+        order = sort_order(*ranking)
+        if "line_id" in lines.columns:
+            order = _break_ties(order, ranking, lambda at: _ranks(*factorize(lines["line_id"].iloc[idx[at]])))
         top = idx[order][np.r_[True, np.diff(group[idx][order]) != 0]]
         n_reduced[idx] = units[idx]
         n_reduced[top] -= 1
@@ -186,7 +206,7 @@ def price_lines(
     amount = np.where(is_med & mfs_priced, np.where(par, medicare_amount, medicare_amount * NON_PAR_SHARE), amount)
     amount = np.where(is_pct & mfs_priced, medicare_amount * pct, amount)
     amount = np.where(has_rate, rate * units, amount)
-    amount = np.where((basis == "charges") & ~has_rate, charge, amount)
+    amount = np.where((basis == "charges")[pol.codes] & ~has_rate, charge, amount)
     amount = np.where(live, amount, 0.0)
 
     unpriced = live & ~np.isfinite(amount)
@@ -197,7 +217,7 @@ def price_lines(
     cap = pol.array("per_visit_cap")
     capped = np.zeros(n, dtype=bool)
     if np.isfinite(cap).any():
-        visit_sum = np.bincount(group, weights=np.nan_to_num(allowed), minlength=group.max() + 1)[group]
+        visit_sum = np.bincount(group, weights=np.nan_to_num(allowed), minlength=keys.n_visits)[group]
         capped = np.isfinite(cap) & live & (visit_sum > cap) & ~unpriced
         if capped.any():
             scaled = to_cents(np.where(capped, allowed * cap / np.where(visit_sum > 0, visit_sum, 1), allowed))
@@ -205,7 +225,7 @@ def price_lines(
             cv = np.flatnonzero(capped)
             cv = cv[np.argsort(group[cv], kind="stable")]
             first = cv[np.r_[True, group[cv][1:] != group[cv][:-1]]]
-            vs = np.bincount(group[cv], weights=scaled[cv], minlength=group.max() + 1)
+            vs = np.bincount(group[cv], weights=scaled[cv], minlength=keys.n_visits)
             resid = np.zeros(n)
             resid[first] = cap[first] - vs[group[first]]
             allowed = to_cents(np.where(capped, scaled + resid, allowed))
@@ -223,11 +243,11 @@ def price_lines(
             "absent from the fee schedule. Add the payer's rate under fee.rates in payers.yaml; "
             "these lines are marked 'unpriced', not $0.",
             UnpricedCodeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     basis_text = _basis_text(
         pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced,
-        assistant, capped, cap, is_med, is_pct, par, basis,
+        assistant, capped, cap, is_med, is_pct, par, basis, cf,
     )
     out = lines.assign(
         allowed=allowed,
@@ -239,13 +259,34 @@ def price_lines(
     )
     mppr_cut = reduced & (n_reduced > 0)
     if "carc" in lines.columns and mppr_cut.any():
-        no_carc = (lines["carc"].astype(str).to_numpy() == "") if not isinstance(
-            lines["carc"].dtype, pd.CategoricalDtype) else (lines["carc"].to_numpy(dtype=object) == "")
+        carc = lines["carc"]
+        if isinstance(carc.dtype, pd.CategoricalDtype):
+            codes = carc.cat.codes.to_numpy()
+            no_carc = np.append(carc.cat.categories.astype(str).to_numpy(dtype=object) == "", False)[codes]
+        else:
+            no_carc = carc.astype(str).to_numpy() == ""
         cut = mppr_cut & no_carc
         out["carc"] = _put(lines["carc"], cut, "59")
         if "group_code" in out.columns:
             out["group_code"] = _put(lines["group_code"], cut, "CO")
     return out
+
+
+def _dense_rank(x: np.ndarray) -> np.ndarray:
+    """Rank of each value among the distinct values (equal values share a rank)."""
+    codes, uniq = pd.factorize(x, use_na_sentinel=False)
+    return np.argsort(np.argsort(uniq, kind="stable"), kind="stable")[codes]
+
+
+def _conversion_factors(ref: Reference, when: np.ndarray, payer_c: np.ndarray, apm: np.ndarray) -> np.ndarray:
+    """Conversion factor of each line, looked up once per distinct (date, payer's APM status)."""
+    group, first = distinct_rows([when, payer_c])
+    try:
+        cf = ref.conversion_factors_for(pd.Series(when[first]), pd.Series(apm[payer_c[first]])).to_numpy()
+    except ReferenceDataError:  # name every line in the error, not one per date
+        ref.conversion_factors_for(pd.Series(when), pd.Series(apm[payer_c]))
+        raise
+    return cf[group]
 
 
 def _payer_rates(payers: Mapping[str, PayerPolicy], pol, cpt_c: np.ndarray, cpt_v: np.ndarray) -> np.ndarray:
@@ -282,7 +323,7 @@ def _check_fee_inputs(fi: dict, need: np.ndarray, lines: pd.DataFrame, ref: Refe
             "Use a MAC-locality id such as 13202-01 (00000-00 = national) for a year the reference data "
             "holds, or load the CMS GPCI file with Reference.load(gpci=...).",
         )
-    no_rvu = need & pd.isna(fi["status"])
+    no_rvu = need & fi["no_rvu"]
     if no_rvu.any():
         bad = sorted({(int(y), str(c)) for y, c in zip(fi["fee_year"][no_rvu], cpt[no_rvu], strict=True)})
         pairs = ", ".join(f"{c} in {y}" for y, c in bad)
@@ -298,21 +339,24 @@ def _money(x: np.ndarray) -> pd.Series:
 
 
 def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit,
-                n_reduced, assistant, capped, cap, is_med, is_pct, par, basis) -> pd.Categorical:
+                n_reduced, assistant, capped, cap, is_med, is_pct, par, basis, cf) -> pd.Categorical:
     """Words for each line's price, built once per distinct case."""
+    # The words depend on these; the payer's rate, cap, participation and basis follow from
+    # the payer and the code, and the unit amounts from the year, code, locality and CF.
     cols = {
-        "payer": pol.codes, "cpt": cpt_c, "year": fi["fee_year"], "loc": fi["loc_c"],
-        "u": units.astype(np.int64), "r": n_reduced.astype(np.int64), "live": live, "unpriced": unpriced,
-        "has_rate": has_rate, "rate": np.nan_to_num(rate), "full": to_cents(np.nan_to_num(full_unit)),
-        "red": to_cents(np.nan_to_num(reduced_unit)), "cq": assistant, "capped": capped, "cap": np.nan_to_num(cap),
-        "par": par,
+        "payer": pol.codes, "cpt": cpt_c, "year": fi["fee_year"], "loc": fi["loc_c"], "cf": cf,
+        "u": units.astype(np.int64), "r": n_reduced.astype(np.int64), "unpriced": unpriced,
+        "cq": assistant, "capped": capped,
     }
-    # one text for every unpaid line
-    key = pd.DataFrame({k: (v if k == "live" else np.where(live, v, np.zeros(1, dtype=np.asarray(v).dtype)))
-                        for k, v in cols.items()}, copy=False)
-    codes, first = distinct_rows([key[c].to_numpy() for c in key.columns])
-    u = key.iloc[first].reset_index(drop=True)
-    u_basis = basis[first]
+    codes, first = _cases(list(cols.values()), where=live)  # one text for every unpaid line
+    u = pd.DataFrame({
+        "payer": pol.codes[first], "cpt": cpt_c[first], "year": fi["fee_year"][first], "loc": fi["loc_c"][first],
+        "u": units[first].astype(np.int64), "r": n_reduced[first].astype(np.int64), "live": live[first],
+        "unpriced": unpriced[first], "has_rate": has_rate[first], "rate": np.nan_to_num(rate[first]),
+        "full": to_cents(np.nan_to_num(full_unit[first])), "red": to_cents(np.nan_to_num(reduced_unit[first])),
+        "cq": assistant[first], "capped": capped[first], "cap": np.nan_to_num(cap[first]), "par": par[first],
+    })
+    u_basis = basis[pol.codes[first]]
     u_med, u_pct = is_med[first], is_pct[first]
     u_pctv = pol.array("fee_percent")[first]
     text = []
@@ -374,17 +418,28 @@ def split_cost_share(
     ref = reference or load_reference()
     if allowed_col not in lines.columns:
         raise InputError(f"The lines have no {allowed_col!r} column; run price_lines first.")
+    keys = LineKeys(lines, visit_keys, patient_col=patient_col)
+    return _split_cost_share(lines, payers, ref, keys, allowed_col=allowed_col)
+
+
+def _split_cost_share(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference, keys: LineKeys,
+                      *, allowed_col: str = "allowed") -> pd.DataFrame:
+    """:func:`split_cost_share` on codes computed once (``keys``)."""
+    if allowed_col not in lines.columns:
+        raise InputError(f"The lines have no {allowed_col!r} column; run price_lines first.")
     n = len(lines)
-    pol = _payer_columns(lines, payers)
+    pol = _payer_columns(lines, payers, keys)
     allowed = np.nan_to_num(lines[allowed_col].to_numpy(dtype=float, na_value=np.nan))
-    date = pd.to_datetime(lines["service_date"]).to_numpy()
-    year = date.astype("datetime64[Y]").astype(np.int64) + 1970
+    year = keys.year
     ded_plan = pol.array("deductible")
     # "part_b" in a policy means the Medicare Part B deductible of the service year.
     part_b = np.isnan(ded_plan)
     if part_b.any():
         tbl = ref.thresholds[ref.thresholds["kind"] == "part_b_deductible"].set_index("year")["amount"]
-        ded_plan = np.where(part_b, pd.Series(year).map(tbl).to_numpy(dtype=float), ded_plan)
+        years = np.unique(year[part_b])
+        by_year = pd.Series(years).map(tbl).to_numpy(dtype=float)
+        ded_plan = ded_plan.copy()
+        ded_plan[part_b] = by_year[np.searchsorted(years, year[part_b])]
         if np.isnan(ded_plan).any():
             raise ReferenceDataError("No Part B deductible for some service years; add them to thresholds.csv.")
     if "deductible_remaining" in lines.columns:
@@ -393,17 +448,18 @@ def split_cost_share(
         ded_start = np.where(np.isnan(ded_start), ded_plan, ded_start)
     else:
         ded_start = ded_plan
-    group = visit_codes(lines, visit_keys)
-    patient = factorize(lines[patient_col or visit_keys[0]])[0]
+    group = keys.visit
+    patient = keys.patient
     # running allowed before each line within the patient's year with the payer, in date order
-    order = np.lexsort((np.arange(n), group, date, year, pol.codes, patient))
+    # (then visit, then row order)
+    order = sort_order(group, keys.date_rank, pol.codes, patient)
     key = np.stack([patient[order], pol.codes[order], year[order]])
     cum_before = np.empty(n)
     cum_before[order] = _cumsum_before(allowed[order], key)
     ded = to_cents(np.clip(np.minimum(ded_start - cum_before, allowed), 0, None))
 
     after_ded = allowed - ded
-    order = np.lexsort((np.arange(n), group))
+    order = np.argsort(group, kind="stable")
     cb = np.empty(n)
     cb[order] = _cumsum_before(after_ded[order], group[order][None, :])
     copay = to_cents(np.clip(np.minimum(pol.array("copay") - cb, after_ded), 0, None))

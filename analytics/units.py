@@ -17,7 +17,9 @@ minutes to nor take minutes from the timed total.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,17 +32,25 @@ __all__ = ["compute_units", "visit_codes", "factorize", "distinct_rows", "VISIT_
 #: Columns that identify a visit: same patient, same date, same provider.
 VISIT_KEYS = ("patient_id", "service_date", "provider_id")
 UNIT_METHODS = ("cms", "ama")
+_MAX_KEY = 2**62
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes and distinct values (as ``str``) of a column; missing values become ``""``.
+
+    Only values that occur are kept (a categorical's unused categories are dropped).
 
     The rule stages work on these codes and look things up once per distinct value, which
     keeps them fast at millions of lines whatever the column's dtype.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy().astype(np.int64)
-        cats = np.asarray(values.cat.categories.astype(str), dtype=object)
+        cats = values.cat.categories
+        used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
+        if not used.all():  # only the values the lines use (a chunk's patients, not all)
+            codes = np.where(codes >= 0, (np.cumsum(used) - 1)[codes], codes)
+            cats = cats[used]
+        cats = np.asarray(cats.astype(str), dtype=object)
     else:
         codes, uniq = pd.factorize(values, use_na_sentinel=True)
         codes = codes.astype(np.int64)
@@ -51,29 +61,115 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, cats
 
 
+def _small_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes ``0 <= c < size`` of an array: integers in a narrow range are used as they are
+    (offset by their minimum), anything else is hashed."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return values.astype(np.int64), 2
+    if values.dtype.kind in "iu" and len(values):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < 4 * len(values) + 1024:
+            return values.astype(np.int64) - lo, hi - lo + 1
+    codes, uniq = pd.factorize(values, use_na_sentinel=False)
+    return codes.astype(np.int64), max(len(uniq), 1)
+
+
+def _factorize_ints(key: np.ndarray) -> np.ndarray:
+    """``pd.factorize`` of an integer key (ids in order of first appearance), hashing each run
+    of equal adjacent keys once: the lines of a visit or claim usually come together."""
+    if len(key) > 1:
+        start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        if len(start) < 0.75 * len(key):
+            ids = pd.factorize(key[start])[0].astype(np.int64)
+            return np.repeat(ids, np.diff(np.r_[start, len(key)]))
+    return pd.factorize(key)[0].astype(np.int64)
+
+
+def _dense_ids(key: np.ndarray, size: int) -> np.ndarray:
+    """Ids ``0 <= id < size`` of the groups of non-negative integer keys below ``size``: the
+    keys themselves when ``size`` is small next to the number of rows (no hashing), else dense
+    ids from a hash table. Only equality of ids is meaningful, not their order."""
+    if size <= 4 * len(key) + 1024:
+        return key.astype(np.int64)
+    return _factorize_ints(key)
+
+
+def _first_rows(group: np.ndarray) -> np.ndarray:
+    """First row of each group, for ids numbered in order of first appearance (pd.factorize)."""
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.maximum.accumulate(group)
+    return np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
+
+
 def distinct_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Group id of each row over several aligned arrays, and the first row of each group.
 
-    Each column is factorized, then the codes are combined in mixed radix into one integer
-    key, which is much faster than a multi-column groupby at millions of rows.
+    The columns' codes are combined in mixed radix into one integer key (narrow integer
+    columns need no hashing), which is much faster than a multi-column groupby at millions of
+    rows. Groups are numbered in order of first appearance.
     """
-    n = len(columns[0]) if columns else 0
+    n = len(columns[0]) if len(columns) else 0
     key = np.zeros(n, dtype=np.int64)
     radix = 1
     for col in columns:
-        codes, uniq = pd.factorize(np.asarray(col))
-        if radix * max(len(uniq), 1) > 2**62:  # would overflow: fold the key so far first
+        codes, size = _small_codes(col)
+        if radix * size > _MAX_KEY:  # would overflow: fold the key so far first
             key = pd.factorize(key)[0].astype(np.int64)
             radix = int(key.max()) + 1 if n else 1
-        key = key + codes.astype(np.int64) * radix
-        radix *= max(len(uniq), 1)
-    group, _ = pd.factorize(key)
-    first = np.unique(group, return_index=True)[1]
-    return group.astype(np.int64), first
+        key += codes * radix
+        radix *= size
+    group = _factorize_ints(key)
+    return group, _first_rows(group)
+
+
+def _cases(columns: Sequence[np.ndarray], where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`distinct_rows`, for building words once per case: a case id per row and one
+    row of each case (any row: every row of a case reads the same). Rows outside ``where``
+    are one case whatever their values. Narrow integer columns whose combined range is small
+    are grouped through a lookup table, without hashing."""
+    n = len(columns[0]) if len(columns) else 0
+    coded = [_small_codes(c) for c in columns]
+    size = math.prod(s for _, s in coded)
+    if size >= _MAX_KEY:
+        if where is None:
+            return distinct_rows(columns)
+        return distinct_rows([where] + [np.where(where, c, np.zeros(1, dtype=np.asarray(c).dtype)) for c in columns])
+    key = np.zeros(n, dtype=np.int64)
+    radix = 1
+    for codes, s in coded:
+        key += codes * radix
+        radix *= s
+    if where is not None:
+        key = np.where(where, key + 1, 0)
+        size += 1
+    if size > 4 * n + 1024:
+        group = _factorize_ints(key)
+        return group, _first_rows(group)
+    present = np.zeros(size, dtype=bool)
+    present[key] = True
+    case_of_key = np.cumsum(present) - 1
+    row = np.empty(int(present.sum()), dtype=np.int64)
+    row[case_of_key[key]] = np.arange(n)
+    return case_of_key[key], row
+
+
+def _key_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes of one visit-key column (missing values are a value of their own)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.int64) + 1, len(values.cat.categories) + 1
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
+        values = values.to_numpy().view(np.int64)
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64) + 1, len(uniq) + 1
 
 
 def visit_codes(lines: pd.DataFrame, keys: Sequence[str] = VISIT_KEYS) -> np.ndarray:
-    """Dense integer id of each line's visit (lines sharing all ``keys`` share an id)."""
+    """Dense integer id of each line's visit (lines sharing all ``keys`` share an id).
+
+    Ids are numbered in order of first appearance.
+    """
     missing = [k for k in keys if k not in lines.columns]
     if missing:
         raise InputError(
@@ -82,29 +178,172 @@ def visit_codes(lines: pd.DataFrame, keys: Sequence[str] = VISIT_KEYS) -> np.nda
         )
     if len(keys) == 1:
         return pd.factorize(lines[keys[0]], sort=False)[0].astype(np.int64)
-    return lines.groupby(list(keys), sort=False, observed=True, dropna=False).ngroup().to_numpy(np.int64)
+    key = np.zeros(len(lines), dtype=np.int64)
+    radix = 1
+    for k in keys:
+        codes, size = _key_codes(lines[k])
+        if radix * size > _MAX_KEY:
+            key = pd.factorize(key)[0].astype(np.int64)
+            radix = int(key.max()) + 1 if len(key) else 1
+        key += codes * radix
+        radix *= size
+    return _factorize_ints(key)
 
 
-def _allocate(group: np.ndarray, minutes: np.ndarray, total: np.ndarray, tiebreak: list[np.ndarray]):
+class LineKeys:
+    """Integer codes of the columns every rule stage groups or looks up by.
+
+    Each is computed on first use and kept, so a pipeline that passes one ``LineKeys`` from
+    stage to stage factorizes a column once, not once per stage. The stages add columns but
+    never reorder or drop rows, so the codes stay aligned to every stage's frame.
+    """
+
+    def __init__(self, lines: pd.DataFrame, visit_keys: Sequence[str] = VISIT_KEYS, *,
+                 patient_col: str | None = None, code_col: str = "cpt"):
+        self.lines = lines
+        self.visit_keys = tuple(visit_keys)
+        self.patient_col = patient_col or self.visit_keys[0]
+        self.code_col = code_col
+        self.n = len(lines)
+
+    @functools.cached_property
+    def cpt(self) -> tuple[np.ndarray, np.ndarray]:
+        return factorize(self.lines[self.code_col])
+
+    @functools.cached_property
+    def payer(self) -> tuple[np.ndarray, np.ndarray]:
+        return factorize(self.lines["payer_id"])
+
+    @functools.cached_property
+    def modifiers(self) -> tuple[np.ndarray, np.ndarray]:
+        if "modifiers" not in self.lines.columns:
+            return np.zeros(self.n, dtype=np.int64), np.array([""], dtype=object)
+        return factorize(self.lines["modifiers"])
+
+    @functools.cached_property
+    def visit(self) -> np.ndarray:
+        return visit_codes(self.lines, self.visit_keys)
+
+    @functools.cached_property
+    def n_visits(self) -> int:
+        return int(self.visit.max()) + 1 if self.n else 0
+
+    @functools.cached_property
+    def patient(self) -> np.ndarray:
+        return factorize(self.lines[self.patient_col])[0]
+
+    @functools.cached_property
+    def date(self) -> np.ndarray:
+        """Service dates as ``datetime64`` (converted once)."""
+        return pd.to_datetime(self.lines["service_date"]).to_numpy()
+
+    @functools.cached_property
+    def year(self) -> np.ndarray:
+        """Calendar year of service."""
+        return self.date.astype("datetime64[Y]").astype(np.int64) + 1970
+
+    @functools.cached_property
+    def date_rank(self) -> np.ndarray:
+        """Integers in the order of the service dates (whole days when every date is at midnight)."""
+        d = self.date
+        if d.dtype.kind == "M" and len(d):
+            day = d.astype("datetime64[D]")
+            if not np.isnat(day).any() and (day == d).all():
+                v = day.astype(np.int64)
+                return v - v.min()
+        return np.unique(d, return_inverse=True)[1].astype(np.int64).reshape(-1)
+
+    @functools.cached_property
+    def visit_first(self) -> np.ndarray:
+        """First line of each visit, in visit order."""
+        return _first_rows(self.visit)
+
+
+def sort_order(*keys: np.ndarray) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key primary, ties kept in row order) via one integer sort
+    when the keys are integers whose ranges multiply to less than 2**62.
+
+    With the row number as the last digit the keys are distinct, so a plain (unstable, SIMD)
+    sort of the values gives the order, read back from that digit; this is faster than any
+    argsort of the same keys.
+    """
+    radix, composite = 1, None
+    for k in keys:  # least significant first, as np.lexsort
+        k = np.asarray(k)
+        if k.dtype.kind not in "iub" or len(k) == 0:
+            return np.lexsort(keys)
+        lo, hi = int(k.min()), int(k.max())
+        size = hi - lo + 1
+        if radix * size > _MAX_KEY:
+            return np.lexsort(keys)
+        part = k.astype(np.int64) - lo
+        composite = part if composite is None else composite + part * radix
+        radix *= size
+    if composite is None:
+        return np.arange(0)
+    n = len(composite)
+    if radix * n <= _MAX_KEY:
+        packed = composite * n + np.arange(n)
+        packed.sort()
+        return packed % n
+    return np.argsort(composite, kind="stable")
+
+
+def _break_ties(order: np.ndarray, keys: Sequence[np.ndarray],
+                last: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``order`` (sorted by ``keys``) with runs of equal keys put in the order of ``last``."""
+    if len(order) < 2:
+        return order
+    same = np.ones(len(order) - 1, dtype=bool)
+    for k in keys:
+        ks = k[order]
+        same &= ks[1:] == ks[:-1]
+    if not same.any():
+        return order
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    at = order[tied]  # runs stay where they are; only their members are reordered
+    order = order.copy()
+    order[tied] = at[np.lexsort((last(at), *(k[at] for k in keys)))]
+    return order
+
+
+def _allocate(group: np.ndarray, minutes: np.ndarray, total: np.ndarray,
+              tiebreak: Callable[[np.ndarray], list[np.ndarray]],
+              last_tiebreak: Callable[[np.ndarray], np.ndarray] | None = None):
     """Hand out ``total[g]`` units among the lines of each group ``g``.
 
     Every full 15 minutes of a line is a unit; the units left over go one at a time to the
-    lines with the largest leftover minutes (then more minutes, then the ``tiebreak`` keys). This
-    reproduces every worked example in Pub. 100-04 ch. 5 sec. 20.2. Returns
-    ``(units, whole, got_leftover)`` per line.
+    lines with the largest leftover minutes (then more minutes, then the ``tiebreak`` keys of
+    the lines, then ``last_tiebreak``; both are given for a subset of line positions, and the
+    last one is asked only for lines equal on everything else). This reproduces every worked
+    example in Pub. 100-04 ch. 5 sec. 20.2. Returns ``(units, whole, got_leftover)`` per line.
     """
     whole = minutes // 15
     rem = minutes - 15 * whole
     n_groups = int(total.shape[0])
     whole_sum = np.bincount(group, weights=whole, minlength=n_groups)
-    extra = np.clip(total - whole_sum, 0, None)
-    order = np.lexsort((*tiebreak[::-1], -minutes, -rem, group))
-    g_sorted = group[order]
-    first = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
-    starts = np.repeat(first, np.diff(np.r_[first, len(order)]))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - starts
-    got = (rank < extra[group]) & (rem > 0)
+    extra = np.clip(total - whole_sum, 0, None)[group]
+    has_rem = rem > 0
+    with_rem = np.bincount(group, weights=has_rem, minlength=n_groups)[group]
+    # Where the leftover units cover every line with leftover minutes (or there are none),
+    # no ranking is needed; only the other groups are sorted.
+    got = has_rem & (extra >= with_rem)
+    contested = has_rem & (extra > 0) & (extra < with_rem)
+    if contested.any():
+        idx = np.flatnonzero(contested)
+        g = group[idx]
+        keys = (*tiebreak(idx)[::-1], -minutes[idx], -rem[idx], g)
+        order = sort_order(*keys)
+        if last_tiebreak is not None:
+            order = _break_ties(order, keys, lambda at: last_tiebreak(idx[at]))
+        g_sorted = g[order]
+        first = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
+        starts = np.repeat(first, np.diff(np.r_[first, len(order)]))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - starts
+        got[idx] = rank < extra[idx]
     return whole + got, whole, got
 
 
@@ -147,10 +386,8 @@ def compute_units(
     ref = reference or load_reference()
     if code_col not in lines.columns:
         raise InputError(f"The service lines have no {code_col!r} column (the CPT/HCPCS code).")
-    cpt_codes, cpt_values = factorize(lines[code_col])
-    _check_codes(lines, code_col, cpt_codes, cpt_values, ref)
-    timed = ref.code_table(pd.Series(cpt_values))["timed"].to_numpy(bool)[cpt_codes]
-
+    keys = LineKeys(lines, visit_keys, code_col=code_col)
+    _check_codes(lines, code_col, *keys.cpt, ref)
     if isinstance(method, str):
         if method not in UNIT_METHODS:
             raise InputError(f"Unknown unit method {method!r}; use 'cms' (Medicare 8-minute rule) or 'ama'.")
@@ -162,22 +399,48 @@ def compute_units(
                 lines[bad.to_numpy()], "have an unknown unit method", "Use 'cms' or 'ama'."
             )
         is_cms = np.asarray(method == "cms", dtype=bool)
+    return _compute_units(lines, is_cms, ref, keys, minutes_col=minutes_col)
+
+
+def _compute_units(lines: pd.DataFrame, is_cms: np.ndarray, ref: Reference, keys: LineKeys, *,
+                   minutes_col: str = "minutes") -> pd.DataFrame:
+    """:func:`compute_units` on codes computed once (``keys``); ``is_cms`` per line."""
+    code_col = keys.code_col
+    if code_col not in lines.columns:
+        raise InputError(f"The service lines have no {code_col!r} column (the CPT/HCPCS code).")
+    cpt_codes, cpt_values = keys.cpt
+    _check_codes(lines, code_col, cpt_codes, cpt_values, ref)
+    timed = ref.code_table(pd.Series(cpt_values))["timed"].to_numpy(bool)[cpt_codes]
 
     minutes = _checked_minutes(lines, minutes_col, timed)
-    group = visit_codes(lines, visit_keys)
-    n_visits = int(group.max()) + 1 if len(group) else 0
+    group = keys.visit
+    n_visits = keys.n_visits
     m = np.where(timed, np.nan_to_num(minutes), 0).astype(np.int64)
 
     visit_total = np.bincount(group, weights=m, minlength=n_visits).astype(np.int64)
     t_line = visit_total[group]
     # Ties between equal leftovers are the provider's choice (ch. 5 sec. 20.2); break them by
     # code, then modifiers, then line id, so the result never depends on row order.
-    tiebreak = [_ranks(cpt_codes, cpt_values)]
-    for col in ("modifiers", "line_id"):
-        if col in lines.columns:
-            tiebreak.append(_ranks(*factorize(lines[col])))
+    cpt_rank = _ranks(cpt_codes, cpt_values)
+    mod_rank = _ranks(*keys.modifiers) if "modifiers" in lines.columns else None
+
+    def tiebreak_for(sel: np.ndarray) -> Callable[[np.ndarray], list[np.ndarray]]:
+        rows = np.flatnonzero(sel)
+
+        def keys_of(idx: np.ndarray) -> list[np.ndarray]:
+            at = rows[idx]
+            return [cpt_rank[at]] if mod_rank is None else [cpt_rank[at], mod_rank[at]]
+
+        return keys_of
+
+    def line_id_for(sel: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
+        if "line_id" not in lines.columns:
+            return None
+        rows = np.flatnonzero(sel)
+        # ranked among the tied lines only (few of them)
+        return lambda idx: _ranks(*factorize(lines["line_id"].iloc[rows[idx]]))
+
     units = np.zeros(len(lines), dtype=np.int64)
-    whole = m // 15
     got = np.zeros(len(lines), dtype=bool)
 
     # CMS: the total over all timed minutes of the visit sets the units (ch. 5 sec. 20.2).
@@ -185,7 +448,7 @@ def compute_units(
     if sel.any():
         g = group[sel]
         cms_total = np.where(visit_total >= 8, (visit_total + 7) // 15, 0)
-        u, _, gt = _allocate(g, m[sel], cms_total, [t[sel] for t in tiebreak])
+        u, _, gt = _allocate(g, m[sel], cms_total, tiebreak_for(sel), line_id_for(sel))
         units[sel] = u
         got[sel] = gt
 
@@ -193,16 +456,16 @@ def compute_units(
     sel = timed & ~is_cms
     code_total = np.zeros(len(lines), dtype=np.int64)
     if sel.any():
-        gc = pd.factorize(group[sel] * (int(tiebreak[0].max()) + 1) + tiebreak[0][sel])[0]
+        gc = _dense_ids(group[sel] * (int(cpt_rank.max()) + 1) + cpt_rank[sel], n_visits * (int(cpt_rank.max()) + 1))
         per_code = np.bincount(gc, weights=m[sel]).astype(np.int64)
         ama_total = np.where(per_code >= 8, (per_code + 7) // 15, 0)
-        u, _, gt = _allocate(gc, m[sel], ama_total, [t[sel] for t in tiebreak])
+        u, _, gt = _allocate(gc, m[sel], ama_total, tiebreak_for(sel), line_id_for(sel))
         units[sel] = u
         got[sel] = gt
         code_total[sel] = per_code[gc]
 
     units[~timed] = 1
-    reason = _reasons(timed, is_cms, m, t_line, code_total, units, whole, got)
+    reason = _reasons(timed, is_cms, m, t_line, code_total, got)
     return lines.assign(
         units=units,
         timed=timed,
@@ -232,20 +495,23 @@ def _checked_minutes(lines: pd.DataFrame, col: str, timed: np.ndarray) -> np.nda
             )
         return np.zeros(len(lines))
     raw = lines[col]
-    num = pd.to_numeric(raw, errors="coerce")
-    non_numeric = num.isna() & raw.notna()
-    if non_numeric.any():  # blank text counts as missing, not as "not a number"
-        non_numeric[non_numeric] = raw[non_numeric].astype(str).str.strip().ne("")
-    if non_numeric.any():
-        raise MinutesError.for_rows(
-            lines[non_numeric.to_numpy()], "have minutes that are not a number",
-            "Give minutes as whole numbers, e.g. 23.",
-        )
-    if (num < 0).any():
-        raise MinutesError.for_rows(
-            lines[(num < 0).to_numpy()], "have negative minutes", "Minutes are 0 or more."
-        )
-    no_minutes = num.isna().to_numpy() & timed
+    if pd.api.types.is_numeric_dtype(raw.dtype):  # numbers already: nothing to parse
+        num = raw
+    else:
+        num = pd.to_numeric(raw, errors="coerce")
+        non_numeric = num.isna() & raw.notna()
+        if non_numeric.any():  # blank text counts as missing, not as "not a number"
+            non_numeric[non_numeric] = raw[non_numeric].astype(str).str.strip().ne("")
+        if non_numeric.any():
+            raise MinutesError.for_rows(
+                lines[non_numeric.to_numpy()], "have minutes that are not a number",
+                "Give minutes as whole numbers, e.g. 23.",
+            )
+    values = num.to_numpy(dtype=float, na_value=np.nan)
+    negative = values < 0
+    if negative.any():
+        raise MinutesError.for_rows(lines[negative], "have negative minutes", "Minutes are 0 or more.")
+    no_minutes = np.isnan(values) & timed
     if no_minutes.any():
         rows = lines[no_minutes]
         codes = ", ".join(sorted(set(rows["cpt"].astype(str)))) if "cpt" in rows else "timed codes"
@@ -253,42 +519,51 @@ def _checked_minutes(lines: pd.DataFrame, col: str, timed: np.ndarray) -> np.nda
             rows, f"have no minutes for timed code {codes}",
             "Add the direct minutes, or mark the code untimed in the catalog if your payer treats it so.",
         )
-    frac = num.notna() & (num != np.floor(num))
-    if frac.any():
-        raise MinutesError.for_rows(
-            lines[frac.to_numpy()], "have fractional minutes", "Round direct minutes to whole minutes."
-        )
-    return num.to_numpy(dtype=float, na_value=np.nan)
+    if values.dtype.kind == "f" and num.dtype.kind not in "iub":
+        frac = values != np.floor(values)
+        frac &= ~np.isnan(values)
+        if frac.any():
+            raise MinutesError.for_rows(
+                lines[frac], "have fractional minutes", "Round direct minutes to whole minutes."
+            )
+    return values
 
 
-def _reasons(timed, is_cms, m, t_line, code_total, units, whole, got) -> pd.Categorical:
-    """Build the reason text once per distinct case and map it back (fast at 10M lines)."""
-    cols = {"timed": timed, "cms": is_cms, "m": m, "t": t_line, "c": code_total, "u": units, "w": whole, "g": got}
-    codes, first = distinct_rows(list(cols.values()))
-    u = pd.DataFrame({k: np.asarray(v)[first] for k, v in cols.items()})
-    text = np.empty(len(u), dtype=object)
-    for i, r in enumerate(u.itertuples(index=False)):  # one pass per distinct case, not per line
-        text[i] = _reason_text(r.timed, r.cms, r.m, r.t, r.c, r.u, r.w, r.g)
-    cats, inverse = np.unique(text.astype(str), return_inverse=True)
+def _reasons(timed, is_cms, m, t_line, code_total, got) -> pd.Categorical:
+    """Build the reason text once per distinct case and map it back (fast at 10M lines).
+
+    A case is what the words depend on: untimed, or the rule, the minutes it counts (the
+    visit's for CMS, the code's for AMA) and, once those reach 8, the line's own minutes and
+    whether it earned a leftover unit.
+    """
+    kind = np.where(timed, np.where(is_cms, 1, 2), 0)
+    total = np.where(timed, np.where(is_cms, t_line, code_total), 0)
+    counted = total >= 8
+    codes, first = _cases([kind, total, np.where(counted, m, 0), counted & got])
+    text = [_reason_text(k, t, mm, g) for k, t, mm, g in
+            zip(kind[first].tolist(), total[first].tolist(), m[first].tolist(), got[first].tolist(), strict=True)]
+    cats, inverse = np.unique(np.asarray(text, dtype=str), return_inverse=True)
     return pd.Categorical.from_codes(inverse[codes], categories=cats, validate=False)
 
 
-def _reason_text(timed, cms, m, t, c, u, w, g) -> str:
-    if not timed:
+@functools.lru_cache(maxsize=1 << 17)
+def _reason_text(kind: int, total: int, m: int, g: bool) -> str:
+    if kind == 0:
         return "untimed code: one unit per session; its minutes are not counted"
-    if cms:
-        total = (t + 7) // 15 if t >= 8 else 0
-        if t < 8:
-            return f"CMS 8-minute rule: {t} timed minutes in the visit is under 8, so no timed unit is billed"
-        head = f"CMS 8-minute rule: {t} timed minutes in the visit -> {total} unit(s); this code {m} min"
+    if kind == 1:
+        if total < 8:
+            return f"CMS 8-minute rule: {total} timed minutes in the visit is under 8, so no timed unit is billed"
+        head = f"CMS 8-minute rule: {total} timed minutes in the visit -> {(total + 7) // 15} unit(s); this code {m} min"
     else:
-        if c < 8:
-            return f"AMA midpoint rule: this code has {c} min in the visit, under the 8-minute midpoint -> 0 units"
-        head = f"AMA midpoint rule: this code has {c} min in the visit -> {(c + 7) // 15} unit(s); this line {m} min"
+        if total < 8:
+            return f"AMA midpoint rule: this code has {total} min in the visit, under the 8-minute midpoint -> 0 units"
+        head = (f"AMA midpoint rule: this code has {total} min in the visit -> {(total + 7) // 15} unit(s); "
+                f"this line {m} min")
+    w = m // 15
     parts = [f"{w} full 15-min unit(s)"] if w else []
     left = m - 15 * w
     if g:
         parts.append(f"+1 for its {left} leftover min (among the largest leftovers)")
     elif left:
         parts.append(f"its {left} leftover min did not earn a unit")
-    return f"{head} = {', '.join(parts) if parts else 'no unit'} -> {u} unit(s)"
+    return f"{head} = {', '.join(parts) if parts else 'no unit'} -> {w + g} unit(s)"
