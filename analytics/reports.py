@@ -1,0 +1,995 @@
+"""The report pack: run the notebooks in ``notebooks/`` with papermill into dated HTML (and PDF).
+
+``python -m analytics report {revenue,denials,scenarios,contracts,all} --data DIR --out DIR
+[-p NAME VALUE ...] [--params FILE.yaml] [--period PERIOD] [--pdf]`` executes each report's
+notebook with the parameters given, and writes into ``<out>/<YYYY-MM-DD>/``:
+
+* ``<report>.html``: the page without code (nbconvert with inputs and prompts excluded,
+  charts embedded as images, no scripts fetched from the internet);
+* ``<report>.pdf`` with ``--pdf``: that page printed by headless Chromium (Debian package
+  ``chromium``), for sending to clients;
+* ``<report>.ipynb``: the executed notebook;
+* ``manifest.json``: for each report, its parameters, the sha256 of every input file, the
+  package version, start and end time and status;
+* ``runs/<run id>/``: everything one run made, with its own ``manifest.json``. A failed
+  notebook stays here (the command names it and the failing cell); pages are published to
+  the date folder only when their notebook ran through and the privacy guard passed.
+
+Runs into the same folder at the same time do not clobber each other: each works in its own
+run folder and publishes each page by an atomic rename.
+
+Parameters are checked before anything runs: a name no selected notebook declares, a date
+that is not ``YYYY-MM-DD``, a payer or provider the data lacks, or a missing data folder is
+an error with the fix in the message (exit code 2). A notebook that fails makes the command
+exit 1. Parameters every report understands: ``data_dir`` (from ``--data``), ``period_start``,
+``period_end``, ``as_of``, ``payers``, ``providers``, ``fee_schedule_year``, ``locality``,
+``practice_name``, ``title``. Unset period dates, as-of date and practice name are resolved
+from the data once, so every page of a run shows the same period.
+
+A monthly run from cron (06:00 on the 1st: last month's services, A/R as of that day, with
+PDFs; ``%`` needs no escaping here because the period is a keyword)::
+
+    0 6 1 * * cd /opt/massage-billing-analytics && .venv/bin/python -m analytics report all --data /srv/practice --out /srv/reports --period previous-month --pdf >> /srv/reports/cron.log 2>&1
+
+Examples
+--------
+>>> result = run_reports(["revenue"], "data/sample", "reports")  # doctest: +SKIP
+>>> result.ok, result.pages  # doctest: +SKIP
+(True, [PosixPath('reports/2026-03-01/revenue.html')])
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from analytics.exceptions import InputError, ParameterError
+
+__all__ = [
+    "REPORTS",
+    "STANDARD_PARAMETERS",
+    "Parameter",
+    "ReportResult",
+    "RunResult",
+    "notebook_parameters",
+    "run_reports",
+    "main_job",
+    "export_html",
+    "print_pdf",
+    "screenshot",
+    "find_chromium",
+    "register_cli",
+]
+
+#: Report name -> notebook file under ``notebooks/``, in the order ``all`` runs them.
+REPORTS: dict[str, str] = {
+    "revenue": "revenue.ipynb",
+    "denials": "denials.ipynb",
+    "scenarios": "coding_scenarios.ipynb",
+    "contracts": "payer_contracts.ipynb",
+}
+#: Parameters every report notebook declares.
+STANDARD_PARAMETERS = ("data_dir", "period_start", "period_end", "as_of", "payers", "providers",
+                       "fee_schedule_year", "locality", "practice_name", "title")
+# Reports that read the practice's history (the others only need data_dir for payers.yaml).
+_HISTORY_REPORTS = frozenset({"revenue", "denials", "contracts"})
+_DATE_NAMES = frozenset({"period_start", "period_end", "as_of"})
+_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                   "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--mute-audio")
+# Print layout for the PDF: the screen page is about 1000 px wide, a letter page 740 px.
+_PRINT_CSS = """<style>
+@page { size: letter; margin: 12mm 10mm; }
+@media print {
+  body { zoom: 0.76; }
+  .jp-OutputArea-output { overflow: visible !important; }
+  img { max-width: 100%; height: auto; break-inside: avoid; }
+  tr { break-inside: avoid; }
+  h1, h2, h3 { break-after: avoid; }
+}
+</style>
+"""
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------
+# Parameters
+# ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One parameter a notebook declares in its ``parameters`` cell."""
+
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+
+
+def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, Parameter]:
+    """The parameters a notebook declares, by name, in declaration order.
+
+    Read from the cell tagged ``parameters`` with Python's parser (``name: type = value  #
+    help``), merged with :func:`papermill.inspect_notebook` (which skips a line whose
+    comment holds an ``=``).
+
+    Examples
+    --------
+    >>> sorted(notebook_parameters("notebooks/revenue.ipynb"))[:3]  # doctest: +SKIP
+    ['as_of', 'data_dir', 'fee_schedule_year']
+    """
+    import nbformat
+    import papermill
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        raise InputError(f"{path} has no cell tagged 'parameters'; tag the first code cell 'parameters'.")
+    found: dict[str, Parameter] = {}
+    lines = cell.source.splitlines()
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as exc:
+        raise InputError(f"The parameters cell of {path} is not valid Python ({exc.msg}, line {exc.lineno}).") from None
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        annotation = None
+        if isinstance(node, ast.AnnAssign):
+            targets, annotation, value = [node.target], node.annotation, node.value
+        elif isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        else:
+            continue
+        try:
+            default = ast.literal_eval(value) if value is not None else None
+        except ValueError:
+            default = ast.unparse(value)
+        type_name = ast.unparse(annotation) if annotation is not None else type(default).__name__
+        comment = lines[node.end_lineno - 1].split("#", 1)[1].strip() if "#" in lines[node.end_lineno - 1] else ""
+        for t in targets:
+            if isinstance(t, ast.Name):
+                found[t.id] = Parameter(t.id, type_name, default, comment)
+    with contextlib.suppress(Exception):  # papermill only adds help where our reading found none
+        for name, p in papermill.inspect_notebook(str(path)).items():
+            if name in found and not found[name].help and p.get("help"):
+                found[name] = dataclasses.replace(found[name], help=p["help"])
+    return found
+
+
+def _valid_date(name: str, value: Any, report: str | None = None) -> str:
+    text = value.isoformat() if isinstance(value, _dt.date) else str(value).strip()
+    if text == "":
+        return text
+    try:
+        _dt.date.fromisoformat(text)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError("not in YYYY-MM-DD form")
+    except ValueError as exc:
+        where = f" (report {report})" if report else ""
+        raise ParameterError(
+            f"Parameter {name}{where} is {text!r}, which is not a valid date ({exc}). Write dates as YYYY-MM-DD, "
+            f"e.g. {name} 2026-03-31."
+        ) from None
+    return text
+
+
+def _coerce(param: Parameter, value: Any, report: str) -> Any:
+    """``value`` (text from -p, or a YAML value) as the type the notebook declares."""
+    kind = param.type.split("[")[0].strip().lower()
+    name = param.name
+    fix = f"Give {name} as {kind}" + (f" (help: {param.help})" if param.help else "") + "."
+    try:
+        if kind == "str":
+            out = value.isoformat() if isinstance(value, _dt.date) else ("" if value is None else str(value))
+        elif kind == "bool":
+            if isinstance(value, bool):
+                out = value
+            elif str(value).strip().lower() in ("true", "yes", "y", "1", "on"):
+                out = True
+            elif str(value).strip().lower() in ("false", "no", "n", "0", "off"):
+                out = False
+            else:
+                raise ValueError(value)
+        elif kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            out = int(str(value).strip()) if not isinstance(value, int | float) else int(value)
+        elif kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            out = float(value)
+        elif kind in ("list", "tuple"):
+            if isinstance(value, str):
+                text = value.strip()
+                parsed = yaml.safe_load(text) if text.startswith("[") else None
+                out = [str(v) for v in parsed] if isinstance(parsed, list) else [
+                    v.strip() for v in text.split(",") if v.strip()]
+            elif isinstance(value, list | tuple):
+                out = [str(v) for v in value]
+            elif value is None:
+                out = []
+            else:
+                out = [str(value)]
+        elif kind == "dict":
+            out = yaml.safe_load(value) if isinstance(value, str) else value
+            if not isinstance(out, dict):
+                raise ValueError(value)
+        else:
+            out = yaml.safe_load(value) if isinstance(value, str) else value
+    except (TypeError, ValueError, yaml.YAMLError):
+        raise ParameterError(f"Parameter {name} of report {report} is {value!r}, not a {kind}. {fix}") from None
+    if name in _DATE_NAMES or name.endswith("_date"):
+        out = _valid_date(name, out, report)
+    return out
+
+
+def _period(keyword: str, today: _dt.date) -> tuple[str, str]:
+    """``previous-month``, ``previous-quarter``, ``YYYY``, ``YYYY-MM`` or ``YYYY-Qn`` as two dates."""
+    k = keyword.strip().lower()
+
+    def month_span(y: int, m: int, months: int = 1) -> tuple[_dt.date, _dt.date]:
+        start = _dt.date(y, m, 1)
+        ny, nm = (y + (m - 1 + months) // 12, (m - 1 + months) % 12 + 1)
+        return start, _dt.date(ny, nm, 1) - _dt.timedelta(days=1)
+
+    try:
+        if k == "previous-month":
+            y, m = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+            a, b = month_span(y, m)
+        elif k == "previous-quarter":
+            q = (today.month - 1) // 3  # current quarter index 0-3
+            y, q = (today.year, q - 1) if q > 0 else (today.year - 1, 3)
+            a, b = month_span(y, 3 * q + 1, 3)
+        elif re.fullmatch(r"\d{4}", k):
+            a, b = _dt.date(int(k), 1, 1), _dt.date(int(k), 12, 31)
+        elif m_ := re.fullmatch(r"(\d{4})-q([1-4])", k):
+            a, b = month_span(int(m_[1]), 3 * int(m_[2]) - 2, 3)
+        elif m_ := re.fullmatch(r"(\d{4})-(\d{2})", k):
+            a, b = month_span(int(m_[1]), int(m_[2]))
+        else:
+            raise ValueError(k)
+    except ValueError:
+        raise ParameterError(
+            f"--period {keyword!r} is not a period: use previous-month, previous-quarter, YYYY, YYYY-MM or YYYY-Qn "
+            "(e.g. 2026-Q1), or give -p period_start and -p period_end."
+        ) from None
+    return a.isoformat(), b.isoformat()
+
+
+def _check_names(given: Mapping[str, Any], declared: Mapping[str, Mapping[str, Parameter]]) -> None:
+    known = {n for params in declared.values() for n in params}
+    unknown = sorted(set(given) - known)
+    if "data_dir" in given:
+        raise ParameterError("Give the data folder with --data DIR, not as a parameter.")
+    if unknown:
+        listing = "; ".join(f"{r}: {', '.join(sorted(p))}" for r, p in declared.items())
+        raise ParameterError(
+            f"Unknown parameter(s) {unknown} for report(s) {', '.join(declared)}. Known parameters - {listing}."
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ReportResult:
+    """What happened to one report of a run."""
+
+    name: str
+    status: str = "pending"  # ok | failed | privacy | pending
+    notebook: Path | None = None
+    html: Path | None = None
+    pdf: Path | None = None
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    started: str = ""
+    finished: str = ""
+    seconds: float = 0.0
+    error: str = ""
+    failed_cell: str = ""
+
+    def as_dict(self, root: Path) -> dict[str, Any]:
+        def rel(p: Path | None) -> str | None:
+            return None if p is None else os.path.relpath(p, root)
+
+        return {"status": self.status, "notebook": rel(self.notebook), "html": rel(self.html), "pdf": rel(self.pdf),
+                "parameters": self.parameters, "started": self.started, "finished": self.finished,
+                "seconds": round(self.seconds, 2), "error": self.error or None,
+                "failed_cell": self.failed_cell or None}
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One run of the report pack."""
+
+    run_id: str
+    folder: Path  # <out>/<YYYY-MM-DD>
+    run_folder: Path  # <out>/<YYYY-MM-DD>/runs/<run id>
+    manifest: Path
+    reports: list[ReportResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "ok" for r in self.reports)
+
+    @property
+    def pages(self) -> list[Path]:
+        return [r.html for r in self.reports if r.html is not None]
+
+    @property
+    def failed(self) -> list[ReportResult]:
+        return [r for r in self.reports if r.status != "ok"]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _input_files(data_dir: Path) -> list[Path]:
+    files = [p for p in sorted(data_dir.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    remit = data_dir / "remittances"
+    if remit.is_dir():
+        files += [p for p in sorted(remit.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    return files
+
+
+def _hash_inputs(data: Path) -> list[dict[str, Any]]:
+    return [{"path": os.path.relpath(p, data), "sha256": _sha256(p), "bytes": p.stat().st_size}
+            for p in _input_files(data)]
+
+
+def _atomic_write(path: Path, data: bytes | str) -> None:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _publish(src: Path, dest: Path) -> Path:
+    """Copy ``src`` to ``dest`` so readers only ever see a whole file."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with path.open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# ---------------------------------------------------------------------------------------
+# HTML, PDF and screenshots
+# ---------------------------------------------------------------------------------------
+
+
+def export_html(notebook: str | os.PathLike[str], *, title: str | None = None) -> str:
+    """The executed notebook as an HTML page without code.
+
+    Inputs and prompts are excluded (``nbconvert --no-input``), charts are embedded as
+    PNG data, stderr streams (warnings) are left out, and scripts the template would fetch
+    from the internet (require.js, MathJax) are dropped, so the page opens offline and
+    makes no third-party requests.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or Path(notebook).stem}})
+    return _REMOTE_SCRIPT.sub("", body).replace("</head>", _PRINT_CSS + "</head>", 1)
+
+
+def find_chromium() -> str | None:
+    """Path of a headless-capable Chromium (``$CHROMIUM``, then chromium, chrome), or None."""
+    env = os.environ.get("CHROMIUM")
+    if env and shutil.which(env):
+        return shutil.which(env)
+    return next((shutil.which(n) for n in _CHROMIUM_NAMES if shutil.which(n)), None)
+
+
+def _chromium(args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess:
+    exe = find_chromium()
+    if exe is None:
+        raise InputError(
+            "Headless Chromium is needed for PDF pages and was not found. Install the Debian package "
+            "(apt-get install chromium; `make chromium` does it) or set CHROMIUM to the browser's path, "
+            "or run without --pdf."
+        )
+    with tempfile.TemporaryDirectory(prefix="analytics-chromium-") as profile:
+        cmd = [exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise InputError(f"Chromium did not finish within {timeout:.0f} s: {' '.join(cmd)}") from None
+
+
+def print_pdf(html: str | os.PathLike[str], pdf: str | os.PathLike[str], *, timeout: float = 180) -> Path:
+    """Print an HTML page to PDF with headless Chromium (``--print-to-pdf``)."""
+    html, pdf = Path(html).resolve(), Path(pdf)
+    done = _chromium([f"--print-to-pdf={pdf.resolve()}", "--no-pdf-header-footer", "--run-all-compositor-stages-"
+                      "before-draw", "--virtual-time-budget=10000", html.as_uri()], timeout=timeout)
+    if not pdf.exists() or pdf.stat().st_size == 0:
+        raise InputError(f"Chromium made no PDF of {html} (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return pdf
+
+
+def screenshot(html: str | os.PathLike[str], png: str | os.PathLike[str], *, width: int = 1200, height: int = 1600,
+               timeout: float = 120) -> Path:
+    """A PNG screenshot of an HTML page in headless Chromium (``--screenshot``)."""
+    html, png = Path(html).resolve(), Path(png)
+    done = _chromium([f"--screenshot={png.resolve()}", f"--window-size={width},{height}",
+                      "--virtual-time-budget=10000", html.as_uri()], timeout=timeout)
+    if not png.exists() or png.stat().st_size == 0:
+        raise InputError(f"Chromium made no screenshot of {html} (exit {done.returncode}): "
+                         f"{done.stderr.strip()[-500:]}")
+    return png
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------
+
+
+def _selected(reports: str | Iterable[str]) -> list[str]:
+    names = [reports] if isinstance(reports, str) else list(reports)
+    if "all" in names:
+        return list(REPORTS)
+    unknown = [n for n in names if n not in REPORTS]
+    if unknown or not names:
+        raise ParameterError(f"Unknown report(s) {unknown}; choose from {', '.join(REPORTS)} or all.")
+    return list(dict.fromkeys(names))
+
+
+def _failed_cell(notebook: Path) -> tuple[str, str]:
+    """(cell label, error text) of the first cell with an error output in an executed notebook."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:  # the notebook was not written: the kernel died before it could be
+        return "", ""
+    number = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        number += 1
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+                label = f"cell {cell.get('id', '?')!r} (code cell {number}: {first[:80]})"
+                return label, f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
+    return "", ""
+
+
+_ENGINE = "analytics"
+_POLL_SECONDS = 0.5
+
+
+def _register_engine() -> str:
+    """Register (once) the papermill engine the runner uses, and return its name.
+
+    It is papermill's nbclient engine with one change: the kernel client waits for a message
+    in short polls instead of one long one. A long poll can miss the socket's wake-up and sit
+    until its timeout, or for ever without one, although the reply has arrived (seen with
+    widget cells; jupyter/nbclient#312, jupyter/nbconvert#2029). Re-polling every half
+    second finds the waiting message, so a cell costs its own run time and nothing more.
+    """
+    from jupyter_core.utils import run_sync
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+    from papermill.utils import merge_kwargs, remove_args
+
+    if _ENGINE in papermill_engines._engines:
+        return _ENGINE
+
+    def polled(get_msg):
+        async def get(timeout: float | None = None):
+            from queue import Empty
+
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                wait = _POLL_SECONDS if deadline is None else max(0.0, min(_POLL_SECONDS,
+                                                                           deadline - time.monotonic()))
+                try:
+                    return await get_msg(timeout=wait)
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        return get
+
+    class Client(PapermillNotebookClient):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            for channel in (kc.shell_channel, kc.iopub_channel):
+                channel.get_msg = polled(channel.get_msg)
+            return kc
+
+        # nbclient binds the blocking twin to its own coroutine; bind it to ours
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
+                                 kernel_name=kernel_name, log=logger, log_output=log_output, stdout_file=stdout_file,
+                                 stderr_file=stderr_file)
+            return Client(nb_man, **final).execute()
+
+    papermill_engines.register(_ENGINE, Engine)
+    return _ENGINE
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return None
+
+
+@contextlib.contextmanager
+def _closing_thread_loop() -> Iterator[None]:
+    """Close the event loop papermill's client leaves behind in a worker thread.
+
+    jupyter_core makes one loop per thread and never closes it; in a worker thread (runs in
+    parallel) the loop would be dropped unclosed when the thread ends.
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    before = _thread_loop()
+    try:
+        yield
+    finally:
+        after = _thread_loop()
+        if after is not None and after is not before and not after.is_running():
+            after.close()
+            asyncio.set_event_loop(None)
+
+
+def _run_one(name: str, source: Path, params: dict[str, Any], run_dir: Path, *, kernel_name: str,
+             progress: bool, timeout: float | None) -> ReportResult:
+    import papermill
+
+    result = ReportResult(name=name, parameters=params, notebook=run_dir / f"{name}.ipynb", started=_now())
+    t0 = time.perf_counter()
+    try:
+        # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a cron
+        # mail; what a cell does wrong is in the executed notebook.
+        with _closing_thread_loop():
+            papermill.execute_notebook(
+                str(source), str(result.notebook), parameters=params, kernel_name=kernel_name,
+                engine_name=_register_engine(), progress_bar=progress, request_save_on_cell_execute=False,
+                cwd=str(run_dir), execution_timeout=timeout,
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            )
+        result.status = "ok"
+    except papermill.PapermillExecutionError as exc:
+        result.status = "failed"
+        cell, error = _failed_cell(result.notebook)
+        result.failed_cell = cell or f"code cell {exc.exec_count}"
+        result.error = error or f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel died, timeout, unreadable notebook
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - t0
+    result.finished = _now()
+    return result
+
+
+def run_reports(
+    reports: str | Iterable[str],
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    period: str | None = None,
+    pdf: bool = False,
+    notebooks_dir: str | os.PathLike[str] | None = None,
+    date: _dt.date | str | None = None,
+    kernel_name: str = "python3",
+    progress: bool | None = None,
+    timeout: float | None = None,
+    echo: bool = False,
+) -> RunResult:
+    """Run report notebooks into ``<out_dir>/<date>/`` (HTML, optional PDF, executed notebooks).
+
+    Parameters
+    ----------
+    reports
+        ``"all"`` or names from :data:`REPORTS` (``revenue``, ``denials``, ``scenarios``,
+        ``contracts``).
+    data_dir
+        The practice folder (``service_lines.csv``, ``payers.yaml``, ``remittances/``).
+    out_dir
+        Where the dated folders go.
+    parameters
+        Notebook parameters by name: text (as from ``-p NAME VALUE``) or typed values (as
+        from a YAML file); each is converted to the type the notebook declares.
+    period
+        ``previous-month``, ``previous-quarter``, ``YYYY``, ``YYYY-MM`` or ``YYYY-Qn``: sets
+        ``period_start`` and ``period_end`` (relative to ``date``).
+    pdf
+        Also print each page to PDF with headless Chromium.
+    notebooks_dir
+        Folder of the notebooks (default: ``notebooks/`` beside the package).
+    date
+        Name of the dated folder (default: today).
+    kernel_name
+        Jupyter kernel; ``python3`` runs the interpreter running this function.
+    progress
+        Show papermill's progress bar (default: only when stderr is a terminal).
+    timeout
+        Seconds a cell may run (default: no limit).
+    echo
+        Print one line per report as it finishes.
+
+    Raises
+    ------
+    InputError, ParameterError
+        Before running anything: a missing data folder or notebook, an unknown parameter, a
+        malformed date, a payer or provider the data lacks.
+    """
+    from analytics import __version__
+
+    names = _selected(reports)
+    data = Path(data_dir)
+    if not data.is_dir():
+        raise InputError(
+            f"Data folder {data} does not exist. Pass --data with the practice folder that holds "
+            "service_lines.csv, payers.yaml and remittances/ (e.g. --data data/sample)."
+        )
+    data = data.resolve()
+    nb_dir = Path(notebooks_dir) if notebooks_dir is not None else _NOTEBOOKS
+    sources = {n: nb_dir / REPORTS[n] for n in names}
+    missing = [str(p) for p in sources.values() if not p.exists()]
+    if missing:
+        raise InputError(f"Report notebook(s) not found: {', '.join(missing)}. Pass --notebooks with the folder "
+                         "that holds them.")
+    declared = {n: notebook_parameters(p) for n, p in sources.items()}
+    given = dict(parameters or {})
+    _check_names(given, declared)
+    today = (_dt.date.fromisoformat(date) if isinstance(date, str) else date) or _dt.date.today()
+    if period:
+        if {"period_start", "period_end"} & set(given):
+            raise ParameterError("Give either --period or -p period_start/period_end, not both.")
+        given["period_start"], given["period_end"] = _period(period, today)
+    for n in _DATE_NAMES & set(given):
+        given[n] = _valid_date(n, given[n])
+    if given.get("period_start") and given.get("period_end") and given["period_start"] > given["period_end"]:
+        raise ParameterError(f"period_start {given['period_start']} is after period_end {given['period_end']}; "
+                             "swap them.")
+    _check_fee_schedule(given)
+    if pdf and find_chromium() is None:
+        _chromium([], timeout=1)  # raises, saying how to install it
+
+    folder = Path(out_dir) / today.isoformat()
+    run_id = f"{_dt.datetime.now():%H%M%S}-{os.getpid()}-{secrets.token_hex(2)}"
+    run_dir = folder / "runs" / run_id
+    started = _now()
+    # The parsed history is shared by this run's notebooks through a private folder (0700)
+    # that is removed when the run ends. Hashing the inputs and collecting the identifiers to
+    # guard against run beside the history load and the notebooks, which leave this process idle.
+    cache = Path(tempfile.mkdtemp(prefix="analytics-report-"))
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-inputs")
+    try:
+        hashing = pool.submit(_hash_inputs, data)
+        guarding = pool.submit(_privacy_guard, data)
+        if echo:
+            print(f"Reading the practice in {data} ...", flush=True)
+        common = _resolve(names, data, given, cache)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        per_report: dict[str, dict[str, Any]] = {}
+        for n in names:
+            params = {k: _coerce(declared[n][k], v, n) for k, v in {**common, **given}.items() if k in declared[n]}
+            params["data_dir"] = str(data)
+            per_report[n] = params
+        show_progress = sys.stderr.isatty() if progress is None else progress
+        results = []
+        with _environ(ANALYTICS_CACHE_DIR=str(cache)):
+            for n in names:
+                r = _run_one(n, sources[n], per_report[n], run_dir, kernel_name=kernel_name,
+                             progress=show_progress, timeout=timeout)
+                # the manifest records every parameter the notebook ran with, defaults included
+                r.parameters = {**{k: p.default for k, p in declared[n].items()}, **per_report[n]}
+                if r.status == "ok":
+                    default = declared[n].get("title")
+                    title = per_report[n].get("title") or (default.default if default else None)
+                    _finish(r, run_dir, folder, pdf=pdf, guard=guarding.result(), title=title)
+                results.append(r)
+                if echo:
+                    _echo(r)
+        inputs = hashing.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    manifest = {
+        "run_id": run_id, "package_version": __version__, "python": sys.executable, "kernel": kernel_name,
+        "data_dir": str(data), "started": started, "finished": _now(),
+        "status": "ok" if all(r.status == "ok" for r in results) else "failed",
+        "parameters": {k: v for k, v in given.items()}, "inputs": inputs,
+        "reports": {r.name: r.as_dict(folder) for r in results},
+    }
+    run_manifest = run_dir / "manifest.json"
+    _atomic_write(run_manifest, json.dumps(manifest, indent=2, default=str))
+    _merge_manifest(folder, manifest)
+    return RunResult(run_id=run_id, folder=folder, run_folder=run_dir, manifest=folder / "manifest.json",
+                     reports=results)
+
+
+def _check_fee_schedule(given: Mapping[str, Any]) -> None:
+    """A locality or fee-schedule year the reference data lacks fails now, not in a notebook."""
+    if not given.get("locality") and not given.get("fee_schedule_year"):
+        return
+    from analytics.refdata import load_reference
+
+    ref = load_reference()
+    locality = str(given.get("locality") or "").strip()
+    known = sorted(set(ref.gpci["locality_id"]))
+    if locality and locality not in known:
+        raise ParameterError(
+            f"Unknown Medicare locality {locality!r}; the reference data has {', '.join(known)} (00000-00 is "
+            "national). Load the CMS GPCI file for others (Reference.load(gpci=...))."
+        )
+    year = given.get("fee_schedule_year")
+    if year not in (None, "", 0, "0"):
+        try:
+            year_ = int(str(year).strip())
+        except ValueError:
+            raise ParameterError(f"fee_schedule_year {year!r} is not a year; give e.g. 2026, or 0 for the year "
+                                 "of service.") from None
+        years = sorted(set(ref.rvu["year"]) & set(ref.gpci["year"]) & set(ref.conversion_factors["year"]))
+        if year_ not in years:
+            raise ParameterError(f"No Medicare fee schedule for {year_} in the reference data (it has "
+                                 f"{', '.join(map(str, years))}); give one of those, or 0 for the year of service.")
+
+
+def _resolve(names: Sequence[str], data: Path, given: dict[str, Any], cache: Path) -> dict[str, Any]:
+    """Period, as-of date and practice name from the data, so every page of a run agrees.
+
+    Also checks the payers and providers asked for against the data, before any notebook runs.
+    """
+    if not _HISTORY_REPORTS & set(names):
+        return {}
+    from analytics import kpis
+
+    history = kpis.load_history(data, cache_dir=cache)
+    scoped = history.select(start=given.get("period_start") or None, end=given.get("period_end") or None,
+                            as_of=given.get("as_of") or None,
+                            payers=_as_list(given.get("payers")), providers=_as_list(given.get("providers")))
+    return {"period_start": scoped.start.date().isoformat(), "period_end": scoped.end.date().isoformat(),
+            "as_of": scoped.as_of.date().isoformat(), "practice_name": history.practice_name}
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        parsed = yaml.safe_load(value) if value.strip().startswith("[") else None
+        return [str(v) for v in parsed] if isinstance(parsed, list) else [v.strip() for v in value.split(",")
+                                                                           if v.strip()]
+    return [str(v) for v in value]
+
+
+def _privacy_guard(data: Path):
+    """Identifiers to keep out of the pages (None when the privacy module is absent)."""
+    try:
+        from analytics import privacy
+    except ImportError:
+        return None
+    found = privacy.Identifiers()
+    export = next((data / f for f in ("service_lines.csv", "service_lines.parquet", "service_lines.xlsx")
+                   if (data / f).exists()), None)
+    if export is not None:
+        found = found | privacy.identifiers_from_export(export)
+    remit = data / "remittances"
+    if remit.is_dir():
+        found = found | privacy.identifiers_from_835(sorted(p for p in remit.iterdir() if p.is_file()))
+    return found
+
+
+def _finish(r: ReportResult, run_dir: Path, folder: Path, *, pdf: bool, guard: Any, title: str | None) -> None:
+    """Write the page (and PDF), check it for identifiers, publish it into the date folder."""
+    try:
+        html = run_dir / f"{r.name}.html"
+        html.write_text(export_html(r.notebook, title=title or r.name))
+        if guard is not None:
+            from analytics import privacy
+            from analytics.exceptions import PrivacyError
+
+            try:
+                privacy.check_outputs([html, r.notebook], guard)
+            except PrivacyError as exc:
+                r.status, r.error = "privacy", str(exc)
+                return
+        pdf_path = None
+        if pdf:
+            pdf_path = print_pdf(html, run_dir / f"{r.name}.pdf")
+        r.html = _publish(html, folder / f"{r.name}.html")
+        _publish(r.notebook, folder / f"{r.name}.ipynb")
+        if pdf_path is not None:
+            r.pdf = _publish(pdf_path, folder / f"{r.name}.pdf")
+    except Exception as exc:
+        r.status = "failed"
+        r.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        r.finished = _now()
+
+
+def _merge_manifest(folder: Path, run: Mapping[str, Any]) -> None:
+    """Fold one run's reports into ``<date>/manifest.json`` (under a lock: runs may overlap)."""
+    path = folder / "manifest.json"
+    with _locked(folder / ".manifest.lock"):
+        try:
+            current = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            current = {}
+        reports = dict(current.get("reports", {}))
+        for name, entry in run["reports"].items():
+            if entry["status"] != "ok" and reports.get(name, {}).get("status") == "ok":
+                # a failed rerun does not hide the page that is still published
+                reports[name] = {**reports[name], "last_failed_run": run["run_id"], "last_error": entry["error"]}
+                continue
+            reports[name] = {**entry, "run_id": run["run_id"], "run_manifest": f"runs/{run['run_id']}/manifest.json",
+                             "package_version": run["package_version"], "data_dir": run["data_dir"],
+                             "inputs": run["inputs"]}
+        merged = {"date": folder.name, "updated": _now(), "reports": reports,
+                  "runs": sorted(set(current.get("runs", [])) | {run["run_id"]})}
+        _atomic_write(path, json.dumps(merged, indent=2, default=str))
+
+
+def _echo(r: ReportResult) -> None:
+    if r.status == "ok":
+        extra = f", {r.pdf}" if r.pdf else ""
+        print(f"{r.name}: ok in {r.seconds:.1f} s -> {r.html}{extra}")
+    else:
+        where = f" in {r.failed_cell}" if r.failed_cell else ""
+        print(f"{r.name}: {r.status}{where}: {r.error}. The executed notebook is kept at {r.notebook}.",
+              file=sys.stderr)
+
+
+def main_job(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> int:
+    """``report all`` on a practice folder; prints where the pages are. Returns the exit code."""
+    result = run_reports("all", data_dir, out_dir, echo=True)
+    _summary(result)
+    return 0 if result.ok else 1
+
+
+def _summary(result: RunResult) -> None:
+    if result.pages:
+        print(f"\nReport pages: {result.folder.resolve()}/")
+        for p in result.pages:
+            print(f"  {p.resolve().as_uri()}")
+    print(f"Manifest: {result.manifest}")
+    if not result.ok:
+        print(f"{len(result.failed)} report(s) failed: {', '.join(r.name for r in result.failed)}; see above.",
+              file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    """Add ``report``: run report notebooks into dated HTML (and PDF) pages."""
+    p = sub.add_parser(
+        "report", help="run the report notebooks into dated HTML (and PDF) pages",
+        description="Run parameterised report notebooks with papermill and write <out>/<YYYY-MM-DD>/<report>.html "
+                    "(no code), the executed notebooks, a manifest.json and, with --pdf, PDFs printed by headless "
+                    "Chromium.",
+        epilog="Example: python -m analytics report all --data data/sample --out reports -p payers ppo_gold,medicare")
+    p.add_argument("report", choices=[*REPORTS, "all"], help="which report (all: every one)")
+    p.add_argument("--data", type=Path, required=True, help="practice folder (service_lines.csv, payers.yaml, "
+                                                            "remittances/)")
+    p.add_argument("--out", type=Path, required=True, help="output folder; pages go to OUT/YYYY-MM-DD/")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a notebook parameter (repeatable); lists are comma-separated, dates YYYY-MM-DD")
+    p.add_argument("--params", type=Path, metavar="FILE.yaml", help="parameters from a YAML mapping (-p wins)")
+    p.add_argument("--period", help="previous-month, previous-quarter, YYYY, YYYY-MM or YYYY-Qn: sets period_start "
+                                    "and period_end")
+    p.add_argument("--pdf", action="store_true", help="also print each page to PDF with headless Chromium")
+    p.add_argument("--notebooks", type=Path, help="folder of the report notebooks (default: notebooks/)")
+    p.add_argument("--timeout", type=float, help="seconds a notebook cell may run (default: no limit)")
+    p.set_defaults(func=_run_cli)
+
+
+def _read_params(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    if not path.exists():
+        raise ParameterError(f"Parameter file {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{path} is not valid YAML: {exc}.") from None
+    if not isinstance(data, Mapping):
+        raise ParameterError(f"{path} must be a mapping of parameter name to value, e.g. 'as_of: 2026-03-31'.")
+    return dict(data)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    params = _read_params(args.params)
+    params.update({name: value for name, value in args.parameter})
+    result = run_reports(args.report, args.data, args.out, parameters=params, period=args.period, pdf=args.pdf,
+                         notebooks_dir=args.notebooks, timeout=args.timeout, echo=True)
+    _summary(result)
+    return 0 if result.ok else 1
