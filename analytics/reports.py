@@ -761,6 +761,10 @@ def run_reports(
         for n in names:
             params = {k: _coerce(declared[n][k], v, n) for k, v in {**common, **given}.items() if k in declared[n]}
             params["data_dir"] = str(data)
+            # widget explorers need a live kernel; in a batch run they can stall the kernel
+            # (jupyter/nbclient#312), so a report shows the static tables instead
+            if "show_explorer" in declared[n] and "show_explorer" not in given:
+                params["show_explorer"] = False
             per_report[n] = params
         show_progress = sys.stderr.isatty() if progress is None else progress
         results = []
