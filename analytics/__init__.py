@@ -30,6 +30,7 @@ _EXPORTS = {
     "read_835": "analytics.remittance",
     "read_835_many": "analytics.remittance",
     "link_remittance": "analytics.remittance",
+    "iter_835": "analytics.remittance",
     # coding scenarios
     "Session": "analytics.scenarios",
     "Service": "analytics.scenarios",
@@ -43,6 +44,11 @@ _EXPORTS = {
     "denial_rates": "analytics.denials",
     "monthly_trend": "analytics.denials",
     "DenialRiskModel": "analytics.denials",
+    # reports
+    "load_history": "analytics.kpis",
+    "History": "analytics.kpis",
+    "run_reports": "analytics.reports",
+    "check_outputs": "analytics.privacy",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
