@@ -242,6 +242,15 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
         f"bundled: {cpt_v[r.c]} has Medicare status B (paid only as part of other services, never separately)"))
     out.deny(med & np.isin(status, ["N", "I"])[cpt_c], "96", "", {"c": cpt_c},
              lambda r: f"{cpt_v[r.c]} is not payable by Medicare (status N or I)")
+    # A contract priced off the Medicare fee schedule has no amount for a status-B code: it is
+    # bundled there too, unless the contract names a rate for it (fee.rates).
+    off_mfs = pol.array("fee_basis", object) == "percent_of_medicare"
+    if (off_mfs & ~med).any():
+        rated = {(p.payer_id, c) for p in payers.values() for c in p.fee.rates}
+        has_rate = _lookup(payer_c, payer_v, cpt_c, cpt_v, rated) if rated else np.zeros(n, dtype=bool)
+        out.deny(off_mfs & ~med & (status == "B")[cpt_c] & ~has_rate, "97", "M15", keys_pc, lambda r: (
+            f"bundled: {payer_v[r.p]} prices off the Medicare fee schedule, where {cpt_v[r.c]} is status B "
+            "(never paid separately); a contract rate under fee.rates would pay it"))
 
     # 4. provider type allowed per code (an unknown type is not held against the line)
     if any(p.provider_types for p in payers.values()):

@@ -179,3 +179,17 @@ def test_every_line_has_disposition_reason_and_carc_columns():
     assert out["edit_reason"].str.len().gt(0).all()
     assert set(out["disposition"].astype(str)) <= {"payable", "reduced", "denied", "not_billed", "unpriced"}
     assert (out.loc[out["disposition"] == "denied", "carc"] != "").all()
+
+
+def test_status_b_under_a_percent_of_medicare_contract():
+    pol = load_payers({"payers": {
+        "wc": {"kind": "workers_comp", "fee": {"basis": "percent_of_medicare", "percent": 120}},
+        "wc_rate": {"kind": "workers_comp", "fee": {"basis": "percent_of_medicare", "percent": 120,
+                                                    "rates": {"97010": 12.0}}},
+    }})
+    out = evaluate(claim("wc", ("97140", ""), ("97010", "")), pol)
+    row = out[out["cpt"] == "97010"].iloc[0]
+    assert (row["disposition"], row["carc"], row["allowed"]) == ("denied", "97", 0.0)
+    assert "status B" in row["edit_reason"]
+    out = evaluate(claim("wc_rate", ("97140", ""), ("97010", "")), pol)
+    assert out.loc[out["cpt"] == "97010", "allowed"].item() == 12.0
