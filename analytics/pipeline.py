@@ -56,6 +56,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -72,11 +73,21 @@ from analytics.edits import (
     _categorical,
     _payer_columns,
 )
-from analytics.exceptions import InputError
+from analytics.exceptions import InputError, UnpricedCodeWarning
 from analytics.payers import PayerPolicy, load_payers
-from analytics.pricing import _price_lines, _split_cost_share
+from analytics.pricing import _price_lines, _split_cost_share, _warn_unpriced
 from analytics.refdata import Reference, load_reference
-from analytics.units import UNIT_METHODS, VISIT_KEYS, LineKeys, _check_codes, _compute_units
+from analytics.units import (
+    BLOCK_LINES,
+    UNIT_METHODS,
+    VISIT_KEYS,
+    LineKeys,
+    _check_codes,
+    _checked_minutes,
+    _compute_units,
+    _in_blocks,
+    _reissue,
+)
 
 __all__ = ["evaluate", "evaluate_parquet", "evaluate_dask", "write_dask_parquet", "ParquetRun", "PARTITION_COLUMN",
            "register_cli"]
@@ -109,6 +120,10 @@ def evaluate(
     when one is given, else the payer's prior (``denial_prior`` in its policy).
     ``expected`` = allowed x (1 - p_deny).
 
+    Frames of more than 1.5 million lines are evaluated in blocks of about a million lines
+    of whole patients and put back together: no rule crosses patients, so the figures are
+    those of one pass, in about half the time and memory.
+
     Examples
     --------
     >>> from analytics.payers import load_payers
@@ -122,11 +137,23 @@ def evaluate(
     # The columns every stage groups or looks up by are coded once, here, and shared.
     keys = LineKeys(lines, visit_keys)
     pol = _payer_columns(lines, payers, keys)  # raises naming lines whose payer has no policy
-    if "minutes" in lines.columns or "units" not in lines.columns:
-        methods = pol.per_payer("unit_method", object)
+    count_units = "minutes" in lines.columns or "units" not in lines.columns
+    methods = pol.per_payer("unit_method", object)
+    if count_units:
         bad = ~np.isin(methods, UNIT_METHODS)[pol.codes]
         if bad.any():
             raise InputError.for_rows(lines[bad], "have an unknown unit method", "Use 'cms' or 'ama'.")
+    if len(lines) > 1.5 * BLOCK_LINES:
+        # Blocks of whole patients: the same figures, faster and in less memory. The input is
+        # checked as a whole first, so that an error names every bad row at once.
+        _check_codes(lines, "cpt", *keys.cpt, ref)
+        if count_units:
+            _checked_minutes(lines, "minutes", ref.code_table(pd.Series(keys.cpt[1]))["timed"].to_numpy(bool)[
+                keys.cpt[0]])
+        return _in_blocks(lines, visit_keys[0], lambda part, rows: evaluate(
+            part, payers, ref, visit_keys=visit_keys, denial_model=denial_model), block_lines=BLOCK_LINES,
+            on_warnings=_block_warnings)
+    if count_units:
         out = _compute_units(lines, (methods == "cms")[pol.codes], ref, keys)
     else:  # units given (e.g. a claim as billed): keep them, still validate the codes
         _check_codes(lines, "cpt", *keys.cpt, ref)
@@ -152,6 +179,16 @@ def evaluate(
         expected_payer=np.round(out["payer_paid"].to_numpy(dtype=float) * (1 - p), 2),
         expected_patient=np.round(out["patient_part"].to_numpy(dtype=float) * (1 - p), 2),
     )
+
+
+def _block_warnings(result: pd.DataFrame, caught: list[warnings.WarningMessage]) -> None:
+    """The warnings of evaluate's blocks as one call would have issued them: one count of
+    unpriced lines for all blocks, every other message once."""
+    unpriced = [w for w in caught if issubclass(w.category, UnpricedCodeWarning)]
+    if unpriced:
+        mask = (result["disposition"] == "unpriced").to_numpy()
+        _warn_unpriced(int(mask.sum()), result["cpt"][mask].astype(str).unique(), stacklevel=5)
+    _reissue([w for w in caught if not issubclass(w.category, UnpricedCodeWarning)], stacklevel=5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,8 +348,10 @@ def _evaluate_chunk(part: int) -> tuple[int, list[Path]]:
     rows = np.flatnonzero(s["chunk"] == part)
     if not len(rows):
         return 0, []
+    table = s["table"]
+    part_of = table if len(rows) == table.num_rows else _compact(table.take(rows))
     # indexed by row in the source, so that an error names the rows a user can find
-    lines = _compact(s["table"].take(rows)).to_pandas().set_axis(pd.Index(rows, name="row"))
+    lines = part_of.to_pandas().set_axis(pd.Index(rows, name="row"))
     out = evaluate(lines, s["payers"], s["reference"], visit_keys=s["visit_keys"], denial_model=s["denial_model"])
     return len(out), _write_partitioned(out, s["dst"], part, s["partition_by"])
 

@@ -237,14 +237,7 @@ def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     reduced = live & ~unpriced & (((n_reduced > 0) & uses_mfs) | capped)
     new_disp = np.where(unpriced, 4, np.where(reduced, 1, disp))
     if unpriced.any():
-        codes = sorted(set(cpt_v[np.unique(cpt_c[unpriced])]))
-        warnings.warn(
-            f"{int(unpriced.sum())} payable line(s) have no rate ({', '.join(codes)}): contractor-priced or "
-            "absent from the fee schedule. Add the payer's rate under fee.rates in payers.yaml; "
-            "these lines are marked 'unpriced', not $0.",
-            UnpricedCodeWarning,
-            stacklevel=3,
-        )
+        _warn_unpriced(int(unpriced.sum()), cpt_v[np.unique(cpt_c[unpriced])], stacklevel=4)
     basis_text = _basis_text(
         pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced,
         assistant, capped, cap, is_med, is_pct, par, basis, cf,
@@ -270,6 +263,16 @@ def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
         if "group_code" in out.columns:
             out["group_code"] = _put(lines["group_code"], cut, "CO")
     return out
+
+
+def _warn_unpriced(count: int, codes, stacklevel: int = 2) -> None:
+    warnings.warn(
+        f"{count} payable line(s) have no rate ({', '.join(sorted(set(map(str, codes))))}): contractor-priced or "
+        "absent from the fee schedule. Add the payer's rate under fee.rates in payers.yaml; "
+        "these lines are marked 'unpriced', not $0.",
+        UnpricedCodeWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _dense_rank(x: np.ndarray) -> np.ndarray:

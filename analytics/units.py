@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,9 @@ __all__ = ["compute_units", "visit_codes", "factorize", "distinct_rows", "VISIT_
 VISIT_KEYS = ("patient_id", "service_date", "provider_id")
 UNIT_METHODS = ("cms", "ama")
 _MAX_KEY = 2**62
+#: evaluate() runs frames of more than 1.5 x this many lines in blocks of whole patients of
+#: about this size (see :func:`_in_blocks`).
+BLOCK_LINES = 1_000_000
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -155,11 +160,122 @@ def _cases(columns: Sequence[np.ndarray], where: np.ndarray | None = None) -> tu
     return case_of_key[key], row
 
 
+class _Column:
+    """One output column filled block by block; categoricals are recoded to shared categories."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.values: np.ndarray | None = None
+        self.categories: dict | None = None
+        self.first_categories: pd.Index | None = None
+        self.same_categories = True
+        self.pieces: list[tuple[np.ndarray, Any]] = []
+
+    def put(self, rows: np.ndarray, s: pd.Series) -> None:
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.cat.categories
+            if self.categories is None:
+                self.categories, self.first_categories = {}, cats
+                self.values = np.full(self.n, -1, dtype=np.int32)
+            elif self.same_categories and not cats.equals(self.first_categories):
+                self.same_categories = False
+            ids = np.array([self.categories.setdefault(c, len(self.categories)) for c in cats.tolist()] + [-1],
+                           dtype=np.int32)
+            self.values[rows] = ids[s.cat.codes.to_numpy()]  # code -1 (missing) takes the appended -1
+        elif isinstance(s.dtype, np.dtype) and self.categories is None and not self.pieces:
+            arr = s.to_numpy()
+            if self.values is None:
+                self.values = np.empty(self.n, dtype=arr.dtype)
+            elif self.values.dtype != arr.dtype:
+                self.values = self.values.astype(np.result_type(self.values.dtype, arr.dtype))
+            self.values[rows] = arr
+        else:  # extension arrays (nullable integers, Arrow strings): put in order at the end
+            self.pieces.append((rows, s.array))
+
+    def finish(self):
+        if self.categories is not None:
+            cats = list(self.categories)
+            if self.same_categories:  # every block had the same categories: keep their order
+                return pd.Categorical.from_codes(self.values, categories=self.first_categories, validate=False)
+            order = np.argsort(np.asarray([str(c) for c in cats], dtype=object), kind="stable")
+            rank = np.empty(len(cats) + 1, dtype=np.int32)
+            rank[order] = np.arange(len(cats), dtype=np.int32)
+            rank[-1] = -1
+            return pd.Categorical.from_codes(rank[self.values], categories=pd.Index([cats[i] for i in order]),
+                                             validate=False)
+        if self.pieces:
+            rows = np.concatenate([r for r, _ in self.pieces])
+            joined = type(self.pieces[0][1])._concat_same_type([a for _, a in self.pieces])
+            return joined.take(np.argsort(rows, kind="stable"))
+        return self.values
+
+
+def _in_blocks(lines: pd.DataFrame, key_col: str, fn: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame],
+               block_lines: int = BLOCK_LINES,
+               on_warnings: Callable[[pd.DataFrame, list[warnings.WarningMessage]], None] | None = None,
+               ) -> pd.DataFrame:
+    """``fn(part, rows)`` on blocks of about ``block_lines`` lines that share no value of
+    ``key_col`` (whole patients), put back together in the original row order.
+
+    Every rule is local to a patient, so the figures equal those of one call on all lines;
+    small blocks keep the arrays in the processor's cache and the temporaries few. Columns
+    ``fn`` passes through unchanged are taken from ``lines``. Warnings raised in the blocks
+    go to ``on_warnings(result, warnings)`` when given, else are issued once each afterwards.
+    """
+    n = len(lines)
+    k = max(1, -(-n // block_lines))
+    block = (_key_codes(lines[key_col])[0] % k).astype(np.int16 if k < 2**15 else np.int64)
+    order = np.argsort(block, kind="stable")  # a radix sort for 16-bit ids
+    bounds = np.searchsorted(block[order], np.arange(k + 1))
+    columns: dict[str, _Column] = {}
+    names: list[str] | None = None
+    same: set[str] = set()
+    caught: list[warnings.WarningMessage] = []
+    for b in range(k):
+        rows = order[bounds[b]:bounds[b + 1]]
+        if not len(rows):
+            continue
+        part = lines.iloc[rows]
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            out = fn(part, rows)
+        caught += got
+        if names is None:
+            names = list(out.columns)
+            same = {c for c in names if c in part.columns and out[c].dtype == part[c].dtype and out[c].equals(part[c])}
+        for name in names:
+            if name not in same:
+                columns.setdefault(name, _Column(n)).put(rows, out[name])
+        del out, part
+    result = pd.DataFrame({c: lines[c] if c in same else columns[c].finish() for c in names or lines.columns},
+                          index=lines.index, copy=False)  # no copy into consolidated blocks
+    if on_warnings is not None:
+        on_warnings(result, caught)
+    else:
+        _reissue(caught)
+    return result
+
+
+def _reissue(caught: Sequence[warnings.WarningMessage], stacklevel: int = 4) -> None:
+    """Issue recorded warnings again, each distinct message once."""
+    seen = set()
+    for w in caught:
+        if (w.category, str(w.message)) not in seen:
+            seen.add((w.category, str(w.message)))
+            warnings.warn(w.message, stacklevel=stacklevel)
+
+
 def _key_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     """Codes of one visit-key column (missing values are a value of their own)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy().astype(np.int64) + 1, len(values.cat.categories) + 1
     if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
+        days = values.to_numpy().astype("datetime64[D]")
+        if len(days) and not np.isnat(days).any() and (days == values.to_numpy()).all():  # dates: no hashing
+            v = days.astype(np.int64)
+            lo = int(v.min())
+            if int(v.max()) - lo < 4 * len(v) + 1024:
+                return v - lo, int(v.max()) - lo + 1
         values = values.to_numpy().view(np.int64)
     codes, uniq = pd.factorize(values, use_na_sentinel=True)
     return codes.astype(np.int64) + 1, len(uniq) + 1
@@ -323,10 +439,10 @@ def _allocate(group: np.ndarray, minutes: np.ndarray, total: np.ndarray,
     whole = minutes // 15
     rem = minutes - 15 * whole
     n_groups = int(total.shape[0])
-    whole_sum = np.bincount(group, weights=whole, minlength=n_groups)
-    extra = np.clip(total - whole_sum, 0, None)[group]
+    whole_sum = np.bincount(group, weights=whole, minlength=n_groups).astype(np.int64)
+    extra = np.maximum(total - whole_sum, 0)[group]
     has_rem = rem > 0
-    with_rem = np.bincount(group, weights=has_rem, minlength=n_groups)[group]
+    with_rem = np.bincount(group[has_rem], minlength=n_groups)[group]
     # Where the leftover units cover every line with leftover minutes (or there are none),
     # no ranking is needed; only the other groups are sorted.
     got = has_rem & (extra >= with_rem)
@@ -405,6 +521,19 @@ def compute_units(
 def _compute_units(lines: pd.DataFrame, is_cms: np.ndarray, ref: Reference, keys: LineKeys, *,
                    minutes_col: str = "minutes") -> pd.DataFrame:
     """:func:`compute_units` on codes computed once (``keys``); ``is_cms`` per line."""
+    c = _count_units(lines, is_cms, ref, keys, minutes_col=minutes_col)
+    reason = _reasons(c["timed"], is_cms, c["m"], c["t_line"], c["code_total"], c["got"])
+    return lines.assign(
+        units=c["units"],
+        timed=c["timed"],
+        visit_timed_minutes=np.where(is_cms, c["t_line"], c["code_total"]),
+        units_reason=reason,
+    )
+
+
+def _count_units(lines: pd.DataFrame, is_cms: np.ndarray, ref: Reference, keys: LineKeys, *,
+                 minutes_col: str = "minutes") -> dict[str, np.ndarray]:
+    """The units of every line and what its reason needs: the allocation alone, no words."""
     code_col = keys.code_col
     if code_col not in lines.columns:
         raise InputError(f"The service lines have no {code_col!r} column (the CPT/HCPCS code).")
@@ -465,13 +594,7 @@ def _compute_units(lines: pd.DataFrame, is_cms: np.ndarray, ref: Reference, keys
         code_total[sel] = per_code[gc]
 
     units[~timed] = 1
-    reason = _reasons(timed, is_cms, m, t_line, code_total, got)
-    return lines.assign(
-        units=units,
-        timed=timed,
-        visit_timed_minutes=np.where(is_cms, t_line, code_total),
-        units_reason=reason,
-    )
+    return {"units": units, "timed": timed, "m": m, "t_line": t_line, "code_total": code_total, "got": got}
 
 
 def _ranks(codes: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.edits import apply_edits, apply_threshold_edits
+from analytics.edits import _payer_columns, apply_edits, apply_threshold_edits
 from analytics.payers import load_payers
 from analytics.pricing import price_lines, split_cost_share
 from analytics.units import compute_units
-from analytics.edits import _payer_columns
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from analytics.cli import main
 from analytics.datasets import generate_practice
 from analytics.edits import apply_edits, apply_threshold_edits
-from analytics.exceptions import InputError
+from analytics.exceptions import InputError, MinutesError, UnpricedCodeWarning
 from analytics.payers import load_payers
 from analytics.pipeline import PARTITION_COLUMN, evaluate, evaluate_parquet
 from analytics.pricing import price_lines, split_cost_share
@@ -135,6 +135,42 @@ def test_any_split_by_patient_gives_the_same_figures(k, seed):
     whole = evaluate(lines, PAYERS)
     parts = pd.concat([evaluate(p, PAYERS) for p in by_patient(lines, k, seed=seed) if len(p)])
     assert_same_figures(whole, parts)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Frames of more than 1.5 x 400 lines are evaluated in blocks of whole patients."""
+    import analytics.pipeline
+
+    monkeypatch.setattr(analytics.pipeline, "BLOCK_LINES", 400)
+
+
+def test_evaluate_in_blocks_equals_one_pass(edge_cases, small_blocks):
+    import analytics.pipeline
+
+    lines = edge_cases.set_axis(pd.RangeIndex(1000, 1000 + len(edge_cases)))
+    with pytest.warns(UnpricedCodeWarning) as blocked_warnings:
+        blocked = evaluate(lines, PAYERS)
+    analytics.pipeline.BLOCK_LINES = 10**9
+    with pytest.warns(UnpricedCodeWarning) as one_warnings:
+        whole = evaluate(lines, PAYERS)
+    assert blocked.index.equals(lines.index)
+    assert list(blocked.columns) == list(whole.columns)
+    assert (blocked.dtypes == whole.dtypes).all()
+    assert list(blocked["disposition"].cat.categories) == list(whole["disposition"].cat.categories)
+    assert_same_figures(whole, blocked)
+    # one warning counting the unpriced lines of every block, as one pass gives
+    assert [str(w.message) for w in blocked_warnings] == [str(w.message) for w in one_warnings]
+
+
+def test_errors_in_blocks_name_every_bad_row(edge_cases, small_blocks):
+    bad = edge_cases.copy()
+    rows = [5, 2000, 6000]
+    bad.loc[rows, "cpt"] = "97140"
+    bad.loc[rows, "minutes"] = -1.0
+    with pytest.raises(MinutesError, match="negative minutes") as err:
+        evaluate(bad, PAYERS)
+    assert sorted(err.value.rows.index) == rows
 
 
 def test_evaluate_equals_the_public_stages_one_by_one(edge_cases):

@@ -1,0 +1,194 @@
+"""Throughput of every rule stage, and of the Parquet pipeline end to end, at 1e5 to 1e7 lines.
+
+The lines are a synthetic practice from ``python -m analytics sample --no-835`` (made once
+per size and kept under ``--data-dir``). For each size the script reports, as the median of
+``--repeat`` runs:
+
+* each stage of :func:`analytics.pipeline.evaluate` on the whole frame in memory, in the
+  order evaluate runs them and on the line keys it shares between them: coding the keys
+  (visits, patients, codes, payers, dates), units, edits, pricing, the KX threshold, cost
+  share, and the denial risk with expected collections; then one ``evaluate`` call;
+* above 1.5 million lines, where evaluate works in blocks of about a million lines of whole
+  patients, the same stages summed over those blocks (how evaluate and evaluate_parquet
+  run them);
+* :func:`analytics.pipeline.evaluate_parquet` end to end (read the Parquet file, evaluate in
+  chunks of whole patients, write Parquet partitioned by year-month) with 1 and 2 processes.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_scale.py [--sizes 1e5 1e6 1e7] [--repeat 3] [--workers 1 2]
+
+Peak memory of the end-to-end run is measured separately, with ``/usr/bin/time -v`` around
+``python -m analytics evaluate`` (see benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics.edits import DISPOSITIONS, _apply_edits, _apply_threshold_edits, _payer_columns
+from analytics.payers import load_payers
+from analytics.pipeline import evaluate, evaluate_parquet
+from analytics.pricing import _price_lines, _split_cost_share
+from analytics.refdata import load_reference
+from analytics.units import BLOCK_LINES, VISIT_KEYS, LineKeys, _compute_units, _key_codes
+
+REPO = Path(__file__).resolve().parents[1]
+PAYERS = REPO / "data" / "sample" / "payers.yaml"
+DATA_DIR = REPO / "benchmarks" / "out" / "scale"
+LINES_PER_VISIT = 2.115  # the generator's sessions average about 2.1 service lines per visit
+SEED = 1
+
+
+def machine() -> str:
+    """One line naming the machine: CPU model and count, RAM, Python and library versions, load."""
+    import pyarrow
+
+    model = platform.processor() or platform.machine()
+    try:
+        for row in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if row.startswith("Model name:"):
+                model = row.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else float("nan")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"machine: {model}, {os.cpu_count()} CPUs, {ram:.0f} GiB RAM; Python {platform.python_version()}, "
+            f"pandas {pd.__version__}, numpy {np.__version__}, pyarrow {pyarrow.__version__}; load average {load}")
+
+
+def practice_file(lines: int, data_dir: Path = DATA_DIR) -> Path:
+    """Parquet service lines of a generated practice of about ``lines`` lines (made once, then reused)."""
+    visits = max(1, round(lines / LINES_PER_VISIT))
+    out = data_dir / f"practice_{visits}_visits_seed{SEED}"
+    path = out / "service_lines.parquet"
+    if not path.exists():
+        print(f"generating {visits:,} visits into {out} ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "analytics", "sample", "--out", str(out), "--seed", str(SEED),
+                        "--visits", str(visits), "--no-835"], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    return path
+
+
+def practice_lines(lines: int, data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    return pd.read_parquet(practice_file(lines, data_dir))
+
+
+def stage_times(lines: pd.DataFrame, payers, ref) -> dict[str, float]:
+    """Seconds of each stage, run as evaluate runs them (one LineKeys shared by all)."""
+    t = {}
+    start = time.perf_counter()
+    keys = LineKeys(lines, VISIT_KEYS)
+    for name in ("cpt", "payer", "modifiers", "visit", "patient", "date", "year", "date_rank", "visit_first"):
+        getattr(keys, name)
+    pol = _payer_columns(lines, payers, keys)
+    t["line keys (visits, patients, codes, dates)"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    out = _compute_units(lines, (pol.per_payer("unit_method", object) == "cms")[pol.codes], ref, keys)
+    t["units (8-minute rule / midpoint, reasons)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    out = _apply_edits(out, payers, ref, keys)
+    t["edits (NCCI, MUE, coverage, limits ...)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    out = _price_lines(out, payers, ref, keys)
+    t["pricing (fee schedule, MPPR, contracts, caps)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    out = _apply_threshold_edits(out, payers, ref, keys)
+    t["KX threshold"] = time.perf_counter() - start
+    start = time.perf_counter()
+    out = _split_cost_share(out, payers, ref, keys)
+    t["cost share"] = time.perf_counter() - start
+    start = time.perf_counter()
+    disp = np.asarray(pd.Categorical(out["disposition"], categories=DISPOSITIONS).codes)
+    p = np.where(np.isin(disp, [2, 3]), 1.0, pol.array("denial_prior"))
+    out.assign(p_deny=p, expected=np.round(np.nan_to_num(out["allowed"].to_numpy(dtype=float)) * (1 - p), 2))
+    t["denial risk, expected collections"] = time.perf_counter() - start
+    return t
+
+
+def block_stage_times(lines: pd.DataFrame, payers, ref) -> dict[str, float]:
+    """Stage seconds summed over blocks of whole patients, as evaluate splits a large frame."""
+    k = max(1, -(-len(lines) // BLOCK_LINES))
+    block = _key_codes(lines["patient_id"])[0] % k
+    total: dict[str, float] = {}
+    for b in range(k):
+        part = lines.iloc[np.flatnonzero(block == b)]
+        for name, t in stage_times(part, payers, ref).items():
+            total[name] = total.get(name, 0.0) + t
+    return total
+
+
+def end_to_end(src: Path, payers, workers: int) -> tuple[float, str]:
+    """Seconds of one evaluate_parquet run, and its chunks and processes."""
+    with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+        start = time.perf_counter()
+        run = evaluate_parquet(src, Path(tmp) / "out", payers, workers=workers)
+        seconds = time.perf_counter() - start
+    return seconds, f"{run.chunks} chunk{'s' if run.chunks > 1 else ''}, {run.workers} process{'es' if run.workers > 1 else ''}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6, 1e7], help="target lines per size")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="processes for the end-to-end runs")
+    ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    payers, ref = load_payers(PAYERS), load_reference()
+    print(machine())
+    for size in args.sizes:
+        src = practice_file(int(size), args.data_dir)
+        lines = pd.read_parquet(src)
+        n = len(lines)
+        runs = [stage_times(lines, payers, ref) for _ in range(args.repeat)]
+        blocked = [block_stage_times(lines, payers, ref) for _ in range(args.repeat)] if n > 1.5 * BLOCK_LINES else []
+        whole = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            evaluate(lines, payers, ref)
+            whole.append(time.perf_counter() - start)
+        del lines
+        e2e = {w: [end_to_end(src, payers, w) for _ in range(args.repeat)] for w in args.workers}
+        print(f"\n{n:,} lines (generated practice, seed {SEED}), median of {args.repeat} runs")
+        print("| stage | seconds | lines/s |" + (" in blocks of ~1M lines: seconds | lines/s |" if blocked else ""))
+        print("|---|---:|---:|" + ("---:|---:|" if blocked else ""))
+        for name in runs[0]:
+            t = statistics.median(r[name] for r in runs)
+            row = f"| {name} | {t:.3f} | {n / t:,.0f} |"
+            if blocked:
+                tb = statistics.median(r[name] for r in blocked)
+                row += f" {tb:.3f} | {n / tb:,.0f} |"
+            print(row)
+        t = statistics.median(whole)
+        how = "in blocks of whole patients" if blocked else "one pass"
+        print(f"| evaluate, all stages in one call (in memory, {how}) | {t:.3f} | {n / t:,.0f} |")
+        shown = set()
+        for runs_of_w in e2e.values():
+            if runs_of_w[0][1] in shown:
+                continue
+            shown.add(runs_of_w[0][1])
+            t = statistics.median(s for s, _ in runs_of_w)
+            print(f"| evaluate_parquet end to end: read, evaluate, write Parquet ({runs_of_w[0][1]}) | {t:.3f} | "
+                  f"{n / t:,.0f} |", flush=True)
+    print(machine().split("; ")[-1])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--clean":
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
+    else:
+        main()
