@@ -24,6 +24,9 @@ _EXPORTS = {
     "price_lines": "analytics.pricing",
     "split_cost_share": "analytics.pricing",
     "evaluate": "analytics.pipeline",
+    "evaluate_parquet": "analytics.pipeline",
+    "evaluate_dask": "analytics.pipeline",
+    "write_dask_parquet": "analytics.pipeline",
     # practice data
     "read_service_lines": "analytics.intake",
     "pseudonymise": "analytics.intake",

@@ -58,7 +58,7 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         cats = np.asarray(cats.astype(str), dtype=object)
     else:
         codes, uniq = pd.factorize(values, use_na_sentinel=True)
-        codes = codes.astype(np.int64)
+        codes = codes.astype(np.int64, copy=False)
         cats = np.asarray(pd.Index(uniq).astype(str), dtype=object)
     if (codes < 0).any():
         cats = np.append(cats, "")
@@ -77,7 +77,7 @@ def _small_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
         if hi - lo < 4 * len(values) + 1024:
             return values.astype(np.int64) - lo, hi - lo + 1
     codes, uniq = pd.factorize(values, use_na_sentinel=False)
-    return codes.astype(np.int64), max(len(uniq), 1)
+    return codes.astype(np.int64, copy=False), max(len(uniq), 1)
 
 
 def _factorize_ints(key: np.ndarray) -> np.ndarray:
@@ -86,9 +86,9 @@ def _factorize_ints(key: np.ndarray) -> np.ndarray:
     if len(key) > 1:
         start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         if len(start) < 0.75 * len(key):
-            ids = pd.factorize(key[start])[0].astype(np.int64)
+            ids = pd.factorize(key[start])[0].astype(np.int64, copy=False)
             return np.repeat(ids, np.diff(np.r_[start, len(key)]))
-    return pd.factorize(key)[0].astype(np.int64)
+    return pd.factorize(key)[0].astype(np.int64, copy=False)
 
 
 def _dense_ids(key: np.ndarray, size: int) -> np.ndarray:
@@ -96,7 +96,7 @@ def _dense_ids(key: np.ndarray, size: int) -> np.ndarray:
     keys themselves when ``size`` is small next to the number of rows (no hashing), else dense
     ids from a hash table. Only equality of ids is meaningful, not their order."""
     if size <= 4 * len(key) + 1024:
-        return key.astype(np.int64)
+        return key.astype(np.int64, copy=False)
     return _factorize_ints(key)
 
 
@@ -121,7 +121,7 @@ def distinct_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray
     for col in columns:
         codes, size = _small_codes(col)
         if radix * size > _MAX_KEY:  # would overflow: fold the key so far first
-            key = pd.factorize(key)[0].astype(np.int64)
+            key = pd.factorize(key)[0].astype(np.int64, copy=False)
             radix = int(key.max()) + 1 if n else 1
         key += codes * radix
         radix *= size
@@ -293,13 +293,13 @@ def visit_codes(lines: pd.DataFrame, keys: Sequence[str] = VISIT_KEYS) -> np.nda
             f"date + provider; pass visit_keys=... naming the columns your data uses."
         )
     if len(keys) == 1:
-        return pd.factorize(lines[keys[0]], sort=False)[0].astype(np.int64)
+        return pd.factorize(lines[keys[0]], sort=False)[0].astype(np.int64, copy=False)
     key = np.zeros(len(lines), dtype=np.int64)
     radix = 1
     for k in keys:
         codes, size = _key_codes(lines[k])
         if radix * size > _MAX_KEY:
-            key = pd.factorize(key)[0].astype(np.int64)
+            key = pd.factorize(key)[0].astype(np.int64, copy=False)
             radix = int(key.max()) + 1 if len(key) else 1
         key += codes * radix
         radix *= size
@@ -392,7 +392,7 @@ def sort_order(*keys: np.ndarray) -> np.ndarray:
         size = hi - lo + 1
         if radix * size > _MAX_KEY:
             return np.lexsort(keys)
-        part = k.astype(np.int64) - lo
+        part = k.astype(np.int64, copy=False) - lo
         composite = part if composite is None else composite + part * radix
         radix *= size
     if composite is None:

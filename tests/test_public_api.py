@@ -7,7 +7,7 @@ EXPECTED = {
     "apply_threshold_edits", "price_lines", "split_cost_share", "evaluate", "read_service_lines", "pseudonymise",
     "read_835", "read_835_many", "link_remittance", "Session", "Service", "alternatives", "compare", "claim_form",
     "generate_practice", "Practice", "line_outcomes", "denial_rates", "monthly_trend", "DenialRiskModel",
-    "iter_835", "load_history", "History", "run_reports", "check_outputs",
+    "iter_835", "evaluate_parquet", "evaluate_dask", "write_dask_parquet", "load_history", "History", "run_reports", "check_outputs",
 }
 
 
