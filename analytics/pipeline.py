@@ -174,7 +174,9 @@ def evaluate(
     allowed = np.nan_to_num(out["allowed"].to_numpy(dtype=float, na_value=np.nan))
     return out.assign(
         p_deny=p,
-        p_deny_basis=_categorical(denied.astype(np.int64), [basis, "denied by an edit"]),
+        p_deny_basis=_categorical(
+            np.where(disposition == DISPOSITIONS.index("not_billed"), 2, denied.astype(np.int64)),
+            [basis, "denied by an edit", "not billed: no billable units"]),
         expected=np.round(allowed * (1 - p), 2),
         expected_payer=np.round(out["payer_paid"].to_numpy(dtype=float) * (1 - p), 2),
         expected_patient=np.round(out["patient_part"].to_numpy(dtype=float) * (1 - p), 2),

@@ -302,3 +302,17 @@ def test_evaluate_command(practice, practice_file, tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"evaluated {len(practice):,} lines" in text and "12 partitions" in text
     assert len(pd.read_parquet(out)) == len(practice)
+
+
+def test_denial_basis_names_unbilled_lines():
+    from analytics.payers import load_payers
+
+    pol = load_payers({"payers": {"ppo": {"kind": "commercial", "unit_method": "ama",
+                                          "fee": {"basis": "flat", "rates": {"97140": 40, "97124": 40}},
+                                          "ncci": {"follow": False}}}})
+    df = pd.DataFrame({"patient_id": "p", "service_date": pd.Timestamp("2026-03-02"), "provider_id": "a",
+                       "payer_id": "ppo", "cpt": ["97140", "97124"], "minutes": [7, 30]})
+    out = evaluate(df, pol)
+    assert out["p_deny_basis"].astype(str).tolist() == ["not billed: no billable units",
+                                                        "payer prior (policy denial_prior)"]
+    assert out["p_deny"].tolist()[0] == 1.0
