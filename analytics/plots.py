@@ -9,6 +9,12 @@ grey-scale printer. Text is at least 9 pt at the default width of 8 inches.
 :func:`table` turns a KPI frame into a styled table with dollars, percents and headings in
 words.
 
+Every chart function and :func:`table` take ``name=``: when the report runner has set
+``ANALYTICS_OUTPUT_DIR`` (it does so in each report's kernel), the chart is also written to
+``figures/<name>.png`` and the table, whole and unformatted, to ``tables/<name>.csv`` in
+that folder, byte for byte the same for the same inputs. Outside a report run nothing is
+written (:func:`save_table` and :func:`save_figure` do the writing and can be called directly).
+
 Examples
 --------
 >>> from analytics import kpis, plots
@@ -19,8 +25,12 @@ Examples
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
@@ -39,7 +49,14 @@ __all__ = [
     "scenario_comparison",
     "percent_of_medicare",
     "table",
+    "save_table",
+    "save_figure",
+    "OUTPUT_ENV",
 ]
+
+#: Environment variable naming the folder a report run saves its tables and charts into.
+OUTPUT_ENV = "ANALYTICS_OUTPUT_DIR"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 #: Okabe-Ito colours (blue, orange, green, vermillion, purple, sky blue, yellow, black).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -67,13 +84,69 @@ _STYLE = {
 }
 
 
+def _output_dir(kind: str, folder: str | os.PathLike[str] | None) -> Path | None:
+    base = folder if folder is not None else os.environ.get(OUTPUT_ENV)
+    return None if not base else Path(base) / kind
+
+
+def _checked(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"Output name {name!r} must be lower-case letters, digits, '-' or '_' (e.g. 'by_payer').")
+    return name
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def save_table(frame: pd.DataFrame, name: str, folder: str | os.PathLike[str] | None = None) -> Path | None:
+    """Write ``frame`` to ``<folder>/tables/<name>.csv`` (folder: ``$ANALYTICS_OUTPUT_DIR``).
+
+    The CSV holds every row and the raw values (no dollar signs or rounding), with the
+    frame's index when it is named, ``\\n`` line ends and UTF-8, so the same frame always
+    gives the same bytes. Returns the path, or None when no folder is set.
+    """
+    out = _output_dir("tables", folder)
+    if out is None:
+        return None
+    keep_index = any(n is not None for n in frame.index.names)
+    text = frame.to_csv(index=keep_index, lineterminator="\n", date_format="%Y-%m-%d")
+    return _write_atomic(out / f"{_checked(name)}.csv", text.encode("utf-8"))
+
+
+def save_figure(fig: Figure, name: str, folder: str | os.PathLike[str] | None = None) -> Path | None:
+    """Write ``fig`` to ``<folder>/figures/<name>.png`` (folder: ``$ANALYTICS_OUTPUT_DIR``).
+
+    The PNG carries no software or date metadata, so the same chart gives the same bytes.
+    Returns the path, or None when no folder is set.
+    """
+    out = _output_dir("figures", folder)
+    if out is None:
+        return None
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
+    return _write_atomic(out / f"{_checked(name)}.png", buf.getvalue())
+
+
 def _styled(func: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Draw the whole chart under the house style (rc settings are read as artists are made)."""
+    """Draw the whole chart under the house style (rc settings are read as artists are made).
+
+    The wrapped function also takes ``name=``: the chart is saved with :func:`save_figure`.
+    """
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+    def wrapper(*args: Any, name: str | None = None, **kwargs: Any) -> Figure:
         with mpl.rc_context(_STYLE):
-            return func(*args, **kwargs)
+            fig = func(*args, **kwargs)
+        if name is not None:
+            save_figure(fig, name)
+        return fig
 
     return wrapper
 
@@ -269,10 +342,13 @@ def underpayments_over_time(summary: pd.DataFrame, *, title: str = "Recoverable 
     return fig
 
 
-def scenario_comparison(comparison: Any, *, title: str | None = None) -> Figure:
+def scenario_comparison(comparison: Any, *, title: str | None = None, name: str | None = None) -> Figure:
     """The coding-scenario chart of a :class:`analytics.scenarios.Comparison`."""
     fig = comparison.plot(title=title)
-    return fig if isinstance(fig, Figure) else fig.figure
+    fig = fig if isinstance(fig, Figure) else fig.figure
+    if name is not None:
+        save_figure(fig, name)
+    return fig
 
 
 @_styled
@@ -356,6 +432,7 @@ def table(
     max_rows: int | None = None,
     labels: dict[str, str] | None = None,
     cents: bool = False,
+    name: str | None = None,
 ):
     """A KPI frame as a styled table: dollars, percents and headings in words, no index.
 
@@ -373,11 +450,15 @@ def table(
         Extra or replacement headings.
     cents
         Show every dollar column with cents (claims to appeal); whole dollars otherwise.
+    name
+        Also save ``frame`` (every row and column, raw values) with :func:`save_table`.
 
     Returns
     -------
     pandas.io.formats.style.Styler
     """
+    if name is not None:
+        save_table(frame, name)
     if columns is None:
         columns = [c for c in frame.columns if not (c == "payer_id" and "payer" in frame.columns)]
     shown = frame.loc[:, list(columns)]
@@ -396,7 +477,9 @@ def table(
         elif pd.api.types.is_integer_dtype(shown[c]):
             fmt[c] = "{:,}"
     names = {**_LABELS, **(labels or {})}
-    styler = shown.reset_index(drop=True).style.format(fmt).hide(axis="index")
+    # the element ids come from the content, not a random uuid, so a page is the same twice
+    digest = hashlib.sha256(f"{caption}\x1f{list(shown.columns)}\x1f{shown.to_csv()}".encode()).hexdigest()[:10]
+    styler = shown.reset_index(drop=True).style.format(fmt).hide(axis="index").set_uuid(digest)
     styler = styler.relabel_index([names.get(c, c.replace("_", " ")) for c in shown.columns], axis="columns")
     styler = styler.set_table_styles([
         {"selector": "th", "props": [("text-align", "left"), ("padding", "4px 10px")]},

@@ -17,7 +17,8 @@ import pandas as pd
 
 from analytics.exceptions import PrivacyError
 
-__all__ = ["Identifiers", "identifiers_from_export", "identifiers_from_835", "scan_outputs", "check_outputs"]
+__all__ = ["Identifiers", "identifiers_from_export", "identifiers_from_835", "scan_text", "scan_outputs",
+           "scan_notebook", "redact", "check_outputs"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
 _NAME_COLUMNS = ("patient_name", "name", "first_name", "last_name", "firstname", "lastname", "patient_first_name",
@@ -123,14 +124,67 @@ def scan_outputs(paths: Iterable[str | Path], identifiers: Identifiers) -> pd.Da
     for f in files:
         if f.suffix.lower() not in _TEXT_SUFFIXES | {".parquet"}:
             continue
-        text = _text_of(f)
-        tokens = {t.upper() for t in _TOKEN.findall(text)}
-        # dates like 03/04/1961 are not one token: look for them as substrings
-        hits = [("id", v) for v in sorted(identifiers.ids & tokens)]
-        hits += [("name", v) for v in sorted(identifiers.names & tokens)]
-        hits += [("date_of_birth", v) for v in sorted(identifiers.dates_of_birth) if v in text]
-        rows += [{"file": str(f), "kind": k, "value": _mask(v)} for k, v in hits]
+        rows += [{"file": str(f), "kind": k, "value": v} for k, v in scan_text(_text_of(f), identifiers)]
     return pd.DataFrame(rows, columns=["file", "kind", "value"])
+
+
+def scan_text(text: str, identifiers: Identifiers) -> list[tuple[str, str]]:
+    """``(kind, masked value)`` for every identifier in ``text``; empty when it is clean.
+
+    Examples
+    --------
+    >>> ids = Identifiers(names={"QWERTYSON"})
+    >>> scan_text("patient: Zelda Qwertyson", ids)
+    [('name', 'Q*******N')]
+    """
+    tokens = {t.upper() for t in _TOKEN.findall(text)}
+    # dates like 03/04/1961 are not one token: look for them as substrings
+    hits = [("id", v) for v in sorted(identifiers.ids & tokens)]
+    hits += [("name", v) for v in sorted(identifiers.names & tokens)]
+    hits += [("date_of_birth", v) for v in sorted(identifiers.dates_of_birth) if v in text]
+    return [(k, _mask(v)) for k, v in hits]
+
+
+def redact(text: str, identifiers: Identifiers) -> str:
+    """``text`` with every identifier masked (first and last character kept).
+
+    Examples
+    --------
+    >>> redact("cell 3: print('Zelda Qwertyson')", Identifiers(names={"ZELDA", "QWERTYSON"}))
+    "cell 3: print('Z***a Q*******n')"
+    """
+    tokens = identifiers.ids | identifiers.names
+    out = _TOKEN.sub(lambda m: _mask(m[0]) if m[0].upper() in tokens else m[0], text)
+    for date in identifiers.dates_of_birth:
+        out = out.replace(date, _mask(date))
+    return out
+
+
+def scan_notebook(path: str | Path, identifiers: Identifiers) -> pd.DataFrame:
+    """Where in an executed notebook identifiers appear: one row per cell and identifier.
+
+    Columns ``cell`` (1-based code-cell number, counting the injected parameters cell),
+    ``first_line`` (of the cell's source), ``part`` (``source`` or ``outputs``), ``kind`` and
+    ``value`` (masked). Lets a refused report say which cell to fix without keeping the text.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    rows = []
+    number = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        number += 1
+        first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")[:80]
+        if scan_text(first, identifiers):
+            first = "(this line holds an identifier)"
+        outputs = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            outputs=cell.get("outputs", []))]))
+        for part, text in (("source", cell.source), ("outputs", outputs)):
+            rows += [{"cell": number, "first_line": first, "part": part, "kind": k, "value": v}
+                     for k, v in scan_text(text, identifiers)]
+    return pd.DataFrame(rows, columns=["cell", "first_line", "part", "kind", "value"])
 
 
 def _mask(value: str) -> str:

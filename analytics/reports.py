@@ -9,11 +9,22 @@ notebook with the parameters given, and writes into ``<out>/<YYYY-MM-DD>/``:
 * ``<report>.pdf`` with ``--pdf``: that page printed by headless Chromium (Debian package
   ``chromium``), for sending to clients;
 * ``<report>.ipynb``: the executed notebook;
-* ``manifest.json``: for each report, its parameters, the sha256 of every input file, the
-  package version, start and end time and status;
+* ``tables/<report>/<name>.csv`` and ``figures/<report>/<name>.png``: every table on the
+  page, whole and unformatted, and every chart (see :func:`analytics.plots.save_table`);
+* ``manifest.json``: for each report, its parameters, the sha256 of every input file and of
+  every table and chart, the package version, start and end time and status;
 * ``runs/<run id>/``: everything one run made, with its own ``manifest.json``. A failed
   notebook stays here (the command names it and the failing cell); pages are published to
   the date folder only when their notebook ran through and the privacy guard passed.
+
+The same inputs and parameters give the same bytes: tables, charts and the HTML page (table
+element ids come from their content, not a random uuid).
+
+Privacy: the identifiers in the inputs (names, member and patient ids, dates of birth) are
+collected first; the page, the executed notebook and the tables of each report are scanned
+for them before anything is published. A report that shows one is refused (exit 1): its
+page, notebook and tables are deleted from the run folder too, and the command says which
+cell shows which kind of identifier (masked), so nothing identifying stays on disk.
 
 Runs into the same folder at the same time do not clobber each other: each works in its own
 run folder and publishes each page by an atomic rename.
@@ -313,6 +324,8 @@ class ReportResult:
     seconds: float = 0.0
     error: str = ""
     failed_cell: str = ""
+    #: Published tables and charts: path relative to the date folder -> sha256.
+    outputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def as_dict(self, root: Path) -> dict[str, Any]:
         def rel(p: Path | None) -> str | None:
@@ -321,7 +334,7 @@ class ReportResult:
         return {"status": self.status, "notebook": rel(self.notebook), "html": rel(self.html), "pdf": rel(self.pdf),
                 "parameters": self.parameters, "started": self.started, "finished": self.finished,
                 "seconds": round(self.seconds, 2), "error": self.error or None,
-                "failed_cell": self.failed_cell or None}
+                "failed_cell": self.failed_cell or None, "outputs": dict(self.outputs)}
 
 
 @dataclasses.dataclass
@@ -411,20 +424,6 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 # ---------------------------------------------------------------------------------------
 # HTML, PDF and screenshots
 # ---------------------------------------------------------------------------------------
@@ -446,6 +445,8 @@ def export_html(notebook: str | os.PathLike[str], *, title: str | None = None) -
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill draws a random id; the page keeps a fixed one
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or Path(notebook).stem}})
     return _REMOTE_SCRIPT.sub("", body).replace("</head>", _PRINT_CSS + "</head>", 1)
@@ -541,8 +542,10 @@ _POLL_SECONDS = 0.5
 def _register_engine() -> str:
     """Register (once) the papermill engine the runner uses, and return its name.
 
-    It is papermill's nbclient engine with one change: the kernel client waits for a message
-    in short polls instead of one long one. A long poll can miss the socket's wake-up and sit
+    It is papermill's nbclient engine with two changes. The kernel gets its environment from
+    ``kernel_env=`` (one report's output folder, one run's cache), not from ``os.environ``,
+    which threads share. The kernel client waits for a message in short polls instead of one
+    long one. A long poll can miss the socket's wake-up and sit
     until its timeout, or for ever without one, although the reply has arrived (seen with
     widget cells; jupyter/nbclient#312, jupyter/nbconvert#2029). Re-polling every half
     second finds the waiting message, so a cell costs its own run time and nothing more.
@@ -586,11 +589,13 @@ def _register_engine() -> str:
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                      stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            env = kwargs.pop("kernel_env", None)
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                                  kernel_name=kernel_name, log=logger, log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file)
-            return Client(nb_man, **final).execute()
+            # the kernel's own environment: runs in parallel threads must not share os.environ
+            return Client(nb_man, **final).execute(**({} if env is None else {"env": env}))
 
     papermill_engines.register(_ENGINE, Engine)
     return _ENGINE
@@ -626,10 +631,13 @@ def _closing_thread_loop() -> Iterator[None]:
 
 
 def _run_one(name: str, source: Path, params: dict[str, Any], run_dir: Path, *, kernel_name: str,
-             progress: bool, timeout: float | None) -> ReportResult:
+             progress: bool, timeout: float | None, env: Mapping[str, str]) -> ReportResult:
     import papermill
 
+    from analytics.plots import OUTPUT_ENV
+
     result = ReportResult(name=name, parameters=params, notebook=run_dir / f"{name}.ipynb", started=_now())
+    kernel_env = {**os.environ, **env, OUTPUT_ENV: str(run_dir / name)}
     t0 = time.perf_counter()
     try:
         # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a cron
@@ -639,7 +647,7 @@ def _run_one(name: str, source: Path, params: dict[str, Any], run_dir: Path, *, 
                 str(source), str(result.notebook), parameters=params, kernel_name=kernel_name,
                 engine_name=_register_engine(), progress_bar=progress, request_save_on_cell_execute=False,
                 cwd=str(run_dir), execution_timeout=timeout,
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"], kernel_env=kernel_env,
             )
         result.status = "ok"
     except papermill.PapermillExecutionError as exc:
@@ -768,19 +776,20 @@ def run_reports(
             per_report[n] = params
         show_progress = sys.stderr.isatty() if progress is None else progress
         results = []
-        with _environ(ANALYTICS_CACHE_DIR=str(cache)):
-            for n in names:
-                r = _run_one(n, sources[n], per_report[n], run_dir, kernel_name=kernel_name,
-                             progress=show_progress, timeout=timeout)
-                # the manifest records every parameter the notebook ran with, defaults included
-                r.parameters = {**{k: p.default for k, p in declared[n].items()}, **per_report[n]}
-                if r.status == "ok":
-                    default = declared[n].get("title")
-                    title = per_report[n].get("title") or (default.default if default else None)
-                    _finish(r, run_dir, folder, pdf=pdf, guard=guarding.result(), title=title)
-                results.append(r)
-                if echo:
-                    _echo(r)
+        for n in names:
+            r = _run_one(n, sources[n], per_report[n], run_dir, kernel_name=kernel_name,
+                         progress=show_progress, timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache)})
+            # the manifest records every parameter the notebook ran with, defaults included
+            r.parameters = {**{k: p.default for k, p in declared[n].items()}, **per_report[n]}
+            if r.status == "ok":
+                default = declared[n].get("title")
+                title = per_report[n].get("title") or (default.default if default else None)
+                _finish(r, run_dir, folder, pdf=pdf, guard=guarding.result(), title=title)
+            else:
+                _guard_failed(r, run_dir, guarding.result())
+            results.append(r)
+            if echo:
+                _echo(r)
         inputs = hashing.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -870,23 +879,29 @@ def _privacy_guard(data: Path):
     return found
 
 
+def _report_outputs(run_dir: Path, name: str) -> list[Path]:
+    """Tables and charts one report saved in its run folder, in a stable order."""
+    base = run_dir / name
+    return sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")) if base.is_dir() else []
+
+
 def _finish(r: ReportResult, run_dir: Path, folder: Path, *, pdf: bool, guard: Any, title: str | None) -> None:
-    """Write the page (and PDF), check it for identifiers, publish it into the date folder."""
+    """Write the page (and PDF), check it and the tables for identifiers, publish into the date folder."""
     try:
         html = run_dir / f"{r.name}.html"
         html.write_text(export_html(r.notebook, title=title or r.name))
-        if guard is not None:
-            from analytics import privacy
-            from analytics.exceptions import PrivacyError
-
-            try:
-                privacy.check_outputs([html, r.notebook], guard)
-            except PrivacyError as exc:
-                r.status, r.error = "privacy", str(exc)
-                return
+        saved = _report_outputs(run_dir, r.name)
+        if guard is not None and _refused(r, run_dir, guard, [html, r.notebook, *saved]):
+            return
         pdf_path = None
         if pdf:
             pdf_path = print_pdf(html, run_dir / f"{r.name}.pdf")
+        for src in saved:  # tables and charts first: a published page never points at missing ones
+            rel = src.relative_to(run_dir / r.name)
+            dest = folder / rel.parts[0] / r.name / Path(*rel.parts[1:])
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _publish(src, dest)
+            r.outputs[dest.relative_to(folder).as_posix()] = _sha256(src)
         r.html = _publish(html, folder / f"{r.name}.html")
         _publish(r.notebook, folder / f"{r.name}.ipynb")
         if pdf_path is not None:
@@ -896,6 +911,58 @@ def _finish(r: ReportResult, run_dir: Path, folder: Path, *, pdf: bool, guard: A
         r.error = f"{type(exc).__name__}: {exc}"
     finally:
         r.finished = _now()
+
+
+def _refused(r: ReportResult, run_dir: Path, guard: Any, files: Sequence[Path]) -> bool:
+    """Run the privacy guard over one report's files; on a find, delete them and say where.
+
+    The message names the cells (by number and first line) and the kinds of identifier,
+    with values masked; the files themselves are removed from the run folder, so the
+    identifying text is nowhere on disk after the run.
+    """
+    from analytics import privacy
+
+    found = privacy.scan_outputs([f for f in files if f.exists()], guard)
+    if found.empty:
+        return False
+    cells = privacy.scan_notebook(r.notebook, guard) if r.notebook is not None and r.notebook.exists() else None
+    where = []
+    if cells is not None and not cells.empty:
+        for (cell, first, part), hits in cells.groupby(["cell", "first_line", "part"], sort=True):
+            kinds = ", ".join(sorted(set(hits["kind"])))
+            where.append(f"code cell {cell} ({first}) {part}: {kinds} {', '.join(sorted(set(hits['value'])))}")
+    tables = sorted({Path(f).name for f in found["file"] if Path(f).suffix == ".csv"})
+    if tables:
+        where.append(f"saved table(s) {', '.join(tables)}")
+    kinds = ", ".join(sorted(set(found["kind"])))
+    r.status = "privacy"
+    r.error = (f"the page would show {len(found)} patient identifier(s) ({kinds}): {'; '.join(where) or 'page'}. "
+               "Nothing of this report was published and its page, notebook and tables were deleted; remove the "
+               "identifying column from the input or stop the notebook from showing it, then rerun")
+    r.failed_cell = where[0] if where else ""
+    _discard(r, run_dir)
+    return True
+
+
+def _discard(r: ReportResult, run_dir: Path) -> None:
+    for f in (run_dir / f"{r.name}.html", run_dir / f"{r.name}.pdf", r.notebook):
+        if f is not None:
+            f.unlink(missing_ok=True)
+    shutil.rmtree(run_dir / r.name, ignore_errors=True)
+    r.notebook = None
+
+
+def _guard_failed(r: ReportResult, run_dir: Path, guard: Any) -> None:
+    """A failed notebook is kept for diagnosis, unless what it shows includes an identifier."""
+    if guard is None or r.notebook is None or not r.notebook.exists():
+        return
+    from analytics import privacy
+
+    files = [r.notebook, *_report_outputs(run_dir, r.name)]
+    r.error, r.failed_cell = privacy.redact(r.error, guard), privacy.redact(r.failed_cell, guard)
+    if not privacy.scan_outputs(files, guard).empty:
+        _discard(r, run_dir)
+        r.error += " (the executed notebook showed a patient identifier and was deleted)"
 
 
 def _merge_manifest(folder: Path, run: Mapping[str, Any]) -> None:
@@ -925,9 +992,12 @@ def _echo(r: ReportResult) -> None:
         extra = f", {r.pdf}" if r.pdf else ""
         print(f"{r.name}: ok in {r.seconds:.1f} s -> {r.html}{extra}")
     else:
+        if r.status == "privacy":
+            print(f"{r.name}: refused by the privacy guard: {r.error}.", file=sys.stderr)
+            return
         where = f" in {r.failed_cell}" if r.failed_cell else ""
-        print(f"{r.name}: {r.status}{where}: {r.error}. The executed notebook is kept at {r.notebook}.",
-              file=sys.stderr)
+        kept = f" The executed notebook is kept at {r.notebook}." if r.notebook is not None else ""
+        print(f"{r.name}: {r.status}{where}: {r.error}.{kept}", file=sys.stderr)
 
 
 def main_job(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> int:

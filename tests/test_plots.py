@@ -109,3 +109,45 @@ def test_table_formats_money_rates_and_headings(hand):
     assert "33.3%" in html  # acme's net collection: $50 of $150
     capped = plots.table(kpis.by_payer(hand), max_rows=1, title="Payers").to_html()
     assert "first 1 of 3 rows" in capped
+
+
+def test_nothing_is_saved_outside_a_report_run(hand, tmp_path, monkeypatch):
+    monkeypatch.delenv(plots.OUTPUT_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    plots.table(kpis.by_payer(hand), name="by_payer")
+    plots.ar_aging(kpis.ar_aging(hand), name="aging")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tables_and_charts_are_saved_whole_and_the_same_twice(hand, tmp_path, monkeypatch):
+    monkeypatch.setenv(plots.OUTPUT_ENV, str(tmp_path))
+    frame = kpis.by_payer(hand)
+    plots.table(frame, max_rows=1, name="by_payer")  # the page shows one row, the CSV has all
+    first = (tmp_path / "tables" / "by_payer.csv").read_bytes()
+    assert len(pd.read_csv(io.BytesIO(first))) == len(frame) == 3
+    assert b"$" not in first and b"\r\n" not in first
+    plots.ar_aging(kpis.ar_aging(hand), name="aging")
+    png = (tmp_path / "figures" / "aging.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and b"Software" not in png
+    plots.table(kpis.by_payer(hand), max_rows=1, name="by_payer")
+    plots.ar_aging(kpis.ar_aging(hand), name="aging")
+    assert (tmp_path / "tables" / "by_payer.csv").read_bytes() == first
+    assert (tmp_path / "figures" / "aging.png").read_bytes() == png
+
+
+def test_a_named_index_is_kept_in_the_csv(tmp_path):
+    frame = pd.DataFrame({"value": [1.5]}, index=pd.Index(["charges"], name="measure"))
+    path = plots.save_table(frame, "summary", tmp_path)
+    assert path.read_text() == "measure,value\ncharges,1.5\n"
+
+
+@pytest.mark.parametrize("name", ["", "By Payer", "../x", "a/b", "x.csv"])
+def test_output_names_are_checked(tmp_path, name):
+    with pytest.raises(ValueError, match="lower-case letters"):
+        plots.save_table(pd.DataFrame({"a": [1]}), name, tmp_path)
+
+
+def test_table_html_is_the_same_twice(hand):
+    # element ids come from the content; pandas would draw a random uuid per table
+    assert plots.table(kpis.by_payer(hand)).to_html() == plots.table(kpis.by_payer(hand)).to_html()
+    assert plots.table(kpis.by_payer(hand)).to_html() != plots.table(kpis.by_payer(hand), title="x").to_html()

@@ -47,6 +47,8 @@ def test_no_planted_identifier_reaches_any_report(planted, tmp_path):
         sorted((planted / "remittances").iterdir()))
     found = scan_outputs([tmp_path / "out"], ids)
     assert found.empty, found
+    # the scan covered the saved tables too
+    assert len(list((tmp_path / "out" / "2026-03-01" / "tables").rglob("*.csv"))) >= 10
 
 
 def test_a_page_showing_an_identifier_is_refused(planted, tmp_path, capsys):
@@ -63,4 +65,44 @@ def test_a_page_showing_an_identifier_is_refused(planted, tmp_path, capsys):
     (day,) = [d for d in out.iterdir() if d.is_dir()]
     assert not (day / "revenue.html").exists()  # never published
     manifest = json.loads((day / "manifest.json").read_text())
-    assert manifest["reports"]["revenue"]["status"] == "privacy"
+    entry = manifest["reports"]["revenue"]
+    assert entry["status"] == "privacy"
+    # the message says which cell shows what, masked; the leaked text is nowhere on disk
+    assert "code cell" in entry["error"] and "name" in entry["error"] and "Q*******N" in entry["error"]
+    assert entry["notebook"] is None
+    assert not list(out.rglob("revenue.ipynb")) and not list(out.rglob("revenue.html"))
+    ids = identifiers_from_export(planted / "service_lines.csv")
+    assert scan_outputs([out], ids).empty
+
+
+def _leaky_notebooks(tmp_path: Path, code: str) -> Path:
+    nbs = tmp_path / "notebooks"
+    shutil.copytree(REPO / "notebooks", nbs)
+    nb = nbformat.read(nbs / "revenue.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(code))
+    nbformat.write(nb, nbs / "revenue.ipynb")
+    return nbs
+
+
+def test_a_saved_table_with_an_identifier_is_refused(planted, tmp_path, capsys):
+    nbs = _leaky_notebooks(tmp_path, 'import pandas as pd\nplots.save_table(pd.DataFrame({"who": ["Vexmore"]}), '
+                                     '"leak")')
+    out = tmp_path / "out"
+    code = cli.main(["report", "revenue", "--data", str(planted), "--out", str(out), "--notebooks", str(nbs)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "leak.csv" in err and "refused by the privacy guard" in err
+    assert not list(out.rglob("*.csv")), "no table of a refused report stays on disk"
+    assert not list(out.rglob("revenue.html"))
+
+
+def test_a_failed_notebook_that_shows_an_identifier_is_not_kept(planted, tmp_path, capsys):
+    nbs = _leaky_notebooks(tmp_path, 'print("Zelda Qwertyson")\nraise RuntimeError("stop")')
+    out = tmp_path / "out"
+    code = cli.main(["report", "revenue", "--data", str(planted), "--out", str(out), "--notebooks", str(nbs)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: stop" in err and "was deleted" in err
+    assert not list(out.rglob("revenue.ipynb"))
+    ids = identifiers_from_export(planted / "service_lines.csv")
+    assert scan_outputs([out], ids).empty

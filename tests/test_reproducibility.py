@@ -1,13 +1,21 @@
-"""Same inputs and parameters give byte-identical tables and figures."""
+"""Same inputs and parameters give byte-identical tables, charts and pages.
+
+Two complete runs of the report pack on the sample practice, started at the same time into
+one output folder, must each finish, keep their own run folder, and agree byte for byte on
+every saved table (CSV), every chart (PNG) and every page (HTML).
+"""
 
 from __future__ import annotations
 
 import io
+import json
+import threading
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from analytics import kpis, plots
+from analytics import kpis, plots, reports
 from analytics.payers import load_payers
 from analytics.pipeline import evaluate
 
@@ -36,9 +44,79 @@ def _tables_and_figures() -> dict[str, bytes]:
     return out
 
 
-def test_two_runs_are_byte_identical():
+def test_two_computations_are_byte_identical():
     first, second = _tables_and_figures(), _tables_and_figures()
     assert first.keys() == second.keys()
     for name in first:
         assert first[name] == second[name], name
         assert len(first[name]) > 100, name
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> list[reports.RunResult]:
+    if not (SAMPLE / "service_lines.csv").exists():
+        pytest.skip("data/sample has no service_lines.csv: generate it with `python -m analytics sample --out "
+                    "data/sample`")
+    out = tmp_path_factory.mktemp("twice")
+    results: list[reports.RunResult] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(reports.run_reports("all", SAMPLE, out, date="2026-03-01", timeout=600))
+        except BaseException as exc:  # surfaced below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
+
+
+def _files(run: reports.RunResult) -> dict[str, bytes]:
+    """Every page, table and chart one run made, by path inside its run folder."""
+    found = {p.relative_to(run.run_folder).as_posix(): p.read_bytes() for p in run.run_folder.rglob("*")
+             if p.is_file() and p.suffix in (".html", ".csv", ".png")}
+    return found
+
+
+def test_two_report_runs_at_once_give_identical_tables_charts_and_pages(two_runs):
+    first, second = two_runs
+    assert first.ok and second.ok, [(r.name, r.status, r.error) for r in first.failed + second.failed]
+    assert first.run_folder != second.run_folder and first.folder == second.folder
+    a, b = _files(first), _files(second)
+    assert a.keys() == b.keys()
+    kinds = {Path(k).suffix for k in a}
+    assert kinds == {".html", ".csv", ".png"}, kinds
+    for report in reports.REPORTS:
+        assert any(k.startswith(f"{report}/tables/") for k in a), f"{report} saved no table"
+        assert any(k.startswith(f"{report}/figures/") for k in a), f"{report} saved no chart"
+    for name in a:
+        assert a[name] == b[name], f"{name} differs between two runs of the same inputs"
+
+
+def test_published_tables_match_the_manifest(two_runs):
+    folder = two_runs[0].folder
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["runs"]) == {r.run_id for r in two_runs}
+    for name, entry in manifest["reports"].items():
+        assert entry["status"] == "ok", name
+        assert entry["outputs"], f"{name} lists no tables or charts"
+        for rel, digest in entry["outputs"].items():
+            assert rel.startswith((f"tables/{name}/", f"figures/{name}/")), rel
+            assert reports._sha256(folder / rel) == digest, rel
+    assert not list(folder.rglob(".*.tmp"))
+
+
+def test_saved_tables_hold_the_whole_frame(two_runs):
+    run = two_runs[0]
+    params = run.reports[0].parameters
+    history = kpis.load_history(SAMPLE).select(start=params["period_start"], end=params["period_end"],
+                                                as_of=params["as_of"])
+    by_payer = pd.read_csv(run.folder / "tables" / "revenue" / "by_payer.csv")
+    expected = kpis.by_payer(history)
+    assert len(by_payer) == len(expected) and list(by_payer.columns) == list(expected.columns)
+    assert by_payer["charges"].sum() == pytest.approx(expected["charges"].sum(), abs=0.005)
