@@ -7,7 +7,9 @@ marks ``reduced`` and ``unpriced``), an ``edit_reason`` in words, the ``carc`` a
 Rules, in the order they are checked (the first that denies a line names its reason):
 
 1. no billable units (from :mod:`analytics.units`);
-2. code not covered by the plan (CARC 96);
+2. code not covered by the plan (CARC 96, or 204 with ``noncovered_carc``): group CO, or PR
+   when the policy's ``noncovered_liability`` is ``patient`` (the patient owes the line;
+   :func:`analytics.pricing.split_cost_share` puts the amount in ``patient_part``);
 3. Medicare status B (e.g. 97010): bundled, never paid separately (CO-97, M15);
 4. rendering provider type not allowed for the code (CARC 170);
 5. prescription required and not on file (CARC 174);
@@ -20,7 +22,7 @@ Rules, in the order they are checked (the first that denies a line names its rea
     billed the same visit, unless the indicator is 1 and the column-2 line carries a modifier
     the payer honours (CO-97, M80);
 11. after pricing: Medicare lines without KX once the patient's allowed therapy dollars for
-    the year pass the KX threshold (CO-119).
+    the year pass the KX threshold (CO-119), counted apart for PT/SLP and for OT.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.payers import PayerPolicy, check_payers_known, payer_table
+from analytics.payers import NONCOVERED_CARCS, PayerPolicy, check_payers_known, payer_table
 from analytics.refdata import NCCI_MODIFIERS, Reference, load_reference
 from analytics.units import VISIT_KEYS, LineKeys, _dense_ids, distinct_rows, factorize, sort_order
 
@@ -38,6 +40,9 @@ __all__ = ["apply_edits", "apply_threshold_edits", "modifier_flags", "EDIT_COLUM
 
 EDIT_COLUMNS = ("disposition", "edit_reason", "carc", "group_code", "rarc")
 _THERAPY_MODS = ("GP", "GO", "GN")
+#: Rendering provider types whose lines count toward the occupational-therapy KX threshold
+#: when the line carries no therapy modifier (GP/GO/GN).
+OT_PROVIDER_TYPES = ("ot", "ota")
 
 
 def _normalise_modifiers(mods: pd.Series) -> pd.Series:
@@ -229,11 +234,26 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     out.not_billed[zero] = True
     out.reason[zero] = out.text_id("not billed: no billable units (see units_reason)")
 
-    # 2. plan exclusions
+    # 2. plan exclusions: CO (the practice writes the line off) or PR (the patient owes it),
+    # with CARC 96 or 204, as each policy says
     excluded = {(p.payer_id, c) for p in payers.values() for c in p.not_covered}
+    nc_patient = np.zeros(n, dtype=bool)  # excluded lines the patient owes (group PR)
+    nc_group_fix = np.zeros(n, dtype=bool)  # excluded lines whose group differs from the CARC's usual one
     if excluded:
-        mask = _lookup(payer_c, payer_v, cpt_c, cpt_v, excluded)
-        out.deny(mask, "96", "N130", keys_pc, lambda r: f"{payer_v[r.p]} does not cover {cpt_v[r.c]} under this plan")
+        mask = _lookup(payer_c, payer_v, cpt_c, cpt_v, excluded) & out.open
+        patient_owes = pol.array("noncovered_liability", object) == "patient"
+        nc_carc = pol.array("noncovered_carc", object)
+        usual = ref.carc.set_index("carc")["typical_group"]
+        for carc in NONCOVERED_CARCS:
+            for owes in (False, True):
+                m = mask & (nc_carc == carc) & (patient_owes == owes)
+                if not m.any():
+                    continue
+                out.deny(m, carc, "N130", keys_pc, _exclusion_words(payer_v, cpt_v, carc, owes))
+                if owes:
+                    nc_patient |= m
+                if usual.get(carc, "CO") != ("PR" if owes else "CO"):
+                    nc_group_fix |= m
 
     # 3. Medicare status indicators
     status = catalog["medicare_status"].to_numpy(dtype=object)  # per distinct code
@@ -320,13 +340,28 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
 
     disposition = np.where(out.denied, 2, np.where(out.not_billed, 3, 0))
     carc = _categorical(out.carc, out.carc_codes)
+    group_code = _group_codes(carc, ref)
+    if nc_group_fix.any():  # the plan, not the CARC's usual group, says who owes an excluded line
+        group_code = _put(pd.Series(group_code, index=lines.index), nc_group_fix,
+                          np.where(nc_patient, "PR", "CO").astype(object)).array
     return lines.assign(
         disposition=pd.Categorical.from_codes(disposition, categories=DISPOSITIONS),
         edit_reason=out.categorical(),
         carc=carc,
-        group_code=_group_codes(carc, ref),
+        group_code=group_code,
         rarc=_categorical(out.rarc, out.rarc_codes),
     )
+
+
+def _exclusion_words(payer_v: np.ndarray, cpt_v: np.ndarray, carc: str, patient_owes: bool):
+    """Reason text of a line the plan excludes (rule 2), per distinct (payer, code)."""
+    if not patient_owes:
+        if carc == "96":
+            return lambda r: f"{payer_v[r.p]} does not cover {cpt_v[r.c]} under this plan"
+        return lambda r: (f"{payer_v[r.p]} does not cover {cpt_v[r.c]} under this plan (CO-{carc}: the "
+                          "practice writes it off)")
+    return lambda r: (f"{payer_v[r.p]} does not cover {cpt_v[r.c]} under this plan; the patient owes it (PR-{carc}): "
+                      "the contract rate under fee.rates, else the practice's charge")
 
 
 def _days_between(start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -486,10 +521,32 @@ def apply_threshold_edits(
 ) -> pd.DataFrame:
     """Deny Medicare therapy lines without KX once the year's allowed therapy dollars pass the threshold.
 
-    The running total is the allowed amount of the patient's payable therapy lines in the
-    calendar year, in service-date order, plus ``therapy_allowed_before`` when the lines carry
-    it (dollars already used this year). A line that takes the total past the threshold
-    needs KX (KX thresholds: FACTS 4.4; 2025 $2,410, 2026 $2,480).
+    Medicare sets one threshold for physical therapy and speech-language pathology combined
+    and a separate one, of the same amount, for occupational therapy. The running total is
+    therefore kept per patient, calendar year and discipline: the allowed amount of the
+    patient's payable therapy lines of that discipline, in service-date order, plus
+    ``therapy_allowed_before`` when the lines carry it (dollars of the line's discipline
+    already used this year). A line that takes its discipline's total past the threshold
+    needs KX (KX thresholds: 2025 $2,410, 2026 $2,480, ``thresholds.csv``).
+
+    A line is occupational therapy when it carries GO, or when it carries none of GP, GO and
+    GN and its ``provider_type`` is ``ot`` or ``ota`` (see :data:`OT_PROVIDER_TYPES`); every
+    other therapy line counts toward PT/SLP.
+
+    Parameters
+    ----------
+    lines
+        Priced lines (:func:`analytics.pricing.price_lines`) with ``disposition``,
+        ``modifiers``, ``service_date``, ``payer_id`` and the allowed amount; optional
+        ``provider_type`` and ``therapy_allowed_before``.
+    payers
+        Policies by payer id; only payers with ``kx_threshold: true`` are checked.
+
+    Returns
+    -------
+    DataFrame
+        ``lines`` with the lines over the threshold without KX denied (CO-119, RARC N640,
+        allowed 0) and the discipline named in ``edit_reason``.
     """
     ref = reference or load_reference()
     keys = LineKeys(lines, (patient_col, "service_date"), patient_col=patient_col)
@@ -509,14 +566,16 @@ def _apply_threshold_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy
     counted = np.flatnonzero(use & therapy & payable)
     if not len(counted):
         return lines
-    # Running allowed therapy dollars of the patient's year, in service-date order (row order
-    # within a date), over the lines that count; the others add nothing.
+    # Running allowed therapy dollars of the patient's year in each discipline (PT/SLP, OT),
+    # in service-date order (row order within a date), over the lines that count; the others
+    # add nothing.
+    ot = _occupational_therapy(lines, keys, counted).astype(np.int64)
     year = keys.year[counted]
     patient = keys.patient[counted]
     amount = np.nan_to_num(lines[allowed_col].to_numpy(dtype=float, na_value=np.nan)[counted])
-    order = sort_order(keys.date_rank[counted], patient)
+    order = sort_order(keys.date_rank[counted], ot, patient)
     running = np.cumsum(amount[order])
-    new = np.r_[True, (np.diff(patient[order]) != 0) | (np.diff(year[order]) != 0)]
+    new = np.r_[True, (np.diff(patient[order]) != 0) | (np.diff(ot[order]) != 0) | (np.diff(year[order]) != 0)]
     start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
     cum = np.empty(len(counted))
     cum[order] = running - (running - amount[order])[start]
@@ -533,8 +592,9 @@ def _apply_threshold_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy
     over = np.zeros(len(lines), dtype=bool)
     over[counted[hit]] = True
     limit_text = pd.Series(limit[hit]).map("{:,.0f}".format).to_numpy(dtype=object)
+    discipline = np.array(["PT/SLP", "OT"], dtype=object)[ot[hit]]
     reason = np.full(len(lines), "", dtype=object)
-    reason[counted[hit]] = ("therapy threshold: the patient's allowed PT/SLP dollars this year pass the $"
+    reason[counted[hit]] = ("therapy threshold: the patient's allowed " + discipline + " dollars this year pass the $"
                             + limit_text + " KX threshold; the line needs KX (and documentation of medical "
                             "necessity)")
     allowed = lines[allowed_col].to_numpy(dtype=float, na_value=np.nan, copy=True)
@@ -547,6 +607,22 @@ def _apply_threshold_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy
         "rarc": _put(lines["rarc"], over, "N640"),
         allowed_col: allowed,
     })
+
+
+def _occupational_therapy(lines: pd.DataFrame, keys: LineKeys, rows: np.ndarray) -> np.ndarray:
+    """For the lines at positions ``rows``: True for occupational therapy (GO on the line, or
+    none of GP/GO/GN and an OT provider type), False for PT/SLP.
+
+    Looked up once per distinct modifier value and provider type.
+    """
+    mod_c, mod_v = keys.modifiers
+    go = _modifier_flags(mod_c, mod_v, ["GO"])[rows]
+    no_mod = ~go & ~_modifier_flags(mod_c, mod_v, ["GP", "GN"])[rows]
+    if "provider_type" not in lines.columns or not no_mod.any():
+        return go
+    pt_c, pt_v = factorize(lines["provider_type"].iloc[rows])
+    ot_type = np.array([str(v).strip().lower() in OT_PROVIDER_TYPES for v in pt_v], dtype=bool)[pt_c]
+    return go | (no_mod & ot_type)
 
 
 def _put(col: pd.Series, mask: np.ndarray, values) -> pd.Series:

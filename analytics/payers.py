@@ -21,6 +21,7 @@ optional except ``kind`` and ``fee.basis``. The full schema, with defaults::
         medicare_status: false         # status B/N/I codes unpaid (97010 bundled)
         require_gp: false              # therapy lines need GP/GO (CARC 4 otherwise)
         kx_threshold: false            # lines without KX denied past the annual threshold
+                                       # (PT/SLP and OT counted apart; see below)
         mue: false                     # medically unlikely edits per code per day
         ncci:
           follow: true                 # apply NCCI procedure-to-procedure pairs
@@ -28,17 +29,58 @@ optional except ``kind`` and ``fee.basis``. The full schema, with defaults::
           pairs:                       # payer-specific pair rules (override the modifiers)
             - {column1: "97140", column2: "97124", modifiers: [XS]}
         not_covered: ["97010"]         # codes the plan never pays (CARC 96)
+        noncovered_liability: provider # who owes a not_covered line: provider | patient
+        noncovered_carc: "96"          # CARC of a not_covered line: "96" | "204"
         provider_types: {"97124": [pt, dc, md]}   # rendering provider types allowed per code
         prescription_required: false   # a prescription/referral must be on file (CARC 174)
         visit_limit: null              # visits per calendar year (CARC 119 past it)
         prior_auth_after_visits: null  # visits allowed before an authorisation is needed (CARC 197)
-        cost_share: {deductible: 0, copay: 0, coinsurance: 0}   # $ per year ("part_b" = Medicare
-                                       # Part B deductible of the year), $ per visit, fraction
+        cost_share:
+          deductible: 0                # $ per year ("part_b" = Medicare Part B deductible of the year)
+          copay: 0                     # $ per visit
+          coinsurance: 0               # fraction (0.2 for 20%)
+          copay_waives_deductible: false   # true: a visit with a copay skips the deductible
         sequestration: 0.0             # Medicare 2% payment reduction (CARC 253); set 0.02 to apply
         timely_filing_days: 365
         denial_prior: 0.05             # denial probability used before any history is learned
 
 Sequestration is off by default because its 2% figure is unconfirmed in the reference pack.
+
+Plan exclusions (``not_covered``, ``noncovered_liability``, ``noncovered_carc``)
+    A line whose code the plan excludes is denied and the payer allows nothing. Who owes it
+    is the plan's rule:
+
+    * ``provider`` (the default): group code CO, the practice writes the line off and the
+      patient owes nothing (CO-96 with RARC N130).
+    * ``patient``: group code PR, the patient owes the line (PR-96, or PR-204 with
+      ``noncovered_carc: "204"``, "not covered under the patient's current benefit plan").
+      The amount, in ``noncovered_applied`` and ``patient_part``, is the contract rate
+      times the units when ``fee.rates`` names a rate for the code, otherwise the line's
+      ``charge`` (the practice's charge; 0 when the line carries no charge). A
+      percent-of-Medicare contract sets no price for a service the plan does not cover, so
+      no Medicare-based amount is used; when the contract fixes the member's price for the
+      excluded code, put that price under ``fee.rates``. The amount counts toward neither
+      the deductible nor the copay, and draws no coinsurance; ``allowed`` stays 0.
+
+    ``noncovered_carc`` takes ``"96"`` (the default, "non-covered charge") or ``"204"``; the
+    group code follows ``noncovered_liability`` whichever CARC is used.
+
+Copay and deductible (``cost_share.copay_waives_deductible``)
+    By default (``false``) the deductible comes first, then the copay once per visit, then
+    coinsurance on the rest. With ``true`` (PPOs whose copay visits are "deductible waived")
+    a visit of a plan with a copay owes the copay and coinsurance on the rest, and the
+    deductible is neither applied nor drawn down by that visit. A plan with no copay
+    (``copay: 0``) keeps its deductible whatever this setting says.
+
+KX threshold (``kx_threshold``)
+    Medicare's therapy threshold is one amount for physical therapy and speech-language
+    pathology combined and a separate amount, of the same size, for occupational therapy.
+    The running total of allowed dollars is kept per patient, calendar year and discipline:
+    a line is occupational therapy when it carries GO, or when it carries none of GP/GO/GN
+    and its rendering ``provider_type`` is ``ot`` or ``ota``; every other therapy line counts
+    toward PT/SLP. ``therapy_allowed_before`` on a line (dollars already used this year) is
+    read as the dollars of that line's own discipline. Thresholds are in
+    ``analytics/reference/thresholds.csv`` (2025 $2,410, 2026 $2,480 per discipline group).
 """
 
 from __future__ import annotations
@@ -59,6 +101,11 @@ __all__ = ["PayerPolicy", "FeeSchedule", "NcciPolicy", "load_payers", "payer_tab
 
 PAYER_KINDS = ("medicare", "commercial", "medicaid", "auto", "workers_comp", "cash")
 FEE_BASES = ("medicare", "percent_of_medicare", "flat", "charges")
+#: Who owes a line whose code the plan excludes (``noncovered_liability``).
+NONCOVERED_LIABILITIES = ("provider", "patient")
+#: CARCs a plan may send for an excluded code (``noncovered_carc``): 96 non-covered charge,
+#: 204 not covered under the patient's current benefit plan.
+NONCOVERED_CARCS = ("96", "204")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +132,7 @@ class CostShare:
     deductible: float = 0.0
     copay: float = 0.0
     coinsurance: float = 0.0
+    copay_waives_deductible: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +151,8 @@ class PayerPolicy:
     mue: bool = False
     ncci: NcciPolicy = NcciPolicy()
     not_covered: tuple[str, ...] = ()
+    noncovered_liability: str = "provider"
+    noncovered_carc: str = "96"
     provider_types: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     prescription_required: bool = False
     visit_limit: int | None = None
@@ -135,12 +185,14 @@ class PayerPolicy:
         fee = _fee(spec.get("fee", {"basis": "medicare" if medicare else "charges"}), here)
         ncci = _ncci(spec.get("ncci", {}), here)
         cs = spec.get("cost_share") or {}
-        if not isinstance(cs, Mapping) or set(cs) - {"deductible", "copay", "coinsurance"}:
-            raise PayerPolicyError(f"{here}: cost_share takes deductible, copay and coinsurance.")
+        if not isinstance(cs, Mapping) or set(cs) - {"deductible", "copay", "coinsurance", "copay_waives_deductible"}:
+            raise PayerPolicyError(
+                f"{here}: cost_share takes deductible, copay, coinsurance and copay_waives_deductible, "
+                f"got {sorted(cs) if isinstance(cs, Mapping) else cs!r}.")
         cost = CostShare(**{
             k: float("nan") if (k == "deductible" and v == "part_b") else _number(v, f"{here}: cost_share.{k}", lo=0)
-            for k, v in cs.items()
-        })
+            for k, v in cs.items() if k != "copay_waives_deductible"
+        }, copay_waives_deductible=_flag(cs, "copay_waives_deductible", False, f"{here}: cost_share"))
         if cost.coinsurance > 1:
             raise PayerPolicyError(f"{here}: cost_share.coinsurance is a fraction (0.2 for 20%), got {cost.coinsurance}.")
         pt = spec.get("provider_types") or {}
@@ -159,6 +211,8 @@ class PayerPolicy:
             mue=_flag(spec, "mue", medicare, here),
             ncci=ncci,
             not_covered=tuple(_code(c) for c in spec.get("not_covered") or ()),
+            noncovered_liability=_choice(spec, "noncovered_liability", "provider", NONCOVERED_LIABILITIES, here),
+            noncovered_carc=_choice(spec, "noncovered_carc", "96", NONCOVERED_CARCS, here),
             provider_types={_code(k): tuple(str(x).lower() for x in v) for k, v in pt.items()},
             prescription_required=_flag(spec, "prescription_required", False, here),
             visit_limit=_int_or_none(spec.get("visit_limit"), f"{here}: visit_limit"),
@@ -180,6 +234,16 @@ def _flag(spec: Mapping, key: str, default: bool, here: str) -> bool:
     if not isinstance(value, bool):
         raise PayerPolicyError(f"{here}: {key} must be true or false, got {value!r}.")
     return value
+
+
+def _choice(spec: Mapping, key: str, default: str, allowed: tuple[str, ...], here: str) -> str:
+    """``spec[key]`` as one of ``allowed`` (numbers such as 96 read as their text)."""
+    value = spec.get(key, default)
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if text not in allowed:
+        raise PayerPolicyError(
+            f"{here}: {key} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}.")
+    return text
 
 
 def _number(value: Any, what: str, lo: float | None = None, hi: float | None = None) -> float:
@@ -297,7 +361,10 @@ def payer_table(payers: Mapping[str, PayerPolicy]) -> pd.DataFrame:
             "prescription_required": p.prescription_required, "visit_limit": p.visit_limit,
             "prior_auth_after_visits": p.prior_auth_after_visits,
             "deductible": p.cost_share.deductible, "copay": p.cost_share.copay,
-            "coinsurance": p.cost_share.coinsurance, "sequestration": p.sequestration,
+            "coinsurance": p.cost_share.coinsurance,
+            "copay_waives_deductible": p.cost_share.copay_waives_deductible,
+            "noncovered_liability": p.noncovered_liability, "noncovered_carc": p.noncovered_carc,
+            "sequestration": p.sequestration,
             "timely_filing_days": p.timely_filing_days, "denial_prior": p.denial_prior,
         })
     return pd.DataFrame(rows)

@@ -16,7 +16,9 @@ limiting charge at 109.25% of the participating amount.
 Other payers: a percent of the Medicare amount for a locality and year (with or without
 MPPR), a flat rate per unit, the practice's own charges (cash), and an optional cap per visit.
 Cost share then splits each allowed amount into the payer's and the patient's parts
-(deductible, copay per visit, coinsurance; Medicare also 2% sequestration when configured).
+(deductible, copay per visit, coinsurance; Medicare also 2% sequestration when configured;
+optionally a copay that waives the deductible), and puts what the patient owes on a line the
+plan excludes into the patient's part when the plan makes the patient liable.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.edits import DISPOSITIONS, _modifier_flags, _payer_columns, _put
+from analytics.edits import DISPOSITIONS, _lookup, _modifier_flags, _payer_columns, _put
 from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
 from analytics.payers import PayerPolicy
 from analytics.refdata import Reference, load_reference
@@ -411,12 +413,36 @@ def split_cost_share(
     the copay once per visit, then coinsurance on the rest. Medicare sequestration, when the
     policy sets it, reduces the payer's part (CARC 253).
 
+    Two policy settings change this (schema in :mod:`analytics.payers`):
+
+    * ``cost_share.copay_waives_deductible: true``: a visit of a plan with a copay skips the
+      deductible (none applied, none drawn down); the copay and coinsurance still apply.
+    * ``noncovered_liability: patient``: a line denied because the plan excludes its code
+      (``not_covered``) is owed by the patient: ``noncovered_applied`` is the payer's
+      ``fee.rates`` rate for the code times the units when the policy names one, else the
+      line's ``charge`` (0 without one). It is part of ``patient_part`` and touches neither
+      the deductible nor the copay.
+
     Returns
     -------
     DataFrame
         ``lines`` with ``deductible_applied``, ``copay_applied``, ``coinsurance_applied``,
-        ``patient_part``, ``payer_part``, ``sequestration`` and ``payer_paid`` (payer part
-        after sequestration).
+        ``noncovered_applied``, ``patient_part`` (the sum of the four), ``payer_part``
+        (allowed less deductible, copay and coinsurance), ``sequestration`` and
+        ``payer_paid`` (payer part after sequestration).
+
+    Examples
+    --------
+    >>> from analytics.payers import load_payers
+    >>> pol = load_payers({"payers": {"ppo": {"kind": "commercial", "fee": {"basis": "flat",
+    ...     "rates": {"97140": 40.0}}, "cost_share": {"deductible": 500, "copay": 25,
+    ...     "copay_waives_deductible": True}}}})
+    >>> df = pd.DataFrame({"patient_id": "p", "service_date": pd.Timestamp("2026-03-02"),
+    ...     "provider_id": "a", "payer_id": "ppo", "cpt": ["97140"], "units": [2],
+    ...     "disposition": "payable", "allowed": [80.0]})
+    >>> split_cost_share(df, pol)[["deductible_applied", "copay_applied", "patient_part",
+    ...     "payer_part"]].values.tolist()
+    [[0.0, 25.0, 25.0, 55.0]]
     """
     ref = reference or load_reference()
     if allowed_col not in lines.columns:
@@ -453,13 +479,16 @@ def _split_cost_share(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], re
         ded_start = ded_plan
     group = keys.visit
     patient = keys.patient
+    # Visits of a plan whose copay waives the deductible neither pay toward it nor use it up.
+    waived = pol.array("copay_waives_deductible", bool) & (pol.array("copay") > 0)
+    toward = np.where(waived, 0.0, allowed) if waived.any() else allowed
     # running allowed before each line within the patient's year with the payer, in date order
     # (then visit, then row order)
     order = sort_order(group, keys.date_rank, pol.codes, patient)
     key = np.stack([patient[order], pol.codes[order], year[order]])
     cum_before = np.empty(n)
-    cum_before[order] = _cumsum_before(allowed[order], key)
-    ded = to_cents(np.clip(np.minimum(ded_start - cum_before, allowed), 0, None))
+    cum_before[order] = _cumsum_before(toward[order], key)
+    ded = to_cents(np.clip(np.minimum(ded_start - cum_before, toward), 0, None))
 
     after_ded = allowed - ded
     order = np.argsort(group, kind="stable")
@@ -467,13 +496,41 @@ def _split_cost_share(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], re
     cb[order] = _cumsum_before(after_ded[order], group[order][None, :])
     copay = to_cents(np.clip(np.minimum(pol.array("copay") - cb, after_ded), 0, None))
     coins = to_cents((after_ded - copay) * pol.array("coinsurance"))
-    patient_part = to_cents(ded + copay + coins)
-    payer_part = to_cents(allowed - patient_part)
+    cost_share = to_cents(ded + copay + coins)
+    noncovered = _noncovered_owed(lines, payers, pol, keys)
+    patient_part = to_cents(cost_share + noncovered) if noncovered.any() else cost_share
+    payer_part = to_cents(allowed - cost_share)
     seq = to_cents(payer_part * pol.array("sequestration"))
     return lines.assign(
-        deductible_applied=ded, copay_applied=copay, coinsurance_applied=coins,
+        deductible_applied=ded, copay_applied=copay, coinsurance_applied=coins, noncovered_applied=noncovered,
         patient_part=patient_part, payer_part=payer_part, sequestration=seq, payer_paid=to_cents(payer_part - seq),
     )
+
+
+def _noncovered_owed(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], pol, keys: LineKeys) -> np.ndarray:
+    """What the patient owes on each line the plan excludes and makes the patient's (else 0).
+
+    A line counts when its payer has ``noncovered_liability: patient``, its code is in the
+    payer's ``not_covered`` and it is denied. The amount is the payer's ``fee.rates`` rate for
+    the code times the units when the policy names one, else the line's ``charge`` (0 when
+    the line has none), in cents.
+    """
+    n = len(lines)
+    owed = {(p.payer_id, c) for p in payers.values() if p.noncovered_liability == "patient" for c in p.not_covered}
+    if not owed or "disposition" not in lines.columns:
+        return np.zeros(n)
+    cpt_c, cpt_v = keys.cpt
+    line = _lookup(pol.codes, pol.values, cpt_c, cpt_v, owed)
+    if not line.any():
+        return np.zeros(n)
+    disp = np.asarray(pd.Categorical(lines["disposition"], categories=DISPOSITIONS).codes)
+    line &= disp == DISPOSITIONS.index("denied")
+    units = pd.to_numeric(lines["units"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    rate = _payer_rates(payers, pol, cpt_c, cpt_v)
+    charge = (pd.to_numeric(lines["charge"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+              if "charge" in lines.columns else np.full(n, np.nan))
+    amount = np.where(np.isfinite(rate), rate * units, charge)
+    return to_cents(np.where(line & np.isfinite(amount), amount, 0.0))
 
 
 def _cumsum_before(values: np.ndarray, key: np.ndarray) -> np.ndarray:

@@ -107,6 +107,40 @@ def test_status_b_under_medicare_and_not_covered_elsewhere():
     assert "does not cover 97010" in out.loc[out["cpt"] == "97010", "edit_reason"].item()
 
 
+EXCLUDING = {  # one plan excluding 97124, with each liability and CARC
+    f"{who}_{carc}": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40}},
+                      "ncci": {"follow": False}, "not_covered": ["97124"],
+                      "noncovered_liability": who, "noncovered_carc": carc}
+    for who in ("provider", "patient") for carc in ("96", "204")
+}
+
+
+@pytest.mark.parametrize("payer, carc, group", [
+    ("provider_96", "96", "CO"), ("provider_204", "204", "CO"),
+    ("patient_96", "96", "PR"), ("patient_204", "204", "PR"),
+])
+def test_plan_exclusion_group_code_follows_liability(payer, carc, group):
+    pol = load_payers({"payers": EXCLUDING})
+    out = evaluate(claim(payer, ("97140", ""), ("97124", ""), charge=[60.0, 45.0]), pol)
+    row = out[out["cpt"] == "97124"].iloc[0]
+    assert (row["disposition"], row["carc"], row["group_code"], row["rarc"]) == ("denied", carc, group, "N130")
+    assert row["allowed"] == 0 and row["payer_paid"] == 0
+    # the patient owes the charge only when the plan says so
+    assert row["patient_part"] == (45.0 if group == "PR" else 0.0)
+    assert ("the patient owes it" in row["edit_reason"]) == (group == "PR")
+    # the covered line is untouched
+    other = out[out["cpt"] == "97140"].iloc[0]
+    assert (other["disposition"], other["carc"], other["group_code"], other["allowed"]) == ("payable", "", "", 40.0)
+
+
+def test_plan_exclusion_default_is_provider_liability():
+    # no noncovered_liability key: CO-96, the practice writes the line off, the patient owes nothing
+    res, out = outcome(claim("ppo", ("97140", ""), ("97010", ""), charge=[60.0, 25.0]))
+    row = out[out["cpt"] == "97010"].iloc[0]
+    assert (row["carc"], row["group_code"], row["patient_part"], row["noncovered_applied"]) == ("96", "CO", 0, 0)
+    assert row["edit_reason"] == "ppo does not cover 97010 under this plan"
+
+
 def test_medicare_therapy_line_without_gp():
     res, out = outcome(claim("mc", ("97140", "")))
     assert res["97140"] == ("denied", "4")
@@ -172,6 +206,79 @@ def test_kx_threshold():
     assert res["97140"][0] == "payable"
     res, _ = outcome(df.assign(therapy_allowed_before=100.0))
     assert res["97140"][0] == "payable"
+
+
+# KX threshold per discipline. A flat $100 per unit keeps the figures round: 4 units = $400 a
+# visit; six visits = $2,400, under the 2026 threshold of $2,480; a seventh makes $2,800.
+KX_POLICIES = load_payers({"payers": {
+    "kx": {"kind": "medicare", "fee": {"basis": "flat", "rates": {"97140": 100.0}}, "require_gp": False},
+}})
+
+
+def therapy_visits(n, first, modifiers, provider_type="pt", patient="p1"):
+    dates = pd.date_range(first, periods=n, freq="7D")
+    return pd.DataFrame({
+        "patient_id": patient, "service_date": dates, "provider_id": "r1", "payer_id": "kx",
+        "provider_type": provider_type, "cpt": "97140", "units": 4, "modifiers": modifiers,
+    })
+
+
+def test_kx_threshold_counts_pt_slp_and_ot_apart():
+    # PT $2,400 (6 x $400) and OT $2,400: $4,800 together, but neither discipline reaches $2,480
+    pt = therapy_visits(6, "2026-01-05", "GP")
+    ot = therapy_visits(6, "2026-01-06", "GO")
+    out = evaluate(pd.concat([pt, ot], ignore_index=True), KX_POLICIES)
+    assert out["allowed"].sum() == 4800.0
+    assert (out["disposition"] == "payable").all() and (out["carc"] == "").all()
+
+
+def test_kx_threshold_per_discipline_still_applies():
+    # a seventh PT visit takes PT to $2,800: that line needs KX; the OT lines ($2,400) do not
+    pt = therapy_visits(7, "2026-01-05", "GP")
+    ot = therapy_visits(6, "2026-01-06", "GO")
+    out = evaluate(pd.concat([pt, ot], ignore_index=True), KX_POLICIES)
+    denied = out[out["disposition"] == "denied"]
+    assert len(denied) == 1 and denied["service_date"].item() == pd.Timestamp("2026-02-16")
+    assert (denied["carc"].item(), denied["group_code"].item(), denied["allowed"].item()) == ("119", "CO", 0.0)
+    assert "allowed PT/SLP dollars" in denied["edit_reason"].item()
+    # the same seventh visit in OT names OT
+    out = evaluate(pd.concat([therapy_visits(6, "2026-01-05", "GP"), therapy_visits(7, "2026-01-06", "GO")],
+                             ignore_index=True), KX_POLICIES)
+    denied = out[out["disposition"] == "denied"]
+    assert len(denied) == 1 and denied["modifiers"].item() == "GO"
+    assert "allowed OT dollars" in denied["edit_reason"].item()
+    # with KX the seventh visit is paid
+    out = evaluate(therapy_visits(7, "2026-01-05", "GP,KX"), KX_POLICIES)
+    assert (out["disposition"] == "payable").all()
+
+
+@pytest.mark.parametrize("modifiers, provider_type, ot", [
+    ("GO", "pt", True),     # the modifier names the discipline
+    ("GP", "ot", False),
+    ("GN", "ota", False),   # speech-language pathology counts with PT
+    ("", "ota", True),      # no therapy modifier: the provider type decides
+    ("", "OT", True),
+    ("", "pt", False),
+    ("", "lmt", False),
+])
+def test_kx_discipline_of_a_line(modifiers, provider_type, ot):
+    # PT/SLP lines on Mondays ($2,400); the line under test six times on Tuesdays ($2,400)
+    pt = therapy_visits(6, "2026-01-05", "GP")
+    other = therapy_visits(6, "2026-01-06", modifiers, provider_type)
+    out = evaluate(pd.concat([pt, other], ignore_index=True), KX_POLICIES)
+    assert (out["disposition"] == "denied").any() != ot
+
+
+def test_kx_dollars_before_are_the_lines_own_discipline():
+    # one $100 line each; $2,300 already used in each discipline: PT $2,400 and OT $2,400, both
+    # under $2,480 (pooled, the OT line would stand at $100 + $100 + $2,300 = $2,500)
+    df = pd.concat([therapy_visits(1, "2026-03-02", "GP"), therapy_visits(1, "2026-03-03", "GO")],
+                   ignore_index=True).assign(therapy_allowed_before=2300.0, units=1)
+    out = evaluate(df, KX_POLICIES)
+    assert out["disposition"].astype(str).tolist() == ["payable", "payable"]
+    # $2,470 of PT used: the PT line passes $2,480 ($2,570), the OT line ($100) does not
+    out = evaluate(df.assign(therapy_allowed_before=[2470.0, 0.0]), KX_POLICIES)
+    assert out["disposition"].astype(str).tolist() == ["denied", "payable"]
 
 
 def test_every_line_has_disposition_reason_and_carc_columns():

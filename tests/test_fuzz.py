@@ -1,5 +1,8 @@
 """Fuzzing the 835 reader and the export loader, seeded from the fixtures.
 
+CI tries 400 mutated 835s and 200 mutated exports per run (each input one to three stacked
+mutations); ANALYTICS_FUZZ_835 and ANALYTICS_FUZZ_CSV set other counts for a longer search.
+
 For every input the outcome is a correct load or one of the package's own errors with a
 message; never another exception, never a hang (a deadline per input), never a silent loss
 (intake counts reconcile; an 835 that loads reports its balance differences).
@@ -7,6 +10,7 @@ message; never another exception, never a hang (a deadline per input), never a s
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -42,7 +46,14 @@ SEEDS = seeds()
 
 @st.composite
 def mutated_835(draw) -> str:
+    """A fixture with one to three mutations stacked (each may undo part of another)."""
     text = draw(st.sampled_from(SEEDS))
+    for _ in range(draw(st.integers(1, 3))):
+        text = _mutate_835(draw, text)
+    return text
+
+
+def _mutate_835(draw, text: str) -> str:
     segs = text.split("~")
     kind = draw(st.sampled_from(["truncate", "delete", "duplicate", "swap", "bytes", "huge", "empty", "shuffle"]))
     if kind == "truncate":
@@ -74,7 +85,11 @@ def mutated_835(draw) -> str:
     return text
 
 
-@settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ_835 = int(os.environ.get("ANALYTICS_FUZZ_835", "400"))
+FUZZ_CSV = int(os.environ.get("ANALYTICS_FUZZ_CSV", "200"))
+
+
+@settings(max_examples=FUZZ_835, deadline=2000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(mutated_835())
 def test_835_reader_never_fails_unclearly(text):
     with warnings.catch_warnings():
@@ -100,10 +115,20 @@ p3,2026-03-04,dc1,dc,auto_pip,97010,,,S13.4XXA,20
 
 @st.composite
 def mutated_csv(draw) -> str:
-    rows = CSV.splitlines()
+    """The export with one to three mutations stacked."""
+    text = CSV
+    for _ in range(draw(st.integers(1, 3))):
+        text = _mutate_csv(draw, text)
+    return text
+
+
+def _mutate_csv(draw, text: str) -> str:
+    rows = text.splitlines()
+    if len(rows) < 2:
+        return text[: draw(st.integers(0, len(text)))]
     kind = draw(st.sampled_from(["truncate", "cell", "delete", "duplicate", "bytes", "header"]))
     if kind == "truncate":
-        return CSV[: draw(st.integers(0, len(CSV)))]
+        return text[: draw(st.integers(0, len(text)))]
     i = draw(st.integers(1, len(rows) - 1))
     if kind == "cell":
         cells = rows[i].split(",")
@@ -124,7 +149,7 @@ def mutated_csv(draw) -> str:
     return "\n".join(rows) + "\n"
 
 
-@settings(max_examples=200, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=FUZZ_CSV, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_csv())
 def test_export_loader_reconciles_or_fails_clearly(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("fuzz") / "export.csv"

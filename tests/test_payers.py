@@ -60,3 +60,41 @@ def test_unknown_payer():
     pol = load_payers(SAMPLE)
     with pytest.raises(UnknownPayerError, match="Add it to payers.yaml"):
         get_policy(pol, "acme")
+
+
+def test_new_option_defaults_keep_todays_behaviour():
+    p = load_payers({"payers": {"x": {"kind": "commercial"}}})["x"]
+    assert (p.noncovered_liability, p.noncovered_carc, p.cost_share.copay_waives_deductible) == (
+        "provider", "96", False)
+    sample = load_payers(SAMPLE)
+    assert all(q.noncovered_liability == "provider" and q.noncovered_carc == "96"
+               and not q.cost_share.copay_waives_deductible for q in sample.values())
+
+
+def test_new_options_parse():
+    p = load_payers({"payers": {"x": {
+        "kind": "commercial", "not_covered": ["97124"], "noncovered_liability": "patient", "noncovered_carc": 204,
+        "cost_share": {"deductible": 500, "copay": 25, "copay_waives_deductible": True},
+    }}})["x"]
+    assert (p.noncovered_liability, p.noncovered_carc) == ("patient", "204")
+    assert p.cost_share.copay_waives_deductible and p.cost_share.copay == 25 and p.cost_share.deductible == 500
+
+
+@pytest.mark.parametrize("text, match", [
+    ("payers:\n  x: {kind: commercial, noncovered_liability: insurer}",
+     r"payer 'x': noncovered_liability must be one of 'provider', 'patient', got 'insurer'"),
+    ("payers:\n  x: {kind: commercial, noncovered_liability: true}",
+     r"payer 'x': noncovered_liability must be one of 'provider', 'patient', got True"),
+    ("payers:\n  x: {kind: commercial, noncovered_carc: 97}",
+     r"payer 'x': noncovered_carc must be one of '96', '204', got 97"),
+    ("payers:\n  x: {kind: commercial, cost_share: {copay: 20, copay_waives_deductible: sometimes}}",
+     r"payer 'x': cost_share: copay_waives_deductible must be true or false, got 'sometimes'"),
+    ("payers:\n  x: {kind: commercial, cost_share: {copay: 20, waive_deductible: true}}",
+     r"payer 'x': cost_share takes deductible, copay, coinsurance and copay_waives_deductible"),
+])
+def test_bad_new_option_values_name_payer_key_and_allowed_values(tmp_path, text, match):
+    path = tmp_path / "payers.yaml"
+    path.write_text(text)
+    with pytest.raises(PayerPolicyError, match=match) as err:
+        load_payers(path)
+    assert str(path) in str(err.value)

@@ -187,6 +187,109 @@ def test_cost_share_runs_over_the_year_in_date_order():
     assert (out["patient_part"] + out["payer_part"]).sum() == pytest.approx(out["allowed"].sum())
 
 
+COST_SHARE = load_payers({"payers": {
+    # the "copay" plan above with the deductible waived on copay visits
+    "waived": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40.0, "97110": 40.0}},
+               "cost_share": {"deductible": 50, "copay": 20, "coinsurance": 0.1, "copay_waives_deductible": True}},
+    # no copay: the waiver has nothing to act on, the deductible applies
+    "waived_no_copay": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40.0, "97110": 40.0}},
+                        "cost_share": {"deductible": 50, "coinsurance": 0.1, "copay_waives_deductible": True}},
+    # 97124 excluded; the patient owes it
+    "excl_patient": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40.0}},
+                     "ncci": {"follow": False}, "not_covered": ["97124"], "noncovered_liability": "patient",
+                     "cost_share": {"deductible": 50, "copay": 20, "coinsurance": 0.1}},
+    # the same, with a contract rate for the excluded code
+    "excl_rate": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40.0, "97124": 35.0}},
+                  "ncci": {"follow": False}, "not_covered": ["97124"], "noncovered_liability": "patient",
+                  "noncovered_carc": "204", "cost_share": {"deductible": 50, "copay": 20, "coinsurance": 0.1}},
+    # the same plan, provider liable (the default)
+    "excl_provider": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40.0}},
+                      "ncci": {"follow": False}, "not_covered": ["97124"],
+                      "cost_share": {"deductible": 50, "copay": 20, "coinsurance": 0.1}},
+}})
+
+
+def visit_sums(out, date):
+    day = out[out["service_date"] == date]
+    return {c: round(float(day[c].sum()), 2) for c in (
+        "allowed", "deductible_applied", "copay_applied", "coinsurance_applied", "noncovered_applied",
+        "patient_part", "payer_part")}
+
+
+def test_copay_waives_deductible():
+    # Two $80 visits (97140 $40 + 97110 $40). Waived: each visit owes the $20 copay and 10% of
+    # the other $60 ($6.00): patient $26.00, payer $54.00; the $50 deductible is never touched.
+    # Not waived (test above): January $50 + $20 + $1.00 = $71.00, February $20 + $6.00 = $26.00.
+    a = claim("waived", "2026-02-01", ("97140", 1, ""), ("97110", 1, ""))
+    b = claim("waived", "2026-01-01", ("97140", 1, ""), ("97110", 1, ""))
+    out = evaluate(pd.concat([a, b], ignore_index=True), COST_SHARE)
+    for date in ("2026-01-01", "2026-02-01"):
+        assert visit_sums(out, date) == {
+            "allowed": 80.0, "deductible_applied": 0.0, "copay_applied": 20.0, "coinsurance_applied": 6.0,
+            "noncovered_applied": 0.0, "patient_part": 26.0, "payer_part": 54.0}
+    # the same visits without the waiver: the deductible comes first
+    base = evaluate(pd.concat([a, b], ignore_index=True).assign(payer_id="copay"), POLICIES)
+    assert visit_sums(base, "2026-01-01")["patient_part"] == 71.0
+    assert visit_sums(base, "2026-02-01")["patient_part"] == 26.0
+
+
+def test_copay_waiver_without_a_copay_keeps_the_deductible():
+    # $80 visit: deductible $50, no copay, 10% of $30 = $3.00: patient $53.00, payer $27.00
+    out = evaluate(claim("waived_no_copay", "2026-01-01", ("97140", 1, ""), ("97110", 1, "")), COST_SHARE)
+    assert visit_sums(out, "2026-01-01") == {
+        "allowed": 80.0, "deductible_applied": 50.0, "copay_applied": 0.0, "coinsurance_applied": 3.0,
+        "noncovered_applied": 0.0, "patient_part": 53.0, "payer_part": 27.0}
+
+
+def excluded_visits(payer):
+    # Jan 5: 97140 x1 (charge $60, allowed $40) and 97124 x2 (excluded, charge $90);
+    # Jan 12: 97140 x2 (charge $120, allowed $80)
+    a = claim(payer, "2026-01-05", ("97140", 1, ""), ("97124", 2, "")).assign(charge=[60.0, 90.0])
+    b = claim(payer, "2026-01-12", ("97140", 2, "")).assign(charge=120.0)
+    return evaluate(pd.concat([a, b], ignore_index=True), COST_SHARE)
+
+
+def test_excluded_service_owed_by_the_patient_at_the_charge():
+    out = excluded_visits("excl_patient")
+    ex = out[out["cpt"] == "97124"].iloc[0]
+    assert (ex["disposition"], ex["carc"], ex["group_code"]) == ("denied", "96", "PR")
+    # the patient owes the $90 charge; the payer allows and pays nothing
+    assert (ex["allowed"], ex["noncovered_applied"], ex["patient_part"], ex["payer_part"], ex["payer_paid"]) == (
+        0.0, 90.0, 90.0, 0.0, 0.0)
+    assert (ex["deductible_applied"], ex["copay_applied"], ex["coinsurance_applied"]) == (0.0, 0.0, 0.0)
+    # Jan 5 covered line: $40 all to the deductible ($10 of it left), no copay left to take
+    assert visit_sums(out, "2026-01-05") == {
+        "allowed": 40.0, "deductible_applied": 40.0, "copay_applied": 0.0, "coinsurance_applied": 0.0,
+        "noncovered_applied": 90.0, "patient_part": 130.0, "payer_part": 0.0}
+    # Jan 12: the $90 did not count toward the deductible: $10 deductible, $20 copay,
+    # 10% of $50 = $5.00 -> patient $35.00, payer $45.00
+    assert visit_sums(out, "2026-01-12") == {
+        "allowed": 80.0, "deductible_applied": 10.0, "copay_applied": 20.0, "coinsurance_applied": 5.0,
+        "noncovered_applied": 0.0, "patient_part": 35.0, "payer_part": 45.0}
+
+
+def test_excluded_service_owed_by_the_patient_at_the_contract_rate():
+    # fee.rates names $35 for 97124: the patient owes 2 x $35 = $70, not the $90 charge (PR-204)
+    out = excluded_visits("excl_rate")
+    ex = out[out["cpt"] == "97124"].iloc[0]
+    assert (ex["carc"], ex["group_code"], ex["allowed"], ex["patient_part"]) == ("204", "PR", 0.0, 70.0)
+    assert visit_sums(out, "2026-01-12")["patient_part"] == 35.0
+
+
+def test_excluded_service_without_a_charge_owes_nothing_known():
+    df = claim("excl_patient", "2026-01-05", ("97124", 1, ""))
+    out = evaluate(df, COST_SHARE)
+    assert (out["group_code"].item(), out["patient_part"].item(), out["noncovered_applied"].item()) == ("PR", 0, 0)
+
+
+def test_excluded_service_written_off_by_default():
+    out = excluded_visits("excl_provider")
+    ex = out[out["cpt"] == "97124"].iloc[0]
+    assert (ex["carc"], ex["group_code"], ex["noncovered_applied"], ex["patient_part"]) == ("96", "CO", 0.0, 0.0)
+    assert visit_sums(out, "2026-01-05")["patient_part"] == 40.0
+    assert visit_sums(out, "2026-01-12")["patient_part"] == 35.0
+
+
 line = st.tuples(st.sampled_from(["97110", "97112", "97124", "97140", "97530", "97010"]),
                  st.integers(0, 60), st.sampled_from(["", "GP", "GP,59", "XS", "GP,CQ"]))
 
