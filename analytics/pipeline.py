@@ -5,7 +5,15 @@
   them in chunks of whole patients (optionally in several processes) and writes the result
   as Parquet partitioned by year-month. ``python -m analytics evaluate`` runs it.
 * :func:`evaluate_dask` runs the same :func:`evaluate` on a ``dask.dataframe`` partitioned by
-  patient, for data larger than one machine (the optional ``[dask]`` extra).
+  patient, for data larger than one machine (the optional ``[dask]`` extra);
+  :func:`write_dask_parquet` writes its result.
+
+Saved tables carry no direct identifiers: both writers replace the patient id by the salted
+pseudonym of :func:`analytics.intake.pseudonymise` (``ANALYTICS_ID_SALT``, the scheme intake
+uses, so the keys match those of ``intake`` outputs) and leave out the columns that name or
+identify a patient (names, dates of birth, member, subscriber and account ids, contact
+details). A pseudonym stands for exactly one id, so visits and patient-years group as before
+and every other column is unchanged.
 
 Every rule looks at one visit (patient + service date + provider) or at one patient's year
 with a payer, never across patients. Lines split by patient into parts, each part evaluated
@@ -40,7 +48,10 @@ Running on a multi-machine Dask cluster
        client = Client("tcp://HOST:8786")
        lines = dd.read_parquet("s3://bucket/lines/")
        out = evaluate_dask(lines, load_payers("payers.yaml"))
-       write_dask_parquet(out, "s3://bucket/evaluated/")   # partitioned by year_month
+       write_dask_parquet(out, "s3://bucket/evaluated/")   # partitioned by year_month, ids pseudonymised
+
+   Set ``ANALYTICS_ID_SALT`` on the client: the salt is read there and travels with the
+   tasks, so every worker makes the same pseudonyms.
 
 The lines are shuffled so that each patient's lines land in one partition (a network shuffle
 of every column), then :func:`evaluate` runs on each partition. Partitions of about a million
@@ -55,6 +66,7 @@ import dataclasses
 import math
 import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -118,7 +130,8 @@ def evaluate(
     run before pricing and the KX threshold after it; cost share splits the allowed amount.
     ``p_deny`` is 1 where an edit denies, else the fitted ``denial_model``'s probability
     when one is given, else the payer's prior (``denial_prior`` in its policy).
-    ``expected`` = allowed x (1 - p_deny).
+    ``expected`` = allowed x (1 - p_deny), plus what the patient owes on a line the plan
+    excludes and makes the patient's (``noncovered_applied``, owed although the payer denies).
 
     Frames of more than 1.5 million lines are evaluated in blocks of about a million lines
     of whole patients and put back together: no rule crosses patients, so the figures are
@@ -172,14 +185,17 @@ def evaluate(
         basis = "payer prior (policy denial_prior)"
     p = np.where(denied, 1.0, p)
     allowed = np.nan_to_num(out["allowed"].to_numpy(dtype=float, na_value=np.nan))
+    # a line the plan excludes and makes the patient's is denied by the payer yet owed in full
+    owed = np.nan_to_num(out["noncovered_applied"].to_numpy(dtype=float, na_value=np.nan))
+    share = out["patient_part"].to_numpy(dtype=float) - owed
     return out.assign(
         p_deny=p,
         p_deny_basis=_categorical(
             np.where(disposition == DISPOSITIONS.index("not_billed"), 2, denied.astype(np.int64)),
             [basis, "denied by an edit", "not billed: no billable units"]),
-        expected=np.round(allowed * (1 - p), 2),
+        expected=np.round(allowed * (1 - p) + owed, 2),
         expected_payer=np.round(out["payer_paid"].to_numpy(dtype=float) * (1 - p), 2),
-        expected_patient=np.round(out["patient_part"].to_numpy(dtype=float) * (1 - p), 2),
+        expected_patient=np.round(share * (1 - p) + owed, 2),
     )
 
 
@@ -198,6 +214,8 @@ class ParquetRun:
     """What :func:`evaluate_parquet` did: lines in and out, chunks, partitions and files.
 
     ``lines_in == lines_out`` always: :func:`evaluate` raises on bad input rather than drop it.
+    ``pseudonymised`` says whether the patient ids were replaced by pseudonyms;
+    ``dropped_columns`` names the identifying input columns left out of the output.
     """
 
     lines_in: int
@@ -208,6 +226,8 @@ class ParquetRun:
     partitions: list[str]
     files: list[Path]
     seconds: float
+    pseudonymised: bool = False
+    dropped_columns: tuple[str, ...] = ()
 
 
 def _as_payers(payers: Mapping[str, PayerPolicy] | str | Path) -> Mapping[str, PayerPolicy]:
@@ -272,6 +292,105 @@ def _compact(table):
             if sum(len(c.dictionary) for c in col.chunks) > 4096:
                 table = table.set_column(i, field.name, pc.dictionary_encode(pc.cast(col, field.type.value_type)))
     return table
+
+
+def _identifying_columns(columns: Sequence[str], patient_column: str = VISIT_KEYS[0]) -> list[str]:
+    """The columns that name or directly identify a patient, other than ``patient_column``.
+
+    Names, dates of birth, member, subscriber and account ids, medical record numbers, SSNs
+    and contact details, recognised by their header in snake case (``"Patient Name"`` is
+    ``patient_name``) from the lists of the intake and of the privacy guard. The patient
+    column itself is kept, to be pseudonymised; any other raw patient id column is listed.
+
+    Examples
+    --------
+    >>> _identifying_columns(["patient_id", "Patient Name", "DOB", "member_id", "cpt"])
+    ['Patient Name', 'DOB', 'member_id']
+    """
+    # imported here: `import analytics.pipeline` stays free of the intake's validation stack
+    from analytics.intake import PRIVATE_COLUMNS
+    from analytics.privacy import _DOB_COLUMNS, _ID_COLUMNS, _NAME_COLUMNS, _header
+
+    private = PRIVATE_COLUMNS | {*_NAME_COLUMNS, *_ID_COLUMNS, *_DOB_COLUMNS}
+    found = []
+    for name in columns:
+        key = _header(name)
+        if name != patient_column and (key in private or ("patient" in key and key.endswith("_name"))):
+            found.append(name)
+    return found
+
+
+def _resolve_salt(salt: str | None) -> str:
+    """The salt :func:`analytics.intake.pseudonymise` would use, read once here (so that
+    forked processes and Dask workers need not see the environment)."""
+    from analytics.intake import DEFAULT_SALT, SALT_ENV
+
+    return salt if salt is not None else (os.environ.get(SALT_ENV) or DEFAULT_SALT)
+
+
+def _pseudonyms(values: np.ndarray, salt: str) -> np.ndarray:
+    """The pseudonym of each of ``values`` (distinct ids), as intake makes them."""
+    from analytics.intake import pseudonymise
+
+    ids = pd.DataFrame({"patient_id": pd.Series(values, dtype=object).astype("str")})
+    return pseudonymise(ids, salt=salt)["patient_id"].to_numpy(dtype=object)
+
+
+def _pseudonymise_table(table, column: str, salt: str):
+    """The Arrow table with ``column`` replaced by pseudonyms, each distinct id hashed once.
+
+    The ids are dictionary-encoded (one dictionary for every chunk), the dictionary is hashed
+    and the codes are kept: no per-line work outside Arrow. The column keeps its kind
+    (dictionary stays dictionary, text stays text); numeric ids are hashed as their text;
+    missing ids stay missing.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = table.column_names.index(column)
+    col = table.column(index)
+    kind = col.type
+    is_dictionary = pa.types.is_dictionary(col.type)
+    value_type = col.type.value_type if is_dictionary else col.type
+    if is_dictionary:  # one dictionary per row group: decode, then code afresh
+        col = pc.cast(col, value_type)
+    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+        value_type = pa.string()
+        col = pc.cast(col, value_type)
+    coded = pc.dictionary_encode(col)
+    if not coded.num_chunks:  # no lines
+        return table.set_column(index, column, pa.chunked_array([], type=kind if is_dictionary else value_type))
+    dictionary = coded.chunk(0).dictionary
+    hashed = pa.array(_pseudonyms(dictionary.to_numpy(zero_copy_only=False), salt), type=value_type)
+    out = pa.chunked_array([pa.DictionaryArray.from_arrays(c.indices, hashed) for c in coded.chunks])
+    if not is_dictionary:
+        out = pc.cast(out, value_type)
+    return table.set_column(index, column, out)
+
+
+def _pseudonymise_frame(frame: pd.DataFrame, column: str | None, salt: str, drop: Sequence[str]) -> pd.DataFrame:
+    """The frame without the ``drop`` columns and with ``column`` replaced by pseudonyms.
+
+    Each distinct id is hashed once and mapped back by its factorize code. A categorical
+    stays categorical; other ids become text; missing ids stay missing.
+    """
+    out = frame.drop(columns=list(drop))
+    if column is None:
+        return out
+    values = out[column]
+    codes, uniques = pd.factorize(values)
+    hashed = _pseudonyms(np.asarray(uniques, dtype=object), salt)
+    # equal pseudonyms (blank ids, 7 and "7") share one category
+    hashed_codes, categories = pd.factorize(hashed)
+    mapped = np.full(len(codes), -1, dtype=np.int64)
+    present = codes >= 0
+    mapped[present] = hashed_codes[codes[present]]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        new = pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str"))
+    else:
+        new = pd.array(np.asarray(categories, dtype=object), dtype="str").take(mapped, allow_fill=True)
+    out[column] = pd.Series(new, index=out.index, name=column)
+    return out
 
 
 def _months(dates: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -370,6 +489,8 @@ def evaluate_parquet(
     workers: int | None = None,
     denial_model: Any | None = None,
     overwrite: bool = False,
+    pseudonymise: bool = True,
+    salt: str | None = None,
 ) -> ParquetRun:
     """Evaluate service lines stored as Parquet and write the result partitioned by year-month.
 
@@ -377,6 +498,12 @@ def evaluate_parquet(
     lines always in one chunk); every chunk is evaluated with :func:`evaluate` and written under
     ``dst/year_month=YYYY-MM/part-CCCCC.parquet``. Because no rule crosses patients, the
     figures equal those of one :func:`evaluate` over all lines.
+
+    The written lines carry no direct identifiers: columns that name or identify a patient
+    (names, dates of birth, member, subscriber and account ids, contact details) are not even
+    read, and the patient id is replaced, before evaluation, by the salted pseudonym of
+    :func:`analytics.intake.pseudonymise`. Each distinct id is hashed once; a pseudonym
+    stands for one id, so every figure is that of the raw ids.
 
     Parameters
     ----------
@@ -394,6 +521,13 @@ def evaluate_parquet(
         chunks). Workers are forked and read their chunk from the parent's table, so only
         results are written, nothing is copied between processes; where ``fork`` is not
         available one process is used.
+    pseudonymise
+        Replace the patient id (``visit_keys[0]``) by its pseudonym and leave the identifying
+        columns out (default). False writes the ids and columns as read, for tables that
+        never leave the machine.
+    salt
+        Secret for the pseudonyms. Default: the ``ANALYTICS_ID_SALT`` environment variable,
+        else the public default of :func:`analytics.intake.pseudonymise`.
 
     Returns
     -------
@@ -412,18 +546,32 @@ def evaluate_parquet(
     >>> run = evaluate_parquet(tmp / "lines.parquet", tmp / "out", pol, workers=1)
     >>> run.lines_out, run.partitions
     (2, ['2025-06'])
-    >>> pd.read_parquet(tmp / "out")["allowed"].tolist()
+    >>> out = pd.read_parquet(tmp / "out")
+    >>> out["allowed"].tolist()
     [50.62, 20.7]
+    >>> out["patient_id"].astype(str).unique().tolist()  # "p", pseudonymised with the default salt
+    ['03f87c62c5aca98b']
     """
     started = time.perf_counter()
     ref = reference or load_reference()
     pol = _as_payers(payers)
     dst = Path(dst)
-    table = read_lines_table(src)
+    patient_col = visit_keys[0]
+    dropped: list[str] = []
+    if pseudonymise and Path(src).exists():
+        import pyarrow.parquet as pq
+
+        names = pq.ParquetDataset(src).schema.names
+        dropped = _identifying_columns(names, patient_col)
+        table = read_lines_table(src, [c for c in names if c not in dropped])
+    else:
+        table = read_lines_table(src)
     _prepare_output(dst, partition_by, overwrite)
     n = table.num_rows
     n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
-    chunk, patients = _patient_chunks(table, visit_keys[0], n_chunks)
+    chunk, patients = _patient_chunks(table, patient_col, n_chunks)  # raises when there is no patient column
+    if pseudonymise:
+        table = _pseudonymise_table(table, patient_col, _resolve_salt(salt))
     workers = _workers(workers, n_chunks)
     _SHARED.update(table=table, chunk=chunk, payers=pol, reference=ref, visit_keys=tuple(visit_keys),
                    denial_model=denial_model, dst=dst, partition_by=partition_by)
@@ -443,7 +591,8 @@ def evaluate_parquet(
     partitions = sorted({f.parent.name.split("=", 1)[1] for f in files})
     return ParquetRun(lines_in=n, lines_out=sum(k for k, _ in results), patients=patients, chunks=n_chunks,
                       workers=workers, partitions=partitions, files=files,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, pseudonymised=pseudonymise,
+                      dropped_columns=tuple(dropped))
 
 
 def _workers(workers: int | None, n_chunks: int) -> int:
@@ -485,7 +634,9 @@ def evaluate_dask(
     The lines are first shuffled on the patient id so that each patient's lines are in one
     partition (every rule is local to a patient); then :func:`evaluate` runs on each
     partition with ``map_partitions``. The result is lazy; call ``.compute()``,
-    ``.to_parquet(...)`` or ``.persist()`` on it.
+    ``.persist()`` or :func:`write_dask_parquet` on it. It keeps the ids as given;
+    :func:`write_dask_parquet` pseudonymises them and leaves identifying columns out of the
+    files (``.to_parquet(...)`` writes everything as it is).
 
     Parameters
     ----------
@@ -532,15 +683,55 @@ def evaluate_dask(
     )
 
 
-def write_dask_parquet(evaluated, path: str, *, partition_by: str = PARTITION_COLUMN, **kwargs) -> None:
+def write_dask_parquet(
+    evaluated,
+    path: str,
+    *,
+    partition_by: str = PARTITION_COLUMN,
+    pseudonymise: bool = True,
+    salt: str | None = None,
+    patient_column: str = VISIT_KEYS[0],
+    **kwargs,
+) -> None:
     """Write the output of :func:`evaluate_dask` as Parquet partitioned by ``partition_by``.
+
+    The files carry no direct identifiers: columns that name or identify a patient (names,
+    dates of birth, member, subscriber and account ids, contact details) are left out and
+    ``patient_column`` is replaced by the salted pseudonym of
+    :func:`analytics.intake.pseudonymise`, each distinct id of a partition hashed once. A
+    pseudonym stands for one id, so grouping by patient gives what the raw ids give.
 
     Each partition codes its categoricals on its own (a few reasons here, many there), so
     their Arrow type is fixed to 32-bit dictionary indices for every file to share one schema.
     Further keyword arguments go to ``dask.dataframe.DataFrame.to_parquet``.
+
+    Parameters
+    ----------
+    evaluated
+        A ``dask.dataframe.DataFrame``, usually from :func:`evaluate_dask`.
+    path
+        Output directory (local, or a URL such as ``s3://bucket/evaluated/``).
+    pseudonymise
+        Pseudonymise ``patient_column`` and leave out the identifying columns (default).
+        False writes them as they are, for tables that never leave the machine.
+    salt
+        Secret for the pseudonyms. Default: the ``ANALYTICS_ID_SALT`` environment variable of
+        this (the client's) process, else the public default of
+        :func:`analytics.intake.pseudonymise`. It travels with the tasks to the workers.
+    patient_column
+        The patient id column.
     """
     import pyarrow as pa
 
+    if pseudonymise:
+        from dask.dataframe.utils import clear_known_categories
+
+        drop = _identifying_columns(list(evaluated.columns), patient_column)
+        column = patient_column if patient_column in evaluated.columns else None
+        key = _resolve_salt(salt)
+        meta = clear_known_categories(_pseudonymise_frame(evaluated._meta, column, key, drop))
+        evaluated = evaluated.map_partitions(_pseudonymise_frame, column, key, drop, meta=meta,
+                                             align_dataframes=False)
     categorical = [c for c, t in evaluated.dtypes.items() if isinstance(t, pd.CategoricalDtype) and c != partition_by]
     schema = {c: pa.dictionary(pa.int32(), pa.large_string()) for c in categorical}
     evaluated.to_parquet(path, partition_on=[partition_by], write_index=False,
@@ -565,11 +756,15 @@ def _with_month(out: pd.DataFrame, partition_by: str | None) -> pd.DataFrame:
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="evaluate service lines from Parquet and write them partitioned by year-month",
+        "evaluate", help="evaluate service lines from Parquet and write them partitioned by year-month "
+                         "(patient ids pseudonymised)",
         description="Run every rule stage (units, edits, pricing, KX, cost share, denial risk) on service "
                     "lines stored as Parquet and write the evaluated lines to OUT/year_month=YYYY-MM/. "
                     "Lines are processed in chunks of whole patients, in parallel processes; with --dask "
-                    "the same engine runs on a Dask cluster.")
+                    "the same engine runs on a Dask cluster. The written lines carry no direct "
+                    "identifiers: patient ids are pseudonymised with ANALYTICS_ID_SALT (the scheme of "
+                    "`intake`) and columns holding patient names, dates of birth, member, subscriber or "
+                    "account ids or contact details are dropped.")
     p.add_argument("--lines", required=True, help="service lines: a Parquet file or a directory of them")
     p.add_argument("--payers", type=Path, required=True, help="payer policy YAML")
     p.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
@@ -582,23 +777,33 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    """``evaluate``: the lines of ``--lines`` evaluated and written to ``--out`` with
+    pseudonymised patient ids and without identifying columns."""
     payers = load_payers(args.payers)
     if args.dask or args.scheduler:
-        lines, seconds = _run_dask(args, payers)
+        lines, seconds, dropped = _run_dask(args, payers)
         print(f"evaluated {lines:,} lines on Dask in {seconds:.1f} s; wrote {args.out} partitioned by "
-              f"{PARTITION_COLUMN}")
+              f"{PARTITION_COLUMN}, patient ids pseudonymised")
+        _say_dropped(dropped)
         return 0
     _keep_freed_memory()  # this process only evaluates chunks from here on
     run = evaluate_parquet(args.lines, args.out, payers, chunk_lines=args.chunk_lines, workers=args.workers,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, pseudonymise=True)
+    _say_dropped(run.dropped_columns)
     print(f"evaluated {run.lines_out:,} lines ({run.patients:,} patients) in {run.chunks} chunk(s) on "
           f"{run.workers} process(es) in {run.seconds:.1f} s")
     print(f"wrote {len(run.files)} files in {len(run.partitions)} partitions ({run.partitions[0]} .. "
-          f"{run.partitions[-1]}) to {args.out}" if run.partitions else f"wrote nothing to {args.out}")
+          f"{run.partitions[-1]}) to {args.out}, patient ids pseudonymised" if run.partitions
+          else f"wrote nothing to {args.out}")
     return 0
 
 
-def _run_dask(args: argparse.Namespace, payers) -> tuple[int, float]:
+def _say_dropped(columns: Sequence[str]) -> None:
+    if columns:
+        print(f"dropped for privacy: {', '.join(columns)}", file=sys.stderr)
+
+
+def _run_dask(args: argparse.Namespace, payers) -> tuple[int, float, list[str]]:
     try:
         import dask.dataframe as dd
         from distributed import Client, LocalCluster
@@ -616,11 +821,12 @@ def _run_dask(args: argparse.Namespace, payers) -> tuple[int, float]:
         client = Client(cluster)
     try:
         lines = dd.read_parquet(args.lines)
-        evaluated = evaluate_dask(lines, payers)
-        write_dask_parquet(evaluated, args.out)
+        dropped = _identifying_columns(list(lines.columns))
+        evaluated = evaluate_dask(lines.drop(columns=dropped), payers)  # identifying columns are never read
+        write_dask_parquet(evaluated, args.out, pseudonymise=True)
         n = int(dd.read_parquet(args.out, columns=["units"]).shape[0].compute())
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    return n, time.perf_counter() - started
+    return n, time.perf_counter() - started, dropped

@@ -21,10 +21,14 @@ __all__ = ["Identifiers", "identifiers_from_export", "identifiers_from_835", "sc
            "scan_notebook", "redact", "check_outputs"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
+# Headers in snake case. They cover every name, id and birth-date header the intake drops or
+# reads as the patient id (analytics/intake.py PRIVATE_COLUMNS and its patient_id aliases).
 _NAME_COLUMNS = ("patient_name", "name", "first_name", "last_name", "firstname", "lastname", "patient_first_name",
-                 "patient_last_name", "subscriber_name", "insured_name")
+                 "patient_last_name", "subscriber_name", "insured_name", "patient", "full_name", "patient_full_name",
+                 "middle_name", "guarantor_name")
 _ID_COLUMNS = ("patient_id", "member_id", "subscriber_id", "insured_id", "mrn", "chart_number", "account_number",
-               "patient_account", "ssn")
+               "patient_account", "patient_account_number", "patient_number", "ssn", "patient_ssn",
+               "social_security_number")
 _DOB_COLUMNS = ("dob", "date_of_birth", "birth_date", "birthdate", "patient_dob")
 _TEXT_SUFFIXES = {".html", ".htm", ".ipynb", ".csv", ".json", ".txt", ".md", ".yaml", ".yml", ".svg"}
 _MIN_ID = 4  # shorter ids ("1", "p1") are too common as ordinary tokens to guard meaningfully

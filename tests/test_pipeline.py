@@ -21,6 +21,7 @@ from analytics.cli import main
 from analytics.datasets import generate_practice
 from analytics.edits import apply_edits, apply_threshold_edits
 from analytics.exceptions import InputError, MinutesError, UnpricedCodeWarning
+from analytics.intake import pseudonymise
 from analytics.payers import load_payers
 from analytics.pipeline import PARTITION_COLUMN, evaluate, evaluate_parquet
 from analytics.pricing import price_lines, split_cost_share
@@ -51,6 +52,11 @@ def assert_same_figures(expected: pd.DataFrame, got: pd.DataFrame, key: str = "l
             same = (xo == yo) | (pd.isna(xo) & pd.isna(yo))
         bad = np.flatnonzero(~np.asarray(same, dtype=bool))
         assert not len(bad), f"{col}: {len(bad)} line(s) differ, e.g. {x.iloc[bad[0]]!r} vs {y.iloc[bad[0]]!r}"
+
+
+def with_pseudonyms(evaluated: pd.DataFrame) -> pd.DataFrame:
+    """Evaluated lines with the patient ids the written tables carry (pseudonyms)."""
+    return evaluated.assign(patient_id=pseudonymise(evaluated[["patient_id"]])["patient_id"].to_numpy())
 
 
 def by_patient(lines: pd.DataFrame, k: int, seed: int) -> list[pd.DataFrame]:
@@ -248,7 +254,9 @@ def test_evaluate_parquet_equals_evaluate(practice, practice_file, tmp_path, wor
     assert run.chunks == -(-len(practice) // 700) and run.workers == workers
     assert run.patients == practice["patient_id"].nunique()
     got = pd.read_parquet(tmp_path / "out")
-    assert_same_figures(evaluate(pd.read_parquet(practice_file), PAYERS), got.drop(columns=PARTITION_COLUMN))
+    # the written patient ids are pseudonyms; every other column is as evaluate gives it
+    assert_same_figures(with_pseudonyms(evaluate(pd.read_parquet(practice_file), PAYERS)),
+                        got.drop(columns=PARTITION_COLUMN))
 
 
 def test_output_is_partitioned_by_year_month_with_categorical_codes(practice_file, tmp_path):
@@ -277,7 +285,7 @@ def test_plain_text_input_in_a_directory_of_files(practice, tmp_path):
     assert isinstance(got["cpt"].dtype, pd.CategoricalDtype)
     expected = evaluate(pd.concat([pd.read_parquet(src / "a.parquet"), pd.read_parquet(src / "b.parquet")],
                                   ignore_index=True), PAYERS)
-    assert_same_figures(expected, got.drop(columns=PARTITION_COLUMN))
+    assert_same_figures(with_pseudonyms(expected), got.drop(columns=PARTITION_COLUMN))
 
 
 def test_output_directory_must_be_empty_unless_overwrite(practice_file, tmp_path):
@@ -316,3 +324,21 @@ def test_denial_basis_names_unbilled_lines():
     assert out["p_deny_basis"].astype(str).tolist() == ["not billed: no billable units",
                                                         "payer prior (policy denial_prior)"]
     assert out["p_deny"].tolist()[0] == 1.0
+
+
+@pytest.mark.parametrize("liability, owed", [("patient", 90.0), ("provider", 0.0)])
+def test_an_excluded_line_the_patient_owes_is_expected_from_the_patient(liability, owed):
+    # 97124 x2 at a $45 charge each is excluded; 97140 x1 allowed $40 with a 10% denial prior
+    pol = load_payers({"payers": {"ppo": {"kind": "commercial", "unit_method": "ama",
+                                          "fee": {"basis": "flat", "rates": {"97140": 40}},
+                                          "ncci": {"follow": False}, "not_covered": ["97124"],
+                                          "noncovered_liability": liability, "denial_prior": 0.1,
+                                          "cost_share": {"coinsurance": 0.2}}}})
+    df = pd.DataFrame({"patient_id": "p", "service_date": pd.Timestamp("2026-03-02"), "provider_id": "a",
+                       "payer_id": "ppo", "cpt": ["97140", "97124"], "minutes": [15, 30], "charge": [60.0, 90.0]})
+    out = evaluate(df, pol).set_index("cpt")
+    assert out.loc["97124", "p_deny"] == 1.0 and out.loc["97124", "allowed"] == 0
+    assert out.loc["97124", "expected_patient"] == owed and out.loc["97124", "expected"] == owed
+    assert out.loc["97124", "expected_payer"] == 0
+    # the covered line: $8 coinsurance, $32 payer, each x 0.9
+    assert out.loc["97140", "expected_patient"] == 7.2 and out.loc["97140", "expected"] == 36.0
