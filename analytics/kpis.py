@@ -242,7 +242,9 @@ class History:
 
         ``None`` (or ``""``, or an empty list) keeps the current setting; dates are
         ``YYYY-MM-DD`` text or timestamps. Lines after ``as_of`` are out of scope, and a
-        remittance paid after ``as_of`` is treated as not yet received.
+        remittance paid after ``as_of`` is treated as not yet received. A payer id must be
+        in the data or in the payer policies (a payer without claims gives empty figures
+        whose narratives say so); a provider id must be in the data.
 
         Examples
         --------
@@ -257,7 +259,9 @@ class History:
                 f"The period starts {start.date()} after it ends {end.date()}; give period_start on or "
                 "before period_end."
             )
-        payer_ids = self.payer_ids if not payers else _checked_ids(payers, self.base["payer_id"], "payer")
+        # a payer of payers.yaml is a valid choice before its first claim: its pages say it has none
+        payer_ids = (self.payer_ids if not payers
+                     else _checked_ids(payers, self.base["payer_id"], "payer", also=self.payers))
         provider_ids = (self.provider_ids if not providers
                         else _checked_ids(providers, self.base["provider_id"], "provider"))
         lines = _scope(self.base, start, end, as_of, payer_ids, provider_ids)
@@ -277,14 +281,24 @@ def _date_or(value: Any, default: pd.Timestamp, name: str) -> pd.Timestamp:
     return out.normalize()
 
 
-def _checked_ids(wanted: Iterable[str], present: pd.Series, what: str) -> tuple[str, ...]:
+def _checked_ids(wanted: Iterable[str], present: pd.Series, what: str,
+                 also: Iterable[str] = ()) -> tuple[str, ...]:
+    """``wanted`` as a tuple of ids, each one found in ``present`` (the data) or ``also``.
+
+    ``also`` names ids that are valid without a line in the data (for payers: the policies
+    of payers.yaml, so a new contract can be reported on before its first claim).
+    """
     wanted = tuple(dict.fromkeys(str(w).strip() for w in ([wanted] if isinstance(wanted, str) else wanted)))
-    known = set(pd.unique(present.astype(str)))
-    unknown = [w for w in wanted if w not in known]
+    in_data = set(pd.unique(present.astype(str)))
+    declared = {str(a) for a in also}
+    unknown = [w for w in wanted if w not in in_data | declared]
     if unknown:
+        where = f"the data has {sorted(in_data)}"
+        extra = sorted(declared - in_data)
+        if extra:
+            where += f" and payers.yaml also defines {extra}"
         raise ParameterError(
-            f"Unknown {what} id(s) {unknown}: the data has {sorted(known)}. Pick from those (an empty list "
-            f"means every {what})."
+            f"Unknown {what} id(s) {unknown}: {where}. Pick from those (an empty list means every {what})."
         )
     return wanted
 
@@ -654,7 +668,8 @@ def load_history(
     Raises
     ------
     InputError
-        The folder or its charge export is missing.
+        The folder or its charge export is missing, or the export has no usable charge
+        line (a header only, or every row quarantined by intake).
 
     Examples
     --------
@@ -702,6 +717,7 @@ def load_history(
         intake = read_service_lines(export, mapping=mapping)
         remit, errors = read_835_many(remit_files) if remit_files else (None, None)
     notes += _unique_messages(caught)
+    _check_not_empty(intake, export)
     if intake.quarantined:
         notes.append(f"{intake.quarantined} of {intake.rows_in} charge line(s) were quarantined by intake "
                      "and are not in these figures.")
@@ -719,6 +735,27 @@ def load_history(
     if key is not None:
         _cache_write(Path(cache), key, history)
     return history.select(as_of=as_of) if as_of else history
+
+
+def _check_not_empty(intake: Any, export: Path) -> None:
+    """Stop on an export without a single usable charge line, naming the file and the fix.
+
+    A header-only export is almost always a failed or mis-filtered export; reports of
+    nothing would hide that (and a monthly job would publish empty pages without a word).
+    """
+    if intake.accepted:
+        return
+    if intake.rows_in == 0:
+        raise InputError(
+            f"{export} has a header and no charge lines, so there is nothing to report. Export the service lines "
+            "again from the practice-management system (every line of the dates to report, not only the header) "
+            f"and save the export as {export}."
+        )
+    raise InputError(
+        f"None of the {intake.rows_in:,} charge line(s) in {export} passed intake, so there is nothing to report. "
+        f"Run `python -m analytics intake {export} --out DIR` and read DIR/quarantine.csv for each row's reasons; "
+        "fix the export (or map its columns, see analytics/intake.py) and run again."
+    )
 
 
 def _read_practice(path: Path) -> dict[str, Any]:
@@ -947,10 +984,12 @@ def monthly(history: History) -> pd.DataFrame:
     Columns ``month`` (first day), ``charges`` (services that month), ``allowed``,
     ``payer_paid`` and ``patient_responsibility`` (for services that month, as paid by the
     as-of date), ``denied_amount``, and ``collections``: payer payments received that month
-    for any date of service (cash basis).
+    for any date of service (cash basis). The months stop at the as-of date: nothing after
+    it is known, so a period reaching past it has no rows for those months.
     """
     p = history.period
-    months = pd.period_range(history.start.to_period("M"), history.end.to_period("M"), freq="M")
+    first = history.start.to_period("M")
+    months = pd.period_range(first, max(first, min(history.end, history.as_of).to_period("M")), freq="M")
     base = p.assign(month=p["service_date"].dt.to_period("M")).groupby("month", sort=True).agg(
         charges=("charge", "sum"), allowed=("allowed", "sum"), payer_paid=("paid", "sum"),
         patient_responsibility=("patient_responsibility", "sum"), denied_amount=("denied_amount", "sum"),
@@ -1405,7 +1444,11 @@ def percent_of_medicare(
 
 
 def heading(history: History, title: str = "", practice_name: str = "") -> str:
-    """Markdown heading: title, practice, period, as-of date and the payers/providers covered."""
+    """Markdown heading: title, practice, period, as-of date and the payers/providers covered.
+
+    When some of the payers selected have no line in the period, a sentence names them and
+    the payers the figures are for.
+    """
     name = practice_name or history.practice_name or "The practice"
     who = []
     if history.payer_ids:
@@ -1413,13 +1456,58 @@ def heading(history: History, title: str = "", practice_name: str = "") -> str:
     if history.provider_ids:
         who.append("providers: " + ", ".join(history.provider_ids))
     scope = ("; " + "; ".join(who)) if who else ""
-    return (f"# {title or 'Practice report'}\n\n**{name}**  \n"
+    text = (f"# {title or 'Practice report'}\n\n**{name}**  \n"
             f"Services from {history.start.date()} to {history.end.date()}; "
             f"remittances and A/R as of {history.as_of.date()}{scope}.")
+    absent = _payers_without_claims(history)
+    shown = [p for p in history.payer_ids if p not in absent]
+    if absent and shown:  # with no payer shown at all, the summary says so
+        text += (f"\n\n{_no_claims_sentence(history, absent)[:-1]}; the figures below are for "
+                 f"{_joined(_payer_names(history, shown), 'and')} only.")
+    return text
 
 
 def _payer_names(history: History, ids: Iterable[str]) -> list[str]:
     return [history.payers[i].name or i if i in history.payers else i for i in ids]
+
+
+def _payers_without_claims(history: History) -> list[str]:
+    """The selected payers with no line in the period (none when every payer is selected)."""
+    if not history.payer_ids:
+        return []
+    present = set(pd.unique(history.period["payer_id"].astype(str)))
+    return [p for p in history.payer_ids if p not in present]
+
+
+def _joined(words: Sequence[str], last: str) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``last`` is the final joining word)."""
+    words = list(words)
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def _no_claims_sentence(history: History, payer_ids: Sequence[str]) -> str:
+    """E.g. "No claims for Blue Choice PPO in this period." """
+    return f"No claims for {_joined(_payer_names(history, payer_ids), 'or')} in this period."
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _nothing_selected(history: History, consequence: str) -> str:
+    """The sentence for a scope without a single line: which payers had none, and what follows."""
+    absent = _payers_without_claims(history)
+    if absent and not history.provider_ids:
+        return _no_claims_sentence(history, absent)[:-1] + f": {consequence}."
+    return f"No services in this period for the payers and providers selected: {consequence}."
+
+
+def _insurance_lines(history: History) -> int:
+    """Number of insurance (not self-pay) lines in the period."""
+    return int((~history.period["self_pay"].to_numpy()).sum())
+
+
+_NO_REMITTANCE = "No remittance (835) covers services in this period"
 
 
 def _bullets(sentences: Iterable[str]) -> str:
@@ -1430,18 +1518,28 @@ def revenue_narrative(history: History) -> str:
     """A few sentences on revenue, collections and A/R, written from the figures (Markdown)."""
     s = summary(history)
     if s["lines"] == 0:
-        return "- No services in this period for the payers and providers selected."
-    gap = s["adjudicated_charges"] - s["contractual_adjustments"] - s["payer_paid"] - s["patient_responsibility"]
-    rest = (f"the rest ({fmt_money(gap)}) was denied" if abs(gap - s["denied_amount"]) < 1
-            else f"of the {fmt_money(gap)} not collected, denials account for {fmt_money(s['denied_amount'])}")
-    out = [
-        f"{s['visits']:,} visits were billed {fmt_money(s['gross_charges'])} in charges "
-        f"({fmt_money(s['self_pay_charges'])} self-pay). Payers allowed {fmt_money(s['allowed'])}, paid "
-        f"{fmt_money(s['payer_paid'])} and left {fmt_money(s['patient_responsibility'])} to patients.",
-        f"Net collection rate {fmt_pct(s['net_collection_rate'])}: of charges less contractual write-downs, "
-        f"that share was paid by payers or owed by patients; {rest}. "
-        f"{fmt_pct(s['first_pass_resolution_rate'])} of claims were resolved on the first pass.",
-    ]
+        return "- " + _nothing_selected(history, "nothing was billed, paid or left open")
+    billed = (f"{_plural(s['visits'], 'visit was', 'visits were')} billed {fmt_money(s['gross_charges'])} in charges "
+              f"({fmt_money(s['self_pay_charges'])} self-pay).")
+    if _insurance_lines(history) == 0:
+        out = [billed, "Every visit in this period was self-pay: no insurance claims, so no collection or "
+                       "first-pass rates."]
+    elif s["adjudicated_lines"] == 0:
+        out = [billed, f"{_NO_REMITTANCE}; every charge is still open, so there is no net collection rate or "
+                       "first-pass rate for it yet."]
+    else:
+        gap = (s["adjudicated_charges"] - s["contractual_adjustments"] - s["payer_paid"]
+               - s["patient_responsibility"])
+        rest = ("nothing was left uncollected" if abs(gap) < 1 and s["denied_amount"] < 1
+                else f"the rest ({fmt_money(gap)}) was denied" if abs(gap - s["denied_amount"]) < 1
+                else f"of the {fmt_money(gap)} not collected, denials account for {fmt_money(s['denied_amount'])}")
+        out = [
+            f"{billed} Payers allowed {fmt_money(s['allowed'])}, paid "
+            f"{fmt_money(s['payer_paid'])} and left {fmt_money(s['patient_responsibility'])} to patients.",
+            f"Net collection rate {fmt_pct(s['net_collection_rate'])}: of charges less contractual write-downs, "
+            f"that share was paid by payers or owed by patients; {rest}. "
+            f"{fmt_pct(s['first_pass_resolution_rate'])} of claims were resolved on the first pass.",
+        ]
     bp = by_payer(history).dropna(subset=["net_collection_rate"])
     if len(bp) > 1:
         worst = bp.sort_values("net_collection_rate", kind="stable").iloc[0]
@@ -1461,9 +1559,16 @@ def revenue_narrative(history: History) -> str:
 def denials_narrative(history: History) -> str:
     """A few sentences on denials: rate, dollars, the payers and reasons that matter most."""
     s = summary(history)
+    if s["lines"] == 0:
+        return "- " + _nothing_selected(history, "no denial rate to report")
+    ins = _insurance_lines(history)
+    if ins == 0:
+        return "- Every visit in this period was self-pay: no insurance lines, so no denial rate."
     if s["adjudicated_lines"] == 0:
-        return "- No adjudicated insurance lines in this period: nothing to say about denials yet."
-    out = [f"Payers denied {s['denied_lines']:,} of {s['adjudicated_lines']:,} adjudicated lines "
+        return ("- Nothing has been adjudicated yet: no remittance (835) covers services in this period, so there is "
+                f"no denial rate for its {_plural(ins, 'insurance line', 'insurance lines')}.")
+    out = [f"Payers denied {s['denied_lines']:,} of "
+           f"{_plural(s['adjudicated_lines'], 'adjudicated line', 'adjudicated lines')} "
            f"({fmt_pct(s['denial_rate'])}), {fmt_money(s['denied_amount'])} in charges."]
     dp = denials_by_payer(history)
     dp = dp[dp["lines"] >= 10]
@@ -1474,8 +1579,8 @@ def denials_narrative(history: History) -> str:
     reasons = denial_reasons(history)
     if len(reasons):
         r = reasons.iloc[0]
-        out.append(f"The leading reason is {r['reason']}: {fmt_money(r['denied_amount'])} across {r['lines']:,} lines "
-                   f"({fmt_pct(r['share'], 0)} of denied dollars).")
+        out.append(f"The leading reason is {r['reason']}: {fmt_money(r['denied_amount'])} across "
+                   f"{_plural(r['lines'], 'line', 'lines')} ({fmt_pct(r['share'], 0)} of denied dollars).")
         k = int((reasons["cumulative_share"] < 0.8).sum()) + 1
         if 1 < k < len(reasons):
             out.append(f"{k} reasons account for 80% of denied dollars; fixing them first pays most.")
@@ -1488,16 +1593,24 @@ def contracts_narrative(history: History, *, locality: str | None = None, year: 
 
     E.g. "Gold PPO paid 90.9% of contract on 97140 in Q3 2025; $1,240 recoverable across 31 claims."
     """
+    nothing = _nothing_to_compare(history)
+    if nothing:
+        return "- " + nothing
     u = underpayments(history, tolerance=tolerance)
     out = []
-    if u.lines.empty:
+    compared = int(u.summary["lines"].sum())
+    if compared == 0:
+        out.append(f"{_plural(len(_paid_lines(history)), 'line was', 'lines were')} paid, but the policies in "
+                   "payers.yaml give no contract amount for them: nothing to compare.")
+    elif u.lines.empty:
         out.append("Every paid line matched its contract (within "
                    f"{fmt_money(tolerance, cents=True)} a line): nothing to appeal.")
     else:
-        out.append(f"{fmt_money(u.recoverable)} is recoverable across {len(u.claims):,} claims paid below contract.")
+        out.append(f"{fmt_money(u.recoverable)} is recoverable across {_plural(len(u.claims), 'claim', 'claims')} paid "
+                   "below contract.")
         for r in u.highlights().itertuples(index=False):
             out.append(f"{r.payer} paid {fmt_pct(r.pct_of_contract)} of contract on {r.cpt} in {r.period}; "
-                       f"{fmt_money(r.recoverable)} recoverable across {r.claims:,} claims.")
+                       f"{fmt_money(r.recoverable)} recoverable across {_plural(r.claims, 'claim', 'claims')}.")
     pm = percent_of_medicare(history, locality=locality, year=year)
     if len(pm):
         per_payer = pm.groupby(["payer_id", "payer"], sort=False)[["paid", "medicare"]].sum()
@@ -1507,6 +1620,22 @@ def contracts_narrative(history: History, *, locality: str | None = None, year: 
         out.append("Against Medicare (" + where + "): " + "; ".join(
             f"{name} {fmt_pct(v, 0)}" for (_, name), v in per_payer.items()) + ".")
     return _bullets(out)
+
+
+def _nothing_to_compare(history: History) -> str:
+    """Why no line of the scope was paid (empty when some line was): the contracts page says it."""
+    if len(_paid_lines(history)):
+        return ""
+    what = "nothing paid to compare with the contracts or with Medicare"
+    p = history.period
+    if p.empty:
+        return _nothing_selected(history, what)
+    ins = _insurance(p)
+    if ins.empty:
+        return f"Every visit in this period was self-pay: {what}."
+    if not ins["adjudicated"].any():
+        return f"{_NO_REMITTANCE}: {what} yet."
+    return f"Payers paid nothing on the lines of this period (each was denied or adjusted to $0): {what}."
 
 
 def data_notes(history: History) -> str:

@@ -279,7 +279,7 @@ def denial_pareto(reasons: pd.DataFrame, *, top: int = 10, title: str = "Top den
     as "all other".
     """
     if reasons.empty:
-        return _no_data(title, "No denials in this period.")
+        return _no_data(title, "No denied lines to show.")
     rows = reasons.sort_values("denied_amount", ascending=False, kind="stable")
     if len(rows) > top:
         rest = rows.iloc[top:]
@@ -316,7 +316,9 @@ def underpayments_over_time(summary: pd.DataFrame, *, title: str = "Recoverable 
 
     ``summary`` is :attr:`analytics.kpis.Underpayments.summary`.
     """
-    rows = summary[summary["recoverable"] > 0] if not summary.empty else summary
+    if summary.empty:
+        return _no_data(title, "No paid lines to compare with the contracts.")
+    rows = summary[summary["recoverable"] > 0]
     if rows.empty:
         return _no_data(title, "Every paid line matched its contract.")
     key = rows["payer"].astype(str) + " " + rows["cpt"].astype(str)

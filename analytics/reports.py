@@ -30,11 +30,12 @@ Runs into the same folder at the same time do not clobber each other: each works
 run folder and publishes each page by an atomic rename.
 
 Parameters are checked before anything runs: a name no selected notebook declares, a date
-that is not ``YYYY-MM-DD``, a payer or provider the data lacks, or a missing data folder is
-an error with the fix in the message (exit code 2). A notebook that fails makes the command
-exit 1. Parameters every report understands: ``data_dir`` (from ``--data``), ``period_start``,
-``period_end``, ``as_of``, ``payers``, ``providers``, ``fee_schedule_year``, ``locality``,
-``practice_name``, ``title``. Unset period dates, as-of date and practice name are resolved
+that is not ``YYYY-MM-DD``, a payer neither in the data nor in ``payers.yaml``, a provider the
+data lacks, an export without charge lines, or a missing data folder is an error with the fix
+in the message (exit code 2). A notebook that fails makes the command exit 1. Parameters
+every report understands: ``data_dir`` (from ``--data``), ``period_start``, ``period_end``,
+``as_of``, ``payers``, ``providers``, ``fee_schedule_year``, ``locality``, ``practice_name``,
+``title``. Unset period dates, as-of date and practice name are resolved
 from the data once, so every page of a run shows the same period.
 
 A monthly run from cron (06:00 on the 1st: last month's services, A/R as of that day, with
@@ -714,7 +715,8 @@ def run_reports(
     ------
     InputError, ParameterError
         Before running anything: a missing data folder or notebook, an unknown parameter, a
-        malformed date, a payer or provider the data lacks.
+        malformed date, a payer neither in the data nor in ``payers.yaml``, a provider the data
+        lacks, an export without charge lines.
     """
     from analytics import __version__
 

@@ -300,7 +300,7 @@ def test_patient_ids_are_pseudonymised(hand):
 
 def test_narratives_are_written_from_the_numbers(hand):
     text = kpis.contracts_narrative(hand, locality="00000-00")
-    assert "Beta Mutual paid 95.0% of contract on 97140 in Q1 2026; $6 recoverable across 1 claims." in text
+    assert "Beta Mutual paid 95.0% of contract on 97140 in Q1 2026; $6 recoverable across 1 claim." in text
     assert kpis.fmt_pct(kpis.summary(hand)["denial_rate"]) in kpis.denials_narrative(hand)
     assert kpis.fmt_days(45.0) in kpis.revenue_narrative(hand)
 
