@@ -410,13 +410,19 @@ _LABELS = {
     "claim_id": "Claim", "payer_claim_id": "Payer claim no.", "codes": "Codes", "total": "Total",
     "first_pass": "First pass", "figure": "", "value": "", "collections": "Payments received",
     "collected": "Collected", "period": "Period", "raw_rate": "Raw rate", "dollars_at_risk": "$ at risk",
+    "alternative": "Alternative", "payer_name": "Payer", "supported": "Documented", "best": "Best for payer",
+    "expected_total": "Expected per visit", "expected_payer": "from payer", "expected_patient": "from patient",
+    "missing": "Documentation missing", "modifiers": "Modifiers", "disposition": "Outcome",
+    "p_deny": "Chance of denial", "explanation": "Why", "group_code": "Group", "carc": "CARC", "rarc": "RARC",
+    "edit_reason": "Reason",
 }
 _MONEY = {"charges", "allowed", "payer_paid", "patient_responsibility", "contractual", "denied_amount", "paid",
           "expected", "recoverable", "medicare", "total", "collections", "collected", "0-30", "31-60", "61-90",
           "91-120", "over 120", "dollars_at_risk"}
-_CENTS = {"paid_per_visit", "per_visit", "payer_paid_per_visit", "per_unit"}
+_CENTS = {"paid_per_visit", "per_visit", "payer_paid_per_visit", "per_unit", "expected_total", "expected_payer",
+          "expected_patient"}
 _PCT = {"denial_rate", "net_collection_rate", "rate", "raw_rate", "low", "high", "share", "cumulative_share",
-        "pct_of_contract", "pct_of_medicare", "contract"}
+        "pct_of_contract", "pct_of_medicare", "contract", "p_deny"}
 
 
 def _dollar_text(v: Any, *, cents: bool) -> str:
@@ -476,6 +482,8 @@ def table(
             fmt[c] = lambda v: "-" if pd.isna(v) else f"{100 * v:.1f}%"
         elif c == "month":
             fmt[c] = lambda v: pd.Timestamp(v).strftime("%Y-%m")
+        elif pd.api.types.is_bool_dtype(shown[c]):
+            fmt[c] = lambda v: "yes" if v else "no"
         elif pd.api.types.is_integer_dtype(shown[c]):
             fmt[c] = "{:,}"
     names = {**_LABELS, **(labels or {})}
