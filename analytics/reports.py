@@ -842,9 +842,12 @@ def _resolve(names: Sequence[str], data: Path, given: dict[str, Any], cache: Pat
 
     Also checks the payers and providers asked for against the data, before any notebook runs.
     """
-    if not _HISTORY_REPORTS & set(names):
-        return {}
     from analytics import kpis
+
+    if not _HISTORY_REPORTS & set(names):  # the practice's name still comes from practice.yaml
+        practice = kpis._read_practice(data / "practice.yaml")
+        name = str(practice.get("practice") or practice.get("name") or "")
+        return {"practice_name": name} if name else {}
 
     history = kpis.load_history(data, cache_dir=cache)
     scoped = history.select(start=given.get("period_start") or None, end=given.get("period_end") or None,

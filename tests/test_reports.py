@@ -376,3 +376,15 @@ def test_main_job_prints_where_the_pages_are(tmp_path, monkeypatch, capsys):
     assert reports.main_job(tmp_path, tmp_path) == 0
     out = capsys.readouterr().out
     assert "Report pages:" in out and page_.as_uri() in out
+
+
+def test_scenarios_alone_take_the_practice_name_from_practice_yaml(tmp_path):
+    nbs = stand_in(tmp_path / "nb", ("name", "print('practice:', practice_name)"))
+    (tmp_path / "practice.yaml").write_text("practice: Harbor Massage\nlocality: 00000-00\n")
+    run = reports.run_reports("scenarios", tmp_path, tmp_path / "out", notebooks_dir=nbs)
+    assert run.ok and run.reports[0].parameters["practice_name"] == "Harbor Massage"
+    assert "practice: Harbor Massage" in run.reports[0].html.read_text()
+    # -p wins over the file
+    run = reports.run_reports("scenarios", tmp_path, tmp_path / "out2", notebooks_dir=nbs,
+                              parameters={"practice_name": "Other"})
+    assert run.reports[0].parameters["practice_name"] == "Other"
