@@ -638,7 +638,8 @@ def _run_one(name: str, source: Path, params: dict[str, Any], run_dir: Path, *, 
     from analytics.plots import OUTPUT_ENV
 
     result = ReportResult(name=name, parameters=params, notebook=run_dir / f"{name}.ipynb", started=_now())
-    kernel_env = {**os.environ, **env, OUTPUT_ENV: str(run_dir / name)}
+    # absolute: the kernel runs in run_dir, so a relative path would be taken from there
+    kernel_env = {**os.environ, **env, OUTPUT_ENV: str((run_dir / name).resolve())}
     t0 = time.perf_counter()
     try:
         # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a cron

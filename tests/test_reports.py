@@ -388,3 +388,13 @@ def test_scenarios_alone_take_the_practice_name_from_practice_yaml(tmp_path):
     run = reports.run_reports("scenarios", tmp_path, tmp_path / "out2", notebooks_dir=nbs,
                               parameters={"practice_name": "Other"})
     assert run.reports[0].parameters["practice_name"] == "Other"
+
+
+def test_tables_are_published_with_a_relative_output_folder(tmp_path, monkeypatch):
+    nbs = stand_in(tmp_path / "nb", ("save", "import pandas as pd\nfrom analytics import plots\n"
+                                             "plots.save_table(pd.DataFrame({'a': [1]}), 'one')"))
+    monkeypatch.chdir(tmp_path)
+    run = reports.run_reports("scenarios", ".", "out", notebooks_dir=nbs, date="2026-03-01")
+    assert run.ok, run.failed
+    assert (tmp_path / "out" / "2026-03-01" / "tables" / "scenarios" / "one.csv").read_text() == "a\n1\n"
+    assert list(run.reports[0].outputs) == ["tables/scenarios/one.csv"]
