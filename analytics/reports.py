@@ -1018,6 +1018,8 @@ def _summary(result: RunResult) -> None:
         print(f"\nReport pages: {result.folder.resolve()}/")
         for p in result.pages:
             print(f"  {p.resolve().as_uri()}")
+    if any(r.outputs for r in result.reports):
+        print(f"Tables (CSV) and charts (PNG): {result.folder / 'tables'}/, {result.folder / 'figures'}/")
     print(f"Manifest: {result.manifest}")
     if not result.ok:
         print(f"{len(result.failed)} report(s) failed: {', '.join(r.name for r in result.failed)}; see above.",

@@ -371,11 +371,13 @@ def test_concurrent_runs_into_one_folder_do_not_clobber(tmp_path):
 def test_main_job_prints_where_the_pages_are(tmp_path, monkeypatch, capsys):
     page_ = tmp_path / "2026-03-01" / "revenue.html"
     fake = reports.RunResult(run_id="r", folder=page_.parent, run_folder=tmp_path, manifest=tmp_path / "m.json",
-                             reports=[reports.ReportResult(name="revenue", status="ok", html=page_)])
+                             reports=[reports.ReportResult(name="revenue", status="ok", html=page_,
+                                                           outputs={"tables/revenue/monthly.csv": "x"})])
     monkeypatch.setattr(reports, "run_reports", lambda *a, **k: fake)
     assert reports.main_job(tmp_path, tmp_path) == 0
     out = capsys.readouterr().out
     assert "Report pages:" in out and page_.as_uri() in out
+    assert f"{page_.parent / 'tables'}/" in out
 
 
 def test_scenarios_alone_take_the_practice_name_from_practice_yaml(tmp_path):
