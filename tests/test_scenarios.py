@@ -738,7 +738,8 @@ def test_notebook_runs_headless_with_default_parameters(tmp_path):
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "expected_total" in html and "97140 + 97124-XS" in html  # the totals table
-    assert "explanation" in html  # the per-line table
+    assert "Expected per visit" in html and "97140 + 97124-XS" in html  # the totals table
+    assert "Gold PPO" in html and "$" in html  # payer names and dollars, not ids and bare numbers
+    assert ">Why<" in html and "8-minute rule" in html  # the per-line table with its explanations
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the chart
     assert not any(o.output_type == "error" for o in outputs)
