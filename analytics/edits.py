@@ -14,15 +14,23 @@ Rules, in the order they are checked (the first that denies a line names its rea
 4. rendering provider type not allowed for the code (CARC 170);
 5. prescription required and not on file (CARC 174);
 6. Medicare therapy line without GP/GO/GN (CARC 4);
-7. visit past the plan's annual visit limit (PR-119) or past the visits allowed without
-   prior authorisation (CO-197);
-8. claim submitted after the timely-filing limit (CO-29);
+7. visit past the plan's annual visit limit (CARC 119): group PR, the patient owes the line
+   (``visit_limit_liability: patient``, the default; priced as a patient-owed plan exclusion),
+   or CO when the policy says ``provider``; a visit past the visits allowed without prior
+   authorisation is always the practice's (CO-197);
+8. claim submitted after the timely-filing limit (CO-29, always the practice's);
 9. medically unlikely edits per code per day, by MUE adjudication indicator (CO-151);
 10. NCCI procedure-to-procedure pairs: the column-2 code is denied when the column-1 code is
     billed the same visit, unless the indicator is 1 and the column-2 line carries a modifier
     the payer honours (CO-97, M80);
 11. after pricing: Medicare lines without KX once the patient's allowed therapy dollars for
     the year pass the KX threshold (CO-119), counted apart for PT/SLP and for OT.
+
+A denial's group code is the CARC's usual one (``reference/carc.csv``: PR for 119 and 204,
+CO for the others), except on the two denials whose liability the plan decides (rules 2 and
+7), where the policy's ``noncovered_liability`` or ``visit_limit_liability`` sets PR or CO.
+A denied line with group PR is what :func:`analytics.pricing.split_cost_share` bills the
+patient for.
 """
 
 from __future__ import annotations
@@ -95,6 +103,11 @@ class _Outcome:
         self.rarc = np.zeros(n, dtype=np.int64)
         self.carc_codes: list[str] = [""]
         self.rarc_codes: list[str] = [""]
+        # Denials whose liability the plan decides (plan exclusions, visits past the visit
+        # limit): True in ``liability_set`` where the policy sets the group code, and in
+        # ``patient_owes`` where that group is PR (the patient owes the line), else CO.
+        self.liability_set = np.zeros(n, dtype=bool)
+        self.patient_owes = np.zeros(n, dtype=bool)
 
     @property
     def open(self) -> np.ndarray:
@@ -134,6 +147,17 @@ class _Outcome:
         self.denied[mask] = True
         self.reason[mask] = self.worded(mask, keys, words)
         self.set_codes(mask, carc, rarc)
+
+    def deny_owed(self, mask, patient_owes: bool, carc: str, rarc: str, keys: dict[str, np.ndarray],
+                  words) -> None:
+        """:meth:`deny`, with the group code set by the plan: PR when ``patient_owes`` (the
+        patient owes the line), else CO (the practice writes it off)."""
+        mask = np.asarray(mask, dtype=bool) & self.open
+        if not mask.any():
+            return
+        self.deny(mask, carc, rarc, keys, words)
+        self.liability_set[mask] = True
+        self.patient_owes[mask] = patient_owes
 
     def categorical(self, ids: np.ndarray | None = None) -> pd.Categorical:
         ids = self.reason if ids is None else ids
@@ -237,23 +261,14 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     # 2. plan exclusions: CO (the practice writes the line off) or PR (the patient owes it),
     # with CARC 96 or 204, as each policy says
     excluded = {(p.payer_id, c) for p in payers.values() for c in p.not_covered}
-    nc_patient = np.zeros(n, dtype=bool)  # excluded lines the patient owes (group PR)
-    nc_group_fix = np.zeros(n, dtype=bool)  # excluded lines whose group differs from the CARC's usual one
     if excluded:
         mask = _lookup(payer_c, payer_v, cpt_c, cpt_v, excluded) & out.open
         patient_owes = pol.array("noncovered_liability", object) == "patient"
         nc_carc = pol.array("noncovered_carc", object)
-        usual = ref.carc.set_index("carc")["typical_group"]
         for carc in NONCOVERED_CARCS:
             for owes in (False, True):
                 m = mask & (nc_carc == carc) & (patient_owes == owes)
-                if not m.any():
-                    continue
-                out.deny(m, carc, "N130", keys_pc, _exclusion_words(payer_v, cpt_v, carc, owes))
-                if owes:
-                    nc_patient |= m
-                if usual.get(carc, "CO") != ("PR" if owes else "CO"):
-                    nc_group_fix |= m
+                out.deny_owed(m, owes, carc, "N130", keys_pc, _exclusion_words(payer_v, cpt_v, carc, owes))
 
     # 3. Medicare status indicators
     status = catalog["medicare_status"].to_numpy(dtype=object)  # per distinct code
@@ -310,8 +325,11 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     if np.isfinite(limit).any() or np.isfinite(auth_after).any():
         vnum = _visit_number(lines, keys, payer_c)
         over = np.isfinite(limit) & (vnum > np.nan_to_num(limit, nan=np.inf))
-        out.deny(over, "119", "", {"p": payer_c, "v": vnum, "l": limit}, lambda r: (
-            f"benefit maximum: visit {r.v:.0f} of the year with {payer_v[r.p]}, past its limit of {r.l:.0f} visits"))
+        if over.any():
+            patient_owes = pol.array("visit_limit_liability", object) == "patient"
+            for owes in (False, True):
+                out.deny_owed(over & (patient_owes == owes), owes, "119", "", {"p": payer_c, "v": vnum, "l": limit},
+                              _visit_limit_words(payer_v, owes))
         auth = (lines["prior_auth"].fillna(False).astype(bool).to_numpy() if "prior_auth" in lines.columns
                 else np.zeros(n, dtype=bool))
         need_auth = np.isfinite(auth_after) & (vnum > np.nan_to_num(auth_after, nan=np.inf)) & ~auth
@@ -341,9 +359,9 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     disposition = np.where(out.denied, 2, np.where(out.not_billed, 3, 0))
     carc = _categorical(out.carc, out.carc_codes)
     group_code = _group_codes(carc, ref)
-    if nc_group_fix.any():  # the plan, not the CARC's usual group, says who owes an excluded line
-        group_code = _put(pd.Series(group_code, index=lines.index), nc_group_fix,
-                          np.where(nc_patient, "PR", "CO").astype(object)).array
+    if out.liability_set.any():  # the plan, not the CARC's usual group, says who owes these lines
+        group_code = _put(pd.Series(group_code, index=lines.index), out.liability_set,
+                          np.where(out.patient_owes, "PR", "CO").astype(object)).array
     return lines.assign(
         disposition=pd.Categorical.from_codes(disposition, categories=DISPOSITIONS),
         edit_reason=out.categorical(),
@@ -362,6 +380,16 @@ def _exclusion_words(payer_v: np.ndarray, cpt_v: np.ndarray, carc: str, patient_
                           "practice writes it off)")
     return lambda r: (f"{payer_v[r.p]} does not cover {cpt_v[r.c]} under this plan; the patient owes it (PR-{carc}): "
                       "the contract rate under fee.rates, else the practice's charge")
+
+
+def _visit_limit_words(payer_v: np.ndarray, patient_owes: bool):
+    """Reason text of a visit past the plan's yearly visit limit (rule 7), per distinct (payer, visit, limit)."""
+    if patient_owes:
+        tail = "; the patient owes it (PR-119): the contract rate under fee.rates, else the practice's charge"
+    else:
+        tail = "; the plan bars billing the patient (CO-119: the practice writes it off)"
+    return lambda r: (f"benefit maximum: visit {r.v:.0f} of the year with {payer_v[r.p]}, past its limit of "
+                      f"{r.l:.0f} visits" + tail)
 
 
 def _days_between(start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ optional except ``kind`` and ``fee.basis``. The full schema, with defaults::
         provider_types: {"97124": [pt, dc, md]}   # rendering provider types allowed per code
         prescription_required: false   # a prescription/referral must be on file (CARC 174)
         visit_limit: null              # visits per calendar year (CARC 119 past it)
+        visit_limit_liability: patient # who owes a visit past visit_limit: patient | provider
         prior_auth_after_visits: null  # visits allowed before an authorisation is needed (CARC 197)
         cost_share:
           deductible: 0                # $ per year ("part_b" = Medicare Part B deductible of the year)
@@ -64,6 +65,25 @@ Plan exclusions (``not_covered``, ``noncovered_liability``, ``noncovered_carc``)
 
     ``noncovered_carc`` takes ``"96"`` (the default, "non-covered charge") or ``"204"``; the
     group code follows ``noncovered_liability`` whichever CARC is used.
+
+Visits past the benefit maximum (``visit_limit``, ``visit_limit_liability``)
+    Every line of a visit past the plan's yearly ``visit_limit`` (visits with the payer in the
+    calendar year, counting ``visits_before`` on the lines) is denied with CARC 119 and the
+    payer allows nothing. Who owes it is the plan's rule:
+
+    * ``patient`` (the default): group code PR, the patient owes the line, as a plan exclusion
+      with ``noncovered_liability: patient`` (same amount, same column): the ``fee.rates``
+      rate times the units, else the line's ``charge``, in ``noncovered_applied`` and
+      ``patient_part``, outside the deductible, copay and coinsurance. Most plans let the
+      practice bill the patient for visits past the benefit maximum, and PR is the group
+      CARC 119 usually comes with, so the default keeps the group code and the money in
+      agreement.
+    * ``provider``: group code CO (CO-119), for contracts that bar billing the member once
+      the benefit is used up; the practice writes the line off and the patient owes nothing.
+
+    Only the visit limit follows this setting. A line past the visits allowed without prior
+    authorisation (CO-197), a claim past the timely-filing limit (CO-29) and a Medicare line
+    over the KX threshold without KX (CO-119) are always the practice's write-off.
 
 Copay and deductible (``cost_share.copay_waives_deductible``)
     By default (``false``) the deductible comes first, then the copay once per visit, then
@@ -101,8 +121,13 @@ __all__ = ["PayerPolicy", "FeeSchedule", "NcciPolicy", "load_payers", "payer_tab
 
 PAYER_KINDS = ("medicare", "commercial", "medicaid", "auto", "workers_comp", "cash")
 FEE_BASES = ("medicare", "percent_of_medicare", "flat", "charges")
+#: Who owes a line the payer denies but the plan may put on the patient: the practice
+#: (``provider``, group CO) or the patient (``patient``, group PR).
+LIABILITIES = ("provider", "patient")
 #: Who owes a line whose code the plan excludes (``noncovered_liability``).
-NONCOVERED_LIABILITIES = ("provider", "patient")
+NONCOVERED_LIABILITIES = LIABILITIES
+#: Who owes a visit past the plan's yearly visit limit (``visit_limit_liability``).
+VISIT_LIMIT_LIABILITIES = LIABILITIES
 #: CARCs a plan may send for an excluded code (``noncovered_carc``): 96 non-covered charge,
 #: 204 not covered under the patient's current benefit plan.
 NONCOVERED_CARCS = ("96", "204")
@@ -156,6 +181,7 @@ class PayerPolicy:
     provider_types: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     prescription_required: bool = False
     visit_limit: int | None = None
+    visit_limit_liability: str = "patient"
     prior_auth_after_visits: int | None = None
     cost_share: CostShare = CostShare()
     sequestration: float = 0.0
@@ -216,6 +242,8 @@ class PayerPolicy:
             provider_types={_code(k): tuple(str(x).lower() for x in v) for k, v in pt.items()},
             prescription_required=_flag(spec, "prescription_required", False, here),
             visit_limit=_int_or_none(spec.get("visit_limit"), f"{here}: visit_limit"),
+            visit_limit_liability=_choice(spec, "visit_limit_liability", "patient", VISIT_LIMIT_LIABILITIES,
+                                          here),
             prior_auth_after_visits=_int_or_none(spec.get("prior_auth_after_visits"),
                                                  f"{here}: prior_auth_after_visits"),
             cost_share=cost,
@@ -359,6 +387,7 @@ def payer_table(payers: Mapping[str, PayerPolicy]) -> pd.DataFrame:
             "mppr": p.mppr, "medicare_status": p.medicare_status, "require_gp": p.require_gp,
             "kx_threshold": p.kx_threshold, "mue": p.mue, "ncci_follow": p.ncci.follow,
             "prescription_required": p.prescription_required, "visit_limit": p.visit_limit,
+            "visit_limit_liability": p.visit_limit_liability,
             "prior_auth_after_visits": p.prior_auth_after_visits,
             "deductible": p.cost_share.deductible, "copay": p.cost_share.copay,
             "coinsurance": p.cost_share.coinsurance,

@@ -130,8 +130,10 @@ def evaluate(
     run before pricing and the KX threshold after it; cost share splits the allowed amount.
     ``p_deny`` is 1 where an edit denies, else the fitted ``denial_model``'s probability
     when one is given, else the payer's prior (``denial_prior`` in its policy).
-    ``expected`` = allowed x (1 - p_deny), plus what the patient owes on a line the plan
-    excludes and makes the patient's (``noncovered_applied``, owed although the payer denies).
+    ``expected`` = allowed x (1 - p_deny), plus what the patient owes on a denied line the
+    plan makes the patient's (``noncovered_applied``: a plan exclusion under
+    ``noncovered_liability: patient``, a visit past the visit limit under
+    ``visit_limit_liability: patient``), owed although the payer denies.
 
     Frames of more than 1.5 million lines are evaluated in blocks of about a million lines
     of whole patients and put back together: no rule crosses patients, so the figures are

@@ -17,8 +17,10 @@ Other payers: a percent of the Medicare amount for a locality and year (with or 
 MPPR), a flat rate per unit, the practice's own charges (cash), and an optional cap per visit.
 Cost share then splits each allowed amount into the payer's and the patient's parts
 (deductible, copay per visit, coinsurance; Medicare also 2% sequestration when configured;
-optionally a copay that waives the deductible), and puts what the patient owes on a line the
-plan excludes into the patient's part when the plan makes the patient liable.
+optionally a copay that waives the deductible), and puts what the patient owes on a denied
+line the plan makes the patient's (group PR: a plan exclusion with ``noncovered_liability:
+patient``, a visit past the yearly visit limit with ``visit_limit_liability: patient``) into
+the patient's part.
 """
 
 from __future__ import annotations
@@ -417,11 +419,19 @@ def split_cost_share(
 
     * ``cost_share.copay_waives_deductible: true``: a visit of a plan with a copay skips the
       deductible (none applied, none drawn down); the copay and coinsurance still apply.
-    * ``noncovered_liability: patient``: a line denied because the plan excludes its code
-      (``not_covered``) is owed by the patient: ``noncovered_applied`` is the payer's
-      ``fee.rates`` rate for the code times the units when the policy names one, else the
-      line's ``charge`` (0 without one). It is part of ``patient_part`` and touches neither
-      the deductible nor the copay.
+    * ``noncovered_liability: patient`` and ``visit_limit_liability: patient`` (the latter
+      the default): a line the payer denies with group code PR, because the plan excludes
+      its code (``not_covered``, PR-96/PR-204) or because the visit is past the plan's
+      yearly ``visit_limit`` (PR-119), is owed by the patient: ``noncovered_applied`` is the
+      payer's ``fee.rates`` rate for the code times the units when the policy names one,
+      else the line's ``charge`` (0 without one). It is part of ``patient_part`` and
+      touches neither the deductible nor the copay. The same denials with group CO (the
+      ``provider`` setting) are written off and the patient owes nothing; so are the other
+      denials the edits make (CO-197, CO-29, KX CO-119 ...).
+
+    The group code comes from :func:`analytics.edits.apply_edits` (``group_code``). Lines
+    without that column are read by the plan exclusions alone (``not_covered`` with
+    ``noncovered_liability: patient``).
 
     Returns
     -------
@@ -497,7 +507,7 @@ def _split_cost_share(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], re
     copay = to_cents(np.clip(np.minimum(pol.array("copay") - cb, after_ded), 0, None))
     coins = to_cents((after_ded - copay) * pol.array("coinsurance"))
     cost_share = to_cents(ded + copay + coins)
-    noncovered = _noncovered_owed(lines, payers, pol, keys)
+    noncovered = _owed_on_denial(lines, payers, pol, keys)
     patient_part = to_cents(cost_share + noncovered) if noncovered.any() else cost_share
     payer_part = to_cents(allowed - cost_share)
     seq = to_cents(payer_part * pol.array("sequestration"))
@@ -507,24 +517,35 @@ def _split_cost_share(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], re
     )
 
 
-def _noncovered_owed(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], pol, keys: LineKeys) -> np.ndarray:
-    """What the patient owes on each line the plan excludes and makes the patient's (else 0).
+def _owed_on_denial(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], pol, keys: LineKeys) -> np.ndarray:
+    """What the patient owes on each denied line the plan makes the patient's (else 0).
 
-    A line counts when its payer has ``noncovered_liability: patient``, its code is in the
-    payer's ``not_covered`` and it is denied. The amount is the payer's ``fee.rates`` rate for
-    the code times the units when the policy names one, else the line's ``charge`` (0 when
-    the line has none), in cents.
+    A line counts when it is denied with group code PR: the edits give PR to a plan
+    exclusion under ``noncovered_liability: patient`` and to a visit past the visit limit
+    under ``visit_limit_liability: patient``, and CO to every denial the practice writes
+    off. Lines that carry no ``group_code`` (not run through the edits) count when their
+    code is in the payer's ``not_covered`` and the payer has ``noncovered_liability:
+    patient``. The amount is the payer's ``fee.rates`` rate for the code times the units
+    when the policy names one, else the line's ``charge`` (0 when the line has none), in
+    cents.
     """
     n = len(lines)
-    owed = {(p.payer_id, c) for p in payers.values() if p.noncovered_liability == "patient" for c in p.not_covered}
-    if not owed or "disposition" not in lines.columns:
-        return np.zeros(n)
-    cpt_c, cpt_v = keys.cpt
-    line = _lookup(pol.codes, pol.values, cpt_c, cpt_v, owed)
-    if not line.any():
+    if "disposition" not in lines.columns:
         return np.zeros(n)
     disp = np.asarray(pd.Categorical(lines["disposition"], categories=DISPOSITIONS).codes)
-    line &= disp == DISPOSITIONS.index("denied")
+    line = disp == DISPOSITIONS.index("denied")
+    if not line.any():
+        return np.zeros(n)
+    cpt_c, cpt_v = keys.cpt
+    if "group_code" in lines.columns:
+        group_c, group_v = factorize(lines["group_code"])
+        line &= (group_v == "PR")[group_c]
+    else:
+        owed = {(p.payer_id, c) for p in payers.values() if p.noncovered_liability == "patient"
+                for c in p.not_covered}
+        line &= _lookup(pol.codes, pol.values, cpt_c, cpt_v, owed) if owed else False
+    if not line.any():
+        return np.zeros(n)
     units = pd.to_numeric(lines["units"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     rate = _payer_rates(payers, pol, cpt_c, cpt_v)
     charge = (pd.to_numeric(lines["charge"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)

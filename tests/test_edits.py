@@ -196,6 +196,78 @@ def test_timely_filing():
     assert "121 days" in out["edit_reason"].item()
 
 
+VISIT_CAPPED = load_payers({"payers": {  # 2 visits a year; who owes the visits past them
+    f"cap_{who}": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40}}, "ncci": {"follow": False},
+                   "visit_limit": 2, "visit_limit_liability": who}
+    for who in ("patient", "provider")
+}})
+
+
+def capped_visits(payer):
+    # three visits of 97140 x1 (charge $60); the third is past the 2-visit limit
+    visits = [claim(payer, ("97140", ""), date=d, charge=60.0) for d in ("2026-01-05", "2026-02-05", "2026-03-05")]
+    return evaluate(pd.concat(visits, ignore_index=True), VISIT_CAPPED)
+
+
+@pytest.mark.parametrize("who, group, owed", [("patient", "PR", 40.0), ("provider", "CO", 0.0)])
+def test_visit_limit_liability_decides_group_code_and_what_the_patient_owes(who, group, owed):
+    out = capped_visits(f"cap_{who}")
+    assert out["carc"].tolist() == ["", "", "119"]
+    third = out.iloc[2]
+    assert (third["disposition"], third["group_code"], third["allowed"], third["payer_paid"]) == (
+        "denied", group, 0.0, 0.0)
+    # patient: the $40 contract rate x 1 unit (not the $60 charge); provider: written off
+    assert (third["noncovered_applied"], third["patient_part"]) == (owed, owed)
+    assert third["edit_reason"].startswith("benefit maximum: visit 3 of the year with")
+    assert ("the patient owes it (PR-119)" in third["edit_reason"]) == (who == "patient")
+    assert ("CO-119: the practice writes it off" in third["edit_reason"]) == (who == "provider")
+
+
+def test_visit_limit_liability_defaults_to_the_patient():
+    # "hmo" sets no visit_limit_liability: PR-119 and the patient owes the line at the $40 rate
+    visits = [claim("hmo", ("97124", ""), date=d, charge=55.0) for d in ("2026-01-05", "2026-02-05", "2026-03-05")]
+    out = evaluate(pd.concat(visits, ignore_index=True), POLICIES)
+    assert (out.loc[2, "carc"], out.loc[2, "group_code"], out.loc[2, "patient_part"]) == ("119", "PR", 40.0)
+
+
+def test_the_first_denial_decides_who_owes_the_line():
+    # 97124 is excluded and written off (CO-96); past the visit limit (patient owes PR-119) the
+    # exclusion, checked first, still decides: the patient owes the 97140 line ($40) only
+    pol = load_payers({"payers": {"x": {
+        "kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40}}, "ncci": {"follow": False},
+        "not_covered": ["97124"], "visit_limit": 0}}})
+    out = evaluate(claim("x", ("97140", ""), ("97124", ""), charge=[60.0, 45.0]), pol).set_index("cpt")
+    assert (out.loc["97140", "carc"], out.loc["97140", "group_code"], out.loc["97140", "patient_part"]) == (
+        "119", "PR", 40.0)
+    assert (out.loc["97124", "carc"], out.loc["97124", "group_code"], out.loc["97124", "patient_part"]) == (
+        "96", "CO", 0.0)
+
+
+# A plan that puts every denial it may on the patient; the others stay the practice's.
+PATIENT_LIABLE = {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40}}, "ncci": {"follow": False},
+                  "not_covered": ["97010"], "noncovered_liability": "patient", "visit_limit": 10,
+                  "visit_limit_liability": "patient", "denial_prior": 0.1}
+
+
+@pytest.mark.parametrize("case, carc", [("prior_auth", "197"), ("timely_filing", "29"), ("kx", "119")])
+def test_authorisation_timely_filing_and_kx_denials_are_the_practices_write_off(case, carc):
+    if case == "prior_auth":
+        pol = load_payers({"payers": {"x": {**PATIENT_LIABLE, "prior_auth_after_visits": 1}}})
+        df = pd.concat([claim("x", ("97140", ""), date=d, charge=60.0) for d in ("2026-01-05", "2026-01-12")],
+                       ignore_index=True)
+    elif case == "timely_filing":
+        pol = load_payers({"payers": {"x": {**PATIENT_LIABLE, "timely_filing_days": 90}}})
+        df = claim("x", ("97140", ""), charge=60.0, submission_date=pd.Timestamp("2026-07-01"))
+    else:  # the KX CO-119 shares its CARC with the visit limit, not its liability
+        pol = load_payers({"payers": {"x": {**PATIENT_LIABLE, "kind": "medicare", "require_gp": False,
+                                            "kx_threshold": True, "mue": False}}})
+        df = claim("x", ("97140", "GP"), charge=60.0, therapy_allowed_before=2470.0)
+    row = evaluate(df, pol).iloc[-1]
+    assert (row["disposition"], row["carc"], row["group_code"]) == ("denied", carc, "CO")
+    assert (row["allowed"], row["noncovered_applied"], row["patient_part"], row["payer_paid"]) == (0.0, 0.0, 0.0, 0.0)
+    assert (row["expected"], row["expected_patient"]) == (0.0, 0.0)
+
+
 def test_kx_threshold():
     # 2026 threshold $2,480: a patient with $2,470 of therapy already allowed this year
     df = claim("mc", ("97140", "GP")).assign(therapy_allowed_before=2470.0, deductible_remaining=0.0)

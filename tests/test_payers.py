@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from analytics.exceptions import PayerPolicyError, UnknownPayerError
-from analytics.payers import get_policy, load_payers
+from analytics.payers import get_policy, load_payers, payer_table
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "payers.yaml"
 
@@ -80,9 +80,21 @@ def test_new_options_parse():
     assert p.cost_share.copay_waives_deductible and p.cost_share.copay == 25 and p.cost_share.deductible == 500
 
 
+def test_visit_limit_liability_defaults_to_patient_and_parses():
+    # the default keeps CARC 119's usual group (PR) and makes the patient owe the line
+    assert load_payers({"payers": {"x": {"kind": "commercial"}}})["x"].visit_limit_liability == "patient"
+    assert all(q.visit_limit_liability == "patient" for q in load_payers(SAMPLE).values())
+    pol = load_payers({"payers": {"x": {"kind": "commercial", "visit_limit": 20,
+                                        "visit_limit_liability": "provider"}}})
+    assert pol["x"].visit_limit_liability == "provider"
+    assert payer_table(pol)["visit_limit_liability"].tolist() == ["provider"]
+
+
 @pytest.mark.parametrize("text, match", [
     ("payers:\n  x: {kind: commercial, noncovered_liability: insurer}",
      r"payer 'x': noncovered_liability must be one of 'provider', 'patient', got 'insurer'"),
+    ("payers:\n  x: {kind: commercial, visit_limit: 20, visit_limit_liability: practice}",
+     r"payer 'x': visit_limit_liability must be one of 'provider', 'patient', got 'practice'"),
     ("payers:\n  x: {kind: commercial, noncovered_liability: true}",
      r"payer 'x': noncovered_liability must be one of 'provider', 'patient', got True"),
     ("payers:\n  x: {kind: commercial, noncovered_carc: 97}",

@@ -342,3 +342,28 @@ def test_an_excluded_line_the_patient_owes_is_expected_from_the_patient(liabilit
     assert out.loc["97124", "expected_payer"] == 0
     # the covered line: $8 coinsurance, $32 payer, each x 0.9
     assert out.loc["97140", "expected_patient"] == 7.2 and out.loc["97140", "expected"] == 36.0
+
+
+@pytest.mark.parametrize("liability, owed", [("patient", 130.0), ("provider", 0.0)])
+def test_a_visit_past_the_limit_the_patient_owes_is_expected_from_the_patient(liability, owed):
+    # one visit a year; visit 1: 97140 x1 allowed $40 (20% coinsurance, 10% denial prior);
+    # visit 2, past the limit: 97140 x1 (charge $60) and 97124 x2 (charge $90, no rate)
+    pol = load_payers({"payers": {"hmo": {"kind": "commercial", "unit_method": "ama",
+                                          "fee": {"basis": "flat", "rates": {"97140": 40}},
+                                          "ncci": {"follow": False}, "visit_limit": 1,
+                                          "visit_limit_liability": liability, "denial_prior": 0.1,
+                                          "cost_share": {"coinsurance": 0.2}}}})
+    df = pd.DataFrame({"patient_id": "p", "provider_id": "a", "payer_id": "hmo",
+                       "service_date": pd.to_datetime(["2026-03-02", "2026-03-09", "2026-03-09"]),
+                       "cpt": ["97140", "97140", "97124"], "minutes": [15, 15, 30], "charge": [60.0, 60.0, 90.0]})
+    out = evaluate(df, pol)
+    first, past = out.iloc[:1], out.iloc[1:]
+    # visit 1: $8 coinsurance, $32 payer, each x 0.9
+    assert (first["expected_patient"].item(), first["expected_payer"].item(), first["expected"].item()) == (
+        7.2, 28.8, 36.0)
+    # visit 2: denied (p_deny 1), the payer pays nothing; PR-119 puts $40 (1 x the $40 rate) +
+    # $90 (the charge) = $130 on the patient, CO-119 nothing
+    assert (past["p_deny"] == 1.0).all() and past["expected_payer"].sum() == 0
+    assert past["group_code"].tolist() == (["PR", "PR"] if liability == "patient" else ["CO", "CO"])
+    assert past["expected_patient"].tolist() == ([40.0, 90.0] if owed else [0.0, 0.0])
+    assert past["expected"].sum() == owed and past["expected_patient"].sum() == owed

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from analytics.exceptions import ReferenceDataError, UnpricedCodeWarning
 from analytics.payers import load_payers
 from analytics.pipeline import evaluate
+from analytics.pricing import split_cost_share
 
 POLICIES = load_payers({"payers": {
     "mc": {"kind": "medicare"},
@@ -288,6 +289,79 @@ def test_excluded_service_written_off_by_default():
     assert (ex["carc"], ex["group_code"], ex["noncovered_applied"], ex["patient_part"]) == ("96", "CO", 0.0, 0.0)
     assert visit_sums(out, "2026-01-05")["patient_part"] == 40.0
     assert visit_sums(out, "2026-01-12")["patient_part"] == 35.0
+
+
+VISIT_LIMIT = load_payers({"payers": {
+    # 2 visits a year, then CARC 119; 97124 has no rate, so a patient-owed 97124 is owed at its charge
+    f"limit_{who}": {"kind": "commercial", "fee": {"basis": "flat", "rates": {"97140": 40.0}},
+                     "ncci": {"follow": False}, "visit_limit": 2, "visit_limit_liability": who,
+                     "cost_share": {"deductible": 50, "copay": 20, "coinsurance": 0.1}}
+    for who in ("patient", "provider")
+}})
+
+
+def limited_visits(payer):
+    # Jan 5 and Feb 2: 97140 x1 (charge $60, allowed $40); Mar 2, the third visit, past the
+    # 2-visit limit: 97140 x2 (charge $120) and 97124 x1 (charge $45)
+    a = claim(payer, "2026-01-05", ("97140", 1, "")).assign(charge=60.0)
+    b = claim(payer, "2026-02-02", ("97140", 1, "")).assign(charge=60.0)
+    c = claim(payer, "2026-03-02", ("97140", 2, ""), ("97124", 1, "")).assign(charge=[120.0, 45.0])
+    return evaluate(pd.concat([a, b, c], ignore_index=True), VISIT_LIMIT)
+
+
+def test_visit_past_the_limit_owed_by_the_patient_at_rate_else_charge():
+    out = limited_visits("limit_patient")
+    # Jan 5: $40 all to the deductible ($10 left); Feb 2: $10 deductible, $20 copay, 10% of $10
+    assert visit_sums(out, "2026-01-05") == {
+        "allowed": 40.0, "deductible_applied": 40.0, "copay_applied": 0.0, "coinsurance_applied": 0.0,
+        "noncovered_applied": 0.0, "patient_part": 40.0, "payer_part": 0.0}
+    assert visit_sums(out, "2026-02-02") == {
+        "allowed": 40.0, "deductible_applied": 10.0, "copay_applied": 20.0, "coinsurance_applied": 1.0,
+        "noncovered_applied": 0.0, "patient_part": 31.0, "payer_part": 9.0}
+    # Mar 2, PR-119: 97140 at the contract rate 2 x $40 = $80 (not its $120 charge), 97124 at its
+    # $45 charge: the patient owes $125; no deductible, copay or coinsurance; the payer nothing
+    third = out[out["service_date"] == "2026-03-02"].set_index("cpt")
+    assert third["carc"].tolist() == ["119", "119"] and third["group_code"].tolist() == ["PR", "PR"]
+    assert third["noncovered_applied"].to_dict() == {"97140": 80.0, "97124": 45.0}
+    assert visit_sums(out, "2026-03-02") == {
+        "allowed": 0.0, "deductible_applied": 0.0, "copay_applied": 0.0, "coinsurance_applied": 0.0,
+        "noncovered_applied": 125.0, "patient_part": 125.0, "payer_part": 0.0}
+    assert out["payer_paid"].sum() == 9.0
+
+
+def test_visit_past_the_limit_written_off_when_the_contract_says_so():
+    out = limited_visits("limit_provider")
+    third = out[out["service_date"] == "2026-03-02"]
+    assert third["group_code"].tolist() == ["CO", "CO"]
+    assert visit_sums(out, "2026-03-02") == {
+        "allowed": 0.0, "deductible_applied": 0.0, "copay_applied": 0.0, "coinsurance_applied": 0.0,
+        "noncovered_applied": 0.0, "patient_part": 0.0, "payer_part": 0.0}
+    # the visits within the limit are the same either way
+    assert visit_sums(out, "2026-02-02")["patient_part"] == 31.0
+
+
+def test_split_cost_share_bills_the_patient_for_denials_with_group_pr():
+    # denied lines as the edits leave them: PR-119 owed at the $40 rate x 2; the same line
+    # with CO-119 (KX, or visit_limit_liability: provider) or CO-197 is written off
+    df = pd.DataFrame({
+        "patient_id": "p1", "service_date": pd.Timestamp("2026-03-02"), "provider_id": "a",
+        "payer_id": "limit_patient", "cpt": "97140", "units": 2, "charge": 120.0, "disposition": "denied",
+        "carc": ["119", "119", "197"], "group_code": ["PR", "CO", "CO"], "allowed": 0.0,
+    })
+    out = split_cost_share(df, VISIT_LIMIT)
+    assert out["noncovered_applied"].tolist() == [80.0, 0.0, 0.0]
+    assert out["patient_part"].tolist() == [80.0, 0.0, 0.0]
+
+
+def test_split_cost_share_without_group_codes_reads_the_plan_exclusions():
+    # lines not run through the edits: an excluded code of a patient-liable plan is the
+    # patient's ($45 charge), a denial the plan does not name is not
+    df = pd.DataFrame({
+        "patient_id": "p1", "service_date": pd.Timestamp("2026-01-05"), "provider_id": "a",
+        "payer_id": ["excl_patient", "excl_patient", "excl_provider"], "cpt": ["97124", "97140", "97124"],
+        "units": 1, "charge": 45.0, "disposition": "denied", "allowed": 0.0,
+    })
+    assert split_cost_share(df, COST_SHARE)["patient_part"].tolist() == [45.0, 0.0, 0.0]
 
 
 line = st.tuples(st.sampled_from(["97110", "97112", "97124", "97140", "97530", "97010"]),
