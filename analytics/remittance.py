@@ -33,11 +33,13 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import warnings
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field, fields
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -380,6 +382,11 @@ def _empty_remittance() -> Remittance:
 #: read needs grows with this, not with the file.
 _CHUNK_BYTES = 32 * 2**20
 
+#: :func:`read_835_many` builds the tables of files read whole in batches of at most about this
+#: many rows (claims, service lines, adjustments, remarks and PLB amounts; a 32 MB part holds
+#: some 600,000), so the rows waiting to be built never take more memory than one part does.
+_BATCH_ROWS = 250_000
+
 # The UTF-8 check of a file that is not ASCII reads at least this much at a time.
 _CHECK_BYTES = 2**20
 
@@ -436,12 +443,20 @@ class _BytePieces:
         if state is not None:
             self.decoder.setstate(state)
         self.exhausted = False  # a short read: everything has been handed out
+        # The size of a regular file, so that a read asks for no more than is left (plus one
+        # byte, to see the end): a small file is read without a chunk-sized buffer.
+        self.size: int | None = None
+        with contextlib.suppress(OSError, AttributeError):
+            status = os.fstat(self.file.fileno())
+            if stat.S_ISREG(status.st_mode):
+                self.size = status.st_size
 
     def read(self) -> str:
         while True:
             start = self.file.tell()
-            data = self.file.read(self.chunk)
-            self.exhausted = len(data) < self.chunk
+            want = self.chunk if self.size is None else min(self.chunk, self.size - start + 1)
+            data = self.file.read(max(want, 1))
+            self.exhausted = len(data) < max(want, 1)
             if self.encoding is None:
                 if data.isascii():
                     return data.decode("ascii")
@@ -1088,12 +1103,14 @@ class _Scan:
 
     Amounts and indexes are typed arrays (no Python object per value); codes that repeat are
     shared string objects. Values that arrive after their CLP or SVC (DTM, REF, AMT, NM1) sit
-    in dicts keyed by the 1-based claim or line number in the file. ``claim_base`` and
-    ``line_base`` count the claims and lines of the parts before this one.
+    in dicts keyed by the 1-based claim or line number in the file. ``claim_base``,
+    ``line_base`` and ``st_base`` count the claims, lines and transactions of the parts
+    before this one.
     """
 
     claim_base: int
     line_base: int
+    st_base: int
     payments: list[dict[str, object]] = field(default_factory=list)
     c_seg: array = field(default_factory=lambda: array("q"))
     c_st: array = field(default_factory=lambda: array("q"))
@@ -1139,6 +1156,31 @@ class _OpenTransaction:
     st_index: int = 0
     paid: float = 0.0
     plb: float = 0.0
+
+
+@dataclass
+class _Entry:
+    """A part to build (:func:`_build`): what the scan collected, and the file it comes from.
+
+    ``carried`` holds the sums of a transaction begun in an earlier part of the file,
+    ``open_st`` is the transaction still open after this part (0 if none), and ``st_end`` the
+    number of transactions begun in the file up to the end of the part, so every transaction
+    of the part is numbered ``scan.st_base`` to ``st_end``.
+    """
+
+    scan: _Scan
+    name: str
+    notes: _Notes
+    settle: Callable[[_Interchange], None]
+    carried: _OpenTransaction
+    open_st: int
+    st_end: int
+
+    @property
+    def rows(self) -> int:
+        """Rows the part adds to the tables, a measure of the memory its scan holds."""
+        s = self.scan
+        return len(s.c_seg) + len(s.l_seg) + len(s.a_seg) + len(s.remarks) + len(s.plb)
 
 
 def _last_boundary(segments: list[str], element: str) -> int:
@@ -1192,7 +1234,7 @@ class _Reader:
         self.outside: list[str] = []
         self.groups: set[str] = set()
         self.open = _OpenTransaction()
-        self.part = _Scan(0, 0)
+        self.part = _Scan(0, 0, 0)
         self.pending: tuple[_Interchange, list[str]] | None = None
 
     def parts(self) -> Iterator[Remittance]:
@@ -1209,9 +1251,26 @@ class _Reader:
         finally:
             self.pieces.close()
 
+    def collect(self) -> tuple[list[Remittance], _Entry | None]:
+        """Read the whole file: the parts that end before the file does, built as they come,
+        and the last part unbuilt (None when it holds nothing), for the caller to build with
+        :meth:`build`, or together with the last parts of other files (:func:`_build`)."""
+        built: list[Remittance] = []
+        try:
+            batches = self.tokenizer.batches()
+            while True:
+                with _gc_paused():
+                    part, done = self._next_part(batches, build_last=False)
+                if done:
+                    return built, part  # type: ignore[return-value]
+                if part is not None:
+                    built.append(part)  # type: ignore[arg-type]
+        finally:
+            self.pieces.close()
+
     def _next_part(
-        self, batches: Iterator[tuple[_Interchange, list[str]]]
-    ) -> tuple[Remittance | None, bool]:
+        self, batches: Iterator[tuple[_Interchange, list[str]]], *, build_last: bool = True
+    ) -> tuple[Remittance | _Entry | None, bool]:
         while True:
             if self.pending is not None:
                 ic, segments = self.pending
@@ -1220,7 +1279,7 @@ class _Reader:
                 batch = next(batches, None)
                 if batch is None:
                     self._finish()
-                    return self._flush(), True
+                    return (self._flush() if build_last else self._take()), True
                 ic, segments = batch
             # Once the rest of the file is in memory, ending the part early saves nothing.
             cut = -1 if self.pieces.exhausted else _last_boundary(segments, ic.delimiters.element)
@@ -1238,22 +1297,37 @@ class _Reader:
         p = self.part
         return bool(p.payments or p.c_seg or p.plb)
 
-    def _flush(self) -> Remittance | None:
-        """Build the part collected so far and start the next one."""
+    def _take(self) -> _Entry | None:
+        """The part collected so far, unbuilt, with what building it needs; the next part
+        starts afresh."""
         scan = self.part
         collected = self._collected()
-        self.part = _Scan(self.claim_no, self.line_no)
+        self.part = _Scan(self.claim_no, self.line_no, self.st_index)
         if not collected:
             return None
         self.groups.update(scan.a_group)
-        open_st = self.st_index if self.in_st else 0
-        remit, self.open = _build(
-            scan, self.name, self.notes, self.tokenizer.settle, self.open, open_st
+        entry = _Entry(
+            scan=scan,
+            name=self.name,
+            notes=self.notes,
+            settle=self.tokenizer.settle,
+            carried=self.open,
+            open_st=self.st_index if self.in_st else 0,
+            st_end=self.st_index,
         )
-        self.notes.balance(remit.balance)
         if len(self.hashes) > _HASH_CACHE:
             self.hashes.clear()
+        return entry
+
+    def build(self, entry: _Entry) -> Remittance:
+        """The tables of a part from :meth:`_take`; its open transaction carries on."""
+        remit, (self.open,) = _build([entry])
         return remit
+
+    def _flush(self) -> Remittance | None:
+        """Build the part collected so far and start the next one."""
+        entry = self._take()
+        return None if entry is None else self.build(entry)
 
     def _feed(self, ic: _Interchange, segments: list[str]) -> None:
         """Scan a batch of segments into the current part."""
@@ -1595,23 +1669,53 @@ class _Reader:
             note(f"CAS group code(s) {unknown} are not CO, PR, OA, PI or CR; the rows were kept.")
 
 
-def _spread(values: dict[int, object], n: int, fill: object = None, base: int = 0) -> np.ndarray:
-    """A length-``n`` array from a {1-based number: value} dict, numbers counted from
-    ``base + 1``; ``fill`` elsewhere."""
-    if isinstance(fill, float):
-        out = np.full(n, fill)
-        if values:
-            out[np.fromiter(values, dtype="int64", count=len(values)) - (base + 1)] = np.fromiter(
-                values.values(), dtype="float64", count=len(values)
-            )
+_Placed = Sequence[tuple[dict[int, object], int]]
+
+
+def _spread(items: _Placed, n: int, fill: object = None) -> np.ndarray:
+    """A length-``n`` array from ``(values, shift)`` pairs: each ``{number: value}`` dict puts
+    its values at rows ``number + shift``; ``fill`` elsewhere."""
+    items = [(values, shift) for values, shift in items if values]
+    numeric = isinstance(fill, float)
+    out = np.full(n, fill) if numeric else np.full(n, fill, dtype=object)
+    if not items:
         return out
-    out = np.full(n, fill, dtype=object)
-    if values:
-        idx = np.fromiter(values, dtype="int64", count=len(values)) - (base + 1)
-        vals = np.empty(len(values), dtype=object)
-        vals[:] = list(values.values())
-        out[idx] = vals
+    count = sum(len(values) for values, _ in items)
+    if len(items) == 1:
+        values, shift = items[0]
+        rows = np.fromiter(values, dtype="int64", count=count) + shift
+        found: Iterable[object] = values.values()
+    else:
+        rows = np.fromiter(
+            chain.from_iterable(values for values, _ in items), dtype="int64", count=count
+        ) + np.repeat([shift for _, shift in items], [len(values) for values, _ in items])
+        found = chain.from_iterable(values.values() for values, _ in items)
+    if numeric:
+        out[rows] = np.fromiter(found, dtype="float64", count=count)
+    else:
+        vals = np.empty(count, dtype=object)
+        vals[:] = list(found)
+        out[rows] = vals
     return out
+
+
+def _joined(pieces: Sequence[array], dtype: str) -> np.ndarray:
+    """One typed array from the scans' arrays, in order."""
+    if len(pieces) == 1:
+        return np.array(pieces[0], dtype=dtype)
+    joined = array(pieces[0].typecode)
+    for piece in pieces:
+        joined.extend(piece)
+    return np.array(joined, dtype=dtype)
+
+
+def _chained(pieces: Sequence[list[object]]) -> list[object]:
+    return pieces[0] if len(pieces) == 1 else list(chain.from_iterable(pieces))
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    """Where each part's rows start when the parts are stacked."""
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype("int64")
 
 
 def _factorize(values: Sequence[object]) -> tuple[np.ndarray, list[object]]:
@@ -1639,12 +1743,20 @@ def _decode_procedures(values: Sequence[str], separator: str) -> list[np.ndarray
 
 
 class _DateParser:
-    """CCYYMMDD to datetime64[us], parsing each distinct value once; notes invalid ones."""
+    """CCYYMMDD to datetime64[us], parsing each distinct value once; notes invalid ones in the
+    notes of the file they come from (``files``: the part of each value, when there are
+    several parts)."""
 
-    def __init__(self, notes: _Notes) -> None:
+    def __init__(self, notes: Sequence[_Notes]) -> None:
         self.notes = notes
 
-    def __call__(self, values: Sequence[object], segments: Sequence[int], what: str) -> np.ndarray:
+    def __call__(
+        self,
+        values: Sequence[object],
+        segments: Sequence[int],
+        what: str,
+        files: np.ndarray | None = None,
+    ) -> np.ndarray:
         n = len(values)
         if n == 0:
             return np.empty(0, dtype=_DATE)
@@ -1660,16 +1772,29 @@ class _DateParser:
         bad = np.flatnonzero(np.isnat(parsed[:-1]) & raw.notna().to_numpy())
         if len(bad):
             rows = np.flatnonzero(np.isin(codes, bad))
-            shown = [f"{values[i]!r} (segment {segments[i]})" for i in rows[:5].tolist()]
-            self.notes.bad_dates(what, len(rows), shown)
+            if files is None:
+                by_file = [(0, rows)]
+            else:
+                owner = files[rows]
+                by_file = [(f, rows[owner == f]) for f in np.unique(owner).tolist()]
+            for f, found in by_file:
+                shown = [f"{values[i]!r} (segment {segments[i]})" for i in found[:5].tolist()]
+                self.notes[f].bad_dates(what, len(found), shown)
         return parsed[codes]
 
 
-def _finite(values: np.ndarray, segments: np.ndarray, what: str, name: str) -> np.ndarray:
+def _finite(
+    values: np.ndarray,
+    segments: np.ndarray,
+    what: str,
+    names: Sequence[str],
+    files: np.ndarray | None = None,
+) -> np.ndarray:
     # float() accepts "nan" and "inf"; an amount must be a finite number.
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         number = int(segments[bad[0]])
+        name = names[0 if files is None else int(files[bad[0]])]
         raise X12Error(
             f"{name}: segment {number} {what} is not a finite number. Correct the amount in the "
             f"file or ask the sender for a corrected file.",
@@ -1678,93 +1803,170 @@ def _finite(values: np.ndarray, segments: np.ndarray, what: str, name: str) -> n
     return values
 
 
-def _build(
-    scan: _Scan,
-    name: str,
-    notes: _Notes,
-    settle: Callable[[_Interchange], None],
-    carried: _OpenTransaction,
-    open_st: int,
-) -> tuple[Remittance, _OpenTransaction]:
-    """Typed tables of one part, then its balancing checks.
+def _amounts_finite(scan: _Scan) -> bool:
+    """Every amount :func:`_build` checks is finite, so the part builds without an error and
+    can be built together with other files' parts."""
+    for values in (
+        scan.c_charge, scan.c_paid, scan.c_pr, scan.l_charge, scan.l_paid, scan.l_units,
+        scan.a_amount,
+    ):  # fmt: skip
+        # a finite sum means finite values; a sum that overflows is looked at value by value
+        if not math.isfinite(sum(values)) and not np.isfinite(np.frombuffer(values)).all():
+            return False
+    if not all(math.isfinite(row[6]) for row in scan.plb):
+        return False
+    allowed = scan.l_more["B6"]
+    return not any(math.isinf(v) for v in allowed.values())  # type: ignore[arg-type]
 
-    ``settle`` fixes an interchange's component separator before its composites are split;
-    ``carried`` holds the sums of a transaction begun in an earlier part, and ``open_st`` is the
-    transaction still open after this part (0 if none). Returns the tables and the sums to
-    carry into the next part.
+
+def _labels(labels: Sequence[str], codes: np.ndarray) -> pa.Array:
+    """A string column from a few labels and each row's label number."""
+    return pa.array(labels, type=pa.large_string()).take(pa.array(codes, type=pa.int64()))
+
+
+def _build(entries: Sequence[_Entry]) -> tuple[Remittance, list[_OpenTransaction]]:
+    """Typed tables of one or more parts, then their balancing checks.
+
+    The parts are either consecutive parts of one file (one at a time, as :func:`iter_835`
+    reads them) or whole files read by :meth:`_Reader.collect`. Several parts are built as one:
+    rows keep their file's own indexes, segment numbers and ``file`` name, each file's rows stay
+    together, and the tables equal those of :meth:`Remittance.concat` over the parts built one
+    by one, for the cost of one build. Warnings and balance results go to each file's notes.
+
+    Before an interchange's composites are split its component separator is settled. Returns
+    the tables and, for each part, the sums of its transaction still open (to carry into the
+    file's next part).
     """
-    dates = _DateParser(notes)
-    cb, lb = scan.claim_base, scan.line_base
+    scans = [e.scan for e in entries]
+    names = [e.name for e in entries]
+    single = len(entries) == 1
+    dates = _DateParser([e.notes for e in entries])
+    file_names = None if single else pa.array(names, type=pa.large_string())
 
-    def money(values: array, segments: np.ndarray, what: str) -> np.ndarray:
-        return _finite(np.array(values, dtype="float64"), segments, what, name)
+    def counts(rows: Callable[[_Scan], Sized]) -> np.ndarray:
+        return np.array([len(rows(s)) for s in scans], dtype="int64")
+
+    def owners(per_part: np.ndarray) -> np.ndarray | None:
+        """The part of each row (None for a single part)."""
+        return None if single else np.repeat(np.arange(len(entries), dtype="int64"), per_part)
+
+    def file_column(files: np.ndarray | None) -> str | pa.Array:
+        if file_names is None:
+            return names[0]
+        return file_names.take(pa.array(files, type=pa.int64()))
+
+    def placed(dicts: Iterable[dict[int, object]], shifts: np.ndarray) -> _Placed:
+        return list(zip(dicts, shifts.tolist(), strict=True))
+
+    # Rows per part, and shifts from a part's 1-based claim and line numbers (which count on
+    # from the file's earlier parts) to rows of the stacked tables.
+    n_c, n_l, n_a = counts(lambda s: s.c_seg), counts(lambda s: s.l_seg), counts(lambda s: s.a_seg)
+    n_r, n_p, n_pay = (
+        counts(lambda s: s.remarks),
+        counts(lambda s: s.plb),
+        counts(lambda s: s.payments),
+    )
+    claim_shift = _starts(n_c) - np.array([s.claim_base + 1 for s in scans], dtype="int64")
+    line_shift = _starts(n_l) - np.array([s.line_base + 1 for s in scans], dtype="int64")
+    n_claims, n_lines = int(n_c.sum()), int(n_l.sum())
+    c_files, l_files, a_files = owners(n_c), owners(n_l), owners(n_a)
+    r_files, p_files, pay_files = owners(n_r), owners(n_p), owners(n_pay)
+
+    def money(values: list[array], segments: np.ndarray, what: str, files: np.ndarray | None):
+        return _finite(_joined(values, "float64"), segments, what, names, files)
 
     # payments (one per ST, in the part that reads its SE)
-    pay = pd.DataFrame(scan.payments)
-    for column in _PAYMENT_SCHEMA:
-        if column not in pay.columns and column != "file":
-            pay[column] = None
-    if "bpr_segment" not in pay.columns:
-        pay["bpr_segment"] = None
-    no_bpr = pay["bpr_handling"].isna()
-    if no_bpr.any():
-        notes.no_bpr.extend(pay.loc[no_bpr, "segment"].tolist())
-    pay_segments = pay["bpr_segment"].fillna(pay["segment"]).astype("int64").tolist()
-    undated = pay["bpr_handling"].notna() & (pay["payment_date"].fillna("") == "")
-    if undated.any():
-        notes.undated.extend(pay.loc[undated, "bpr_segment"].astype("int64").tolist())
+    pays: list[dict[str, object]] = _chained([s.payments for s in scans])  # type: ignore[assignment]
+    for e in entries:
+        for pay in e.scan.payments:
+            if pay.get("bpr_handling") is None:
+                e.notes.no_bpr.append(pay["segment"])  # type: ignore[arg-type]
+        for pay in e.scan.payments:
+            if pay.get("bpr_handling") is not None and not pay.get("payment_date"):
+                e.notes.undated.append(pay["bpr_segment"])  # type: ignore[arg-type]
+    pay_columns = {c: [pay.get(c) for pay in pays] for c in _PAYMENT_SCHEMA if c != "file"}
+    pay_segments = [pay.get("bpr_segment", pay["segment"]) for pay in pays]
+    paid_amount = np.array(pay_columns["paid_amount"], dtype="float64")
     payments = _typed(
         {
-            "file": name,
-            **{c: pay[c].tolist() for c in _PAYMENT_SCHEMA if c != "file"},
-            "paid_amount": pay["paid_amount"].astype("float64").to_numpy(),
-            "payment_date": dates(pay["payment_date"].tolist(), pay_segments, "BPR16"),
+            "file": file_column(pay_files),
+            **pay_columns,
+            "paid_amount": paid_amount,
+            "payment_date": dates(pay_columns["payment_date"], pay_segments, "BPR16", pay_files),
             "production_date": dates(
-                pay["production_date"].tolist(), pay["segment"].tolist(), "DTM*405"
+                pay_columns["production_date"], pay_columns["segment"], "DTM*405", pay_files
             ),
         },
         _PAYMENT_SCHEMA,
     )
 
     # claims (loop 2100)
-    n_claims = len(scan.c_seg)
-    c_seg = np.array(scan.c_seg, dtype="int64")
-    claim_from = dates(_spread(scan.c_dates["232"], n_claims, base=cb), c_seg, "DTM*232")
-    claim_to = dates(_spread(scan.c_dates["233"], n_claims, base=cb), c_seg, "DTM*233")
+    c_seg = _joined([s.c_seg for s in scans], "int64")
+    claim_from = dates(
+        _spread(placed([s.c_dates["232"] for s in scans], claim_shift), n_claims),
+        c_seg,
+        "DTM*232",
+        c_files,
+    )
+    claim_to = dates(
+        _spread(placed([s.c_dates["233"] for s in scans], claim_shift), n_claims),
+        c_seg,
+        "DTM*233",
+        c_files,
+    )
     claim_ids = np.empty(n_claims, dtype=object)
-    claim_ids[:] = scan.c_id
+    claim_ids[:] = _chained([s.c_id for s in scans])
 
     # service lines (loop 2110)
-    n_lines = len(scan.l_seg)
-    l_seg = np.array(scan.l_seg, dtype="int64")
-    line_claim = np.array(scan.l_claim, dtype="int64")
-    pos = line_claim - (cb + 1)  # row of each line's claim in this part
-    # Interchanges may use different component separators; decode each one's lines with its own.
-    parts = [np.empty(n_lines, dtype=object) for _ in range(7)]
-    starts = [first - (lb + 1) for first, _ in scan.l_chunk]
-    ranges = [
-        (start, stop, ic)
-        for start, stop, (_, ic) in zip(starts, [*starts[1:], n_lines], scan.l_chunk, strict=True)
-        if stop > start
-    ]
+    l_seg = _joined([s.l_seg for s in scans], "int64")
+    line_claim = _joined([s.l_claim for s in scans], "int64")
+    pos = line_claim + np.repeat(claim_shift, n_l)  # row of each line's claim
+    # Interchanges may use different component separators; decode each one's lines with its
+    # own, all lines of one separator at once.
+    ranges = []
+    for e, first_row in zip(entries, _starts(n_l).tolist(), strict=True):
+        starts = [first - (e.scan.line_base + 1) for first, _ in e.scan.l_chunk]
+        stops = [*starts[1:], len(e.scan.l_seg)]
+        for start, stop, (_, ic) in zip(starts, stops, e.scan.l_chunk, strict=True):
+            if stop > start:
+                e.settle(ic)
+                ranges.append((first_row + start, first_row + stop, ic))
+    spans: dict[str, list[list[int]]] = {}
     for start, stop, ic in ranges:
-        settle(ic)
-        decoded = _decode_procedures(scan.l_svc01[start:stop], ic.delimiters.component)
+        joined = spans.setdefault(ic.delimiters.component, [])
+        if joined and joined[-1][1] == start:
+            joined[-1][1] = stop
+        else:
+            joined.append([start, stop])
+    svc01 = _chained([s.l_svc01 for s in scans])
+    parts = [np.empty(n_lines, dtype=object) for _ in range(7)]
+    for separator, runs in spans.items():
+        if len(runs) == 1:
+            rows: slice | np.ndarray = slice(*runs[0])
+            values = svc01[rows]
+        else:
+            rows = np.concatenate([np.arange(start, stop) for start, stop in runs])
+            values = [svc01[i] for i in rows.tolist()]
+        decoded = _decode_procedures(values, separator)
         for k in range(7):
-            parts[k][start:stop] = decoded[k]
-    more = scan.l_more
-    original = _spread(more["SVC06"], n_lines, base=lb)
+            parts[k][rows] = decoded[k]
+    more = [s.l_more for s in scans]
+
+    def line_values(key: str, fill: object = None) -> np.ndarray:
+        return _spread(placed([m[key] for m in more], line_shift), n_lines, fill)
+
+    original = line_values("SVC06")
     has_original = np.flatnonzero(original != None)  # noqa: E711 - elementwise on objects
     if len(has_original):
-        separator_of = {}
+        separator_of = np.empty(n_lines, dtype=object)
         for start, stop, ic in ranges:
-            separator_of.update(dict.fromkeys(range(start, stop), ic.delimiters.component))
+            separator_of[start:stop] = ic.delimiters.component
         for i in has_original.tolist():
             composite = original[i].split(separator_of[i])
             original[i] = composite[1] if len(composite) > 1 and composite[1] else composite[0]
 
-    d472 = dates(_spread(more["472"], n_lines, base=lb), l_seg, "DTM*472")
-    d150 = dates(_spread(more["150"], n_lines, base=lb), l_seg, "DTM*150")
+    d472 = dates(line_values("472"), l_seg, "DTM*472", l_files)
+    d150 = dates(line_values("150"), l_seg, "DTM*150", l_files)
     claim_from_on_line, claim_to_on_line = claim_from[pos], claim_to[pos]
     has = [
         ~np.isnat(d472),
@@ -1786,46 +1988,56 @@ def _build(
         first[earliest.index.to_numpy()] = earliest.to_numpy(dtype=_DATE)
     claim_service = np.where(np.isnat(claim_from), first, claim_from)
 
-    allowed = _spread(more["B6"], n_lines, math.nan, base=lb)
+    allowed = line_values("B6", math.nan)
     if np.isinf(allowed).any():
-        _finite(allowed, l_seg, "(AMT02)", name)
+        _finite(allowed, l_seg, "(AMT02)", names, l_files)
 
-    claim_st = np.array(scan.c_st, dtype="int64")
+    claim_st = _joined([s.c_st for s in scans], "int64")
+    claim_charge = money([s.c_charge for s in scans], c_seg, "(CLP03)", c_files)
+    claim_paid = money([s.c_paid for s in scans], c_seg, "(CLP04)", c_files)
+    c_status = _chained([s.c_status for s in scans])
+    claim_index = np.arange(n_claims) - np.repeat(claim_shift, n_c)
     claims = _typed(
         {
-            "file": name,
+            "file": file_column(c_files),
             "st_index": claim_st,
-            "claim_index": np.arange(cb + 1, cb + n_claims + 1),
+            "claim_index": claim_index,
             "claim_id": claim_ids,
-            "status": scan.c_status,
-            "charge": money(scan.c_charge, c_seg, "(CLP03)"),
-            "paid": money(scan.c_paid, c_seg, "(CLP04)"),
-            "patient_responsibility": money(scan.c_pr, c_seg, "(CLP05)"),
-            "filing_indicator": _or_none(scan.c_filing),
-            "payer_claim_id": _or_none(scan.c_payer_claim),
-            "facility_code": _or_none(scan.c_facility),
-            "frequency": _or_none(scan.c_freq),
-            "patient_key": _spread(scan.c_key, n_claims, base=cb),
+            "status": c_status,
+            "charge": claim_charge,
+            "paid": claim_paid,
+            "patient_responsibility": money([s.c_pr for s in scans], c_seg, "(CLP05)", c_files),
+            "filing_indicator": _or_none(_chained([s.c_filing for s in scans])),
+            "payer_claim_id": _or_none(_chained([s.c_payer_claim for s in scans])),
+            "facility_code": _or_none(_chained([s.c_facility for s in scans])),
+            "frequency": _or_none(_chained([s.c_freq for s in scans])),
+            "patient_key": _spread(placed([s.c_key for s in scans], claim_shift), n_claims),
             "statement_from": claim_from,
             "statement_to": claim_to,
             "received_date": dates(
-                _spread(scan.c_dates["050"], n_claims, base=cb), c_seg, "DTM*050"
+                _spread(placed([s.c_dates["050"] for s in scans], claim_shift), n_claims),
+                c_seg,
+                "DTM*050",
+                c_files,
             ),
             "claim_service_date": claim_service,
             # CLP02 22 = reversal of a previous payment; the payer has already negated its
             # amounts, so they are kept as sent (X12 RFI 1147).
-            "is_reversal": np.array(scan.c_status, dtype=object) == "22",
+            "is_reversal": np.array(c_status, dtype=object) == "22",
             "segment": c_seg,
         },
         _CLAIM_SCHEMA,
     )
 
+    line_charge = money([s.l_charge for s in scans], l_seg, "(SVC02)", l_files)
+    line_paid = money([s.l_paid for s in scans], l_seg, "(SVC03)", l_files)
+    line_index = np.arange(n_lines) - np.repeat(line_shift, n_l)
     service_lines = _typed(
         {
-            "file": name,
+            "file": file_column(l_files),
             "st_index": claim_st[pos],
             "claim_index": line_claim,
-            "line_index": np.arange(lb + 1, lb + n_lines + 1),
+            "line_index": line_index,
             "claim_id": claim_ids[pos],
             "code_qualifier": parts[0],
             "cpt": parts[1],
@@ -1834,15 +2046,15 @@ def _build(
             "modifier_3": parts[4],
             "modifier_4": parts[5],
             "modifiers": parts[6],
-            "charge": money(scan.l_charge, l_seg, "(SVC02)"),
-            "paid": money(scan.l_paid, l_seg, "(SVC03)"),
-            "revenue_code": _spread(more["SVC04"], n_lines, base=lb),
-            "paid_units": money(scan.l_units, l_seg, "(SVC05)"),
+            "charge": line_charge,
+            "paid": line_paid,
+            "revenue_code": line_values("SVC04"),
+            "paid_units": money([s.l_units for s in scans], l_seg, "(SVC05)", l_files),
             "original_cpt": original,
             "service_date": service_date,
-            "service_date_end": dates(_spread(more["151"], n_lines, base=lb), l_seg, "DTM*151"),
+            "service_date_end": dates(line_values("151"), l_seg, "DTM*151", l_files),
             "service_date_source": source,
-            "line_control_number": _spread(more["6R"], n_lines, base=lb),
+            "line_control_number": line_values("6R"),
             # NaN, not 0, when AMT*B6 is absent: the allowed amount is unknown.
             "allowed": allowed,
             "segment": l_seg,
@@ -1850,42 +2062,49 @@ def _build(
         _LINE_SCHEMA,
     )
 
-    # adjustments (CAS triplets)
-    owner = np.array(scan.a_owner, dtype="int64")
-    a_seg = np.array(scan.a_seg, dtype="int64")
+    # adjustments (CAS triplets); an owner is a line number, or minus a claim number
+    owner = _joined([s.a_owner for s in scans], "int64")
+    a_seg = _joined([s.a_seg for s in scans], "int64")
     on_line = owner > 0
     adj_line = np.where(on_line, owner, 0)
-    claim_of_line = line_claim[np.maximum(owner - lb, 1) - 1] if n_lines else 0
+    line_row = np.where(on_line, owner + np.repeat(line_shift, n_a), -1)  # -1: a claim's CAS
+    claim_of_line = line_claim[np.maximum(line_row, 0)] if n_lines else 0
     adj_claim = np.where(on_line, claim_of_line, -owner)
-    adj_row = adj_claim - (cb + 1)
+    adj_row = adj_claim + np.repeat(claim_shift, n_a)
+    adj_amount = money([s.a_amount for s in scans], a_seg, "(CAS amount)", a_files)
     adjustments = _typed(
         {
-            "file": name,
+            "file": file_column(a_files),
             "st_index": claim_st[adj_row],
             "claim_index": adj_claim,
             "line_index": pd.arrays.IntegerArray(adj_line, ~on_line),
             "level": np.where(on_line, "line", "claim").astype(object),
             "claim_id": claim_ids[adj_row],
-            "group_code": scan.a_group,
-            "carc": scan.a_carc,
-            "amount": money(scan.a_amount, a_seg, "(CAS amount)"),
-            "quantity": _spread({k + 1: v for k, v in scan.a_qty.items()}, len(a_seg), math.nan),
+            "group_code": _chained([s.a_group for s in scans]),
+            "carc": _chained([s.a_carc for s in scans]),
+            "amount": adj_amount,
+            # a_qty is keyed by the 0-based position of the triplet in its scan
+            "quantity": _spread(
+                placed([s.a_qty for s in scans], _starts(n_a)), len(a_seg), math.nan
+            ),
             "segment": a_seg,
         },
         _ADJUSTMENT_SCHEMA,
     )
 
-    r = list(zip(*scan.remarks, strict=True)) if scan.remarks else [()] * 5
+    remark_rows = _chained([s.remarks for s in scans])
+    r = list(zip(*remark_rows, strict=True)) if remark_rows else [()] * 5
     r_claim = np.array(r[1], dtype="int64")
     r_line = np.array(r[2], dtype="int64")
+    r_row = r_claim + np.repeat(claim_shift, n_r)
     remarks = _typed(
         {
-            "file": name,
-            "st_index": claim_st[r_claim - (cb + 1)],
+            "file": file_column(r_files),
+            "st_index": claim_st[r_row],
             "claim_index": r_claim,
             "line_index": pd.arrays.IntegerArray(r_line, r_line == 0),
             "level": np.where(r_line > 0, "line", "claim").astype(object),
-            "claim_id": claim_ids[r_claim - (cb + 1)],
+            "claim_id": claim_ids[r_row],
             "code": list(r[3]),
             "source": list(r[4]),
             "segment": np.array(r[0], dtype="int64"),
@@ -1893,30 +2112,77 @@ def _build(
         _REMARK_SCHEMA,
     )
 
-    p = list(zip(*scan.plb, strict=True)) if scan.plb else [()] * 7
+    plb_rows = _chained([s.plb for s in scans])
+    p = list(zip(*plb_rows, strict=True)) if plb_rows else [()] * 7
     p_seg = np.array(p[0], dtype="int64")
-    for ic in {id(ic): ic for ic in p[5]}.values():
-        settle(ic)
+    for e in entries:
+        for ic in {id(row[5]): row[5] for row in e.scan.plb}.values():
+            e.settle(ic)  # type: ignore[arg-type]
     reasons = [
         (c.split(i.delimiters.component, 1) + [""])[:2] for c, i in zip(p[4], p[5], strict=True)
     ]
+    plb_st = np.array(p[1], dtype="int64")
     plb = _typed(
         {
-            "file": name,
-            "st_index": np.array(p[1], dtype="int64"),
+            "file": file_column(p_files),
+            "st_index": plb_st,
             "provider_id": list(p[2]),
-            "fiscal_period_date": dates(list(p[3]), p_seg.tolist(), "PLB02"),
+            "fiscal_period_date": dates(list(p[3]), p_seg.tolist(), "PLB02", p_files),
             "reason": [x[0] for x in reasons],
             "reference": [x[1] or None for x in reasons],
-            "amount": _finite(np.array(p[6], dtype="float64"), p_seg, "(PLB amount)", name),
+            "amount": _finite(
+                np.array(p[6], dtype="float64"), p_seg, "(PLB amount)", names, p_files
+            ),
             "segment": p_seg,
         },
         _PLB_SCHEMA,
     )
 
-    balance, carry = _balance(
-        name, payments, claims, service_lines, adjustments, plb, cb, lb, carried, open_st
+    # Balancing (MLN: the 835 balances at line, claim and transaction level). Lines and claims
+    # are whole in a part. The claim rule uses claim CAS plus the CAS of its lines; a claim with
+    # no SVC has only claim-level CAS, so one sum over all CAS of the claim covers both cases.
+    line_cas = np.zeros(n_lines)
+    claim_cas = np.zeros(n_claims)
+    np.add.at(line_cas, line_row[on_line], adj_amount[on_line])
+    np.add.at(claim_cas, adj_row, adj_amount)
+    transactions, carries = _transaction_sums(
+        entries, claim_st, claim_paid, n_c, plb_st, plb["amount"].to_numpy(), n_p
     )
+    closed = np.array(pay_columns["st_index"], dtype="int64")
+    closed_row = closed + np.repeat(transactions[2], n_pay)
+    balance = _balance_table(
+        names,
+        file_names,
+        n_lines,
+        n_claims,
+        (l_files, c_files, pay_files),
+        st=(claim_st[pos], claim_st, closed),
+        claim_index=(line_claim, claim_index),
+        line_index=line_index,
+        claim_id=(claim_ids[pos], claim_ids),
+        expected=(
+            line_charge - line_cas,
+            claim_charge - claim_cas,
+            transactions[0][closed_row] - transactions[1][closed_row],
+        ),
+        actual=(line_paid, claim_paid, paid_amount),
+    )
+    if single:
+        entries[0].notes.balance(balance)
+    else:
+        checks = n_l + n_c + n_pay
+        failed = np.bincount(
+            np.repeat(np.arange(len(entries)), checks)[~balance["balanced"].to_numpy()],
+            minlength=len(entries),
+        )
+        for e, start, count, bad in zip(
+            entries, _starts(checks).tolist(), checks.tolist(), failed.tolist(), strict=True
+        ):
+            if bad:
+                e.notes.balance(balance.iloc[start : start + count])
+            else:
+                e.notes.checks += count
+
     remit = Remittance(
         payments=payments,
         claims=claims,
@@ -1926,118 +2192,108 @@ def _build(
         plb=plb,
         balance=balance,
     )
-    return remit, carry
+    return remit, carries
 
 
 def _or_none(values: list[str]) -> list[str | None]:
     return [v or None for v in values]
 
 
-def _balance(
-    name: str,
-    payments: pd.DataFrame,
-    claims: pd.DataFrame,
-    lines: pd.DataFrame,
-    adjustments: pd.DataFrame,
-    plb: pd.DataFrame,
-    claim_base: int,
-    line_base: int,
-    carried: _OpenTransaction,
-    open_st: int,
-) -> tuple[pd.DataFrame, _OpenTransaction]:
-    """Line, claim and transaction balancing (MLN: the 835 balances at all three levels).
+def _transaction_sums(
+    entries: Sequence[_Entry],
+    claim_st: np.ndarray,
+    claim_paid: np.ndarray,
+    n_c: np.ndarray,
+    plb_st: np.ndarray,
+    plb_amount: np.ndarray,
+    n_p: np.ndarray,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[_OpenTransaction]]:
+    """Sum of CLP04 and of PLB amounts per transaction, and the sums to carry on.
 
-    Lines and claims are whole in a part. A transaction may span parts: its sums run on from
-    ``carried`` in file order (the same additions in the same order as for a whole-file read),
-    and its check is made in the part that reads its SE.
+    A transaction may span parts of a file: its sums run on from the part's ``carried`` in
+    file order (the same additions in the same order as for a whole-file read), and its check
+    is made in the part that reads its SE. Each part's transactions ``st_base`` ... ``st_end``
+    get rows of their own; returns the two sums by row, the shift from a part's transaction
+    number to its row, and each part's open transaction.
     """
-    n_lines, n_claims = len(lines), len(claims)
-    amount = adjustments["amount"].to_numpy()
-    claim_of = adjustments["claim_index"].to_numpy()
-    line_raw = adjustments["line_index"].fillna(0).to_numpy(dtype="int64")
-    line_cas = np.zeros(n_lines)
-    claim_cas = np.zeros(n_claims)
-    on_line = line_raw > 0
-    np.add.at(line_cas, line_raw[on_line] - (line_base + 1), amount[on_line])
-    # The claim rule uses claim CAS plus the CAS of its lines; a claim with no SVC has only
-    # claim-level CAS, so one sum over all CAS of the claim covers both cases.
-    np.add.at(claim_cas, claim_of - (claim_base + 1), amount)
-    claim_st = claims["st_index"].to_numpy()
-    claim_paid = claims["paid"].to_numpy()
-    plb_st = plb["st_index"].to_numpy()
-    closed = payments["st_index"].to_numpy()
-    known = [a for a in (claim_st, plb_st, closed) if len(a)]
-    if carried.st_index:
-        known.append(np.array([carried.st_index]))
-    lo = int(min(a.min() for a in known)) if known else 1
-    hi = int(max(a.max() for a in known)) if known else 0
-    st_paid = np.zeros(hi - lo + 1)
-    st_plb = np.zeros(hi - lo + 1)
-    if carried.st_index:
-        st_paid[carried.st_index - lo] = carried.paid
-        st_plb[carried.st_index - lo] = carried.plb
-    np.add.at(st_paid, claim_st - lo, claim_paid)
-    np.add.at(st_plb, plb_st - lo, plb["amount"].to_numpy())
-    carry = _OpenTransaction()
-    if open_st:
-        carry.st_index = open_st
-        if lo <= open_st <= hi:
-            carry.paid = float(st_paid[open_st - lo])
-            carry.plb = float(st_plb[open_st - lo])
-    line_claim = lines["claim_index"].to_numpy()
-    claim_ids = claims["claim_id"].to_numpy(dtype=object)
-
-    parts = [
-        _balance_part(
-            name, "line", lines["st_index"].to_numpy(), line_claim, lines["line_index"].to_numpy(),
-            claim_ids[line_claim - (claim_base + 1)], _LINE_RULE,
-            lines["charge"].to_numpy() - line_cas, lines["paid"].to_numpy(),
-        ),
-        _balance_part(
-            name, "claim", claim_st, claims["claim_index"].to_numpy(), None,
-            claim_ids, _CLAIM_RULE, claims["charge"].to_numpy() - claim_cas, claim_paid,
-        ),
-        _balance_part(
-            name, "transaction", closed, None, None, None, _TRANSACTION_RULE,
-            st_paid[closed - lo] - st_plb[closed - lo], payments["paid_amount"].to_numpy(),
-        ),
-    ]  # fmt: skip
-    return pd.concat(parts, ignore_index=True).astype(_BALANCE_SCHEMA), carry
+    st_base = np.array([e.scan.st_base for e in entries], dtype="int64")
+    width = np.array([e.st_end for e in entries], dtype="int64") - st_base + 1
+    shift = _starts(width) - st_base
+    st_paid = np.zeros(int(width.sum()))
+    st_plb = np.zeros(int(width.sum()))
+    for e, at in zip(entries, shift.tolist(), strict=True):
+        if e.carried.st_index:
+            st_paid[e.carried.st_index + at] = e.carried.paid
+            st_plb[e.carried.st_index + at] = e.carried.plb
+    np.add.at(st_paid, claim_st + np.repeat(shift, n_c), claim_paid)
+    np.add.at(st_plb, plb_st + np.repeat(shift, n_p), plb_amount)
+    carries = []
+    for e, at in zip(entries, shift.tolist(), strict=True):
+        carry = _OpenTransaction()
+        if e.open_st:
+            carry.st_index = e.open_st
+            carry.paid = float(st_paid[e.open_st + at])
+            carry.plb = float(st_plb[e.open_st + at])
+        carries.append(carry)
+    return (st_paid, st_plb, shift), carries
 
 
-def _balance_part(
-    name: str,
-    level: str,
-    st: np.ndarray,
-    claim_index: np.ndarray | None,
-    line_index: np.ndarray | None,
-    claim_id: np.ndarray | None,
-    rule: str,
-    expected: np.ndarray,
-    actual: np.ndarray,
+_RULES = (_LINE_RULE, _CLAIM_RULE, _TRANSACTION_RULE)
+
+
+def _balance_table(
+    names: Sequence[str],
+    file_names: pa.Array | None,
+    n_lines: int,
+    n_claims: int,
+    files: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
+    *,
+    st: tuple[np.ndarray, np.ndarray, np.ndarray],
+    claim_index: tuple[np.ndarray, np.ndarray],
+    line_index: np.ndarray,
+    claim_id: tuple[np.ndarray, np.ndarray],
+    expected: tuple[np.ndarray, np.ndarray, np.ndarray],
+    actual: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> pd.DataFrame:
-    n = len(st)
-    diff = actual - expected
-    return pd.DataFrame(
+    """The line, claim and transaction checks (each a tuple of three, in that order) as one
+    table: each file's rows together, by level, in the order a whole-file read gives."""
+    n_st = len(st[2])
+    level = np.repeat(np.array([0, 1, 2], dtype="int64"), [n_lines, n_claims, n_st])
+    none = np.full(n_st, None, dtype=object)
+    columns = {
+        "st_index": np.concatenate(st),
+        "claim_index": np.concatenate([*claim_index, np.zeros(n_st, dtype="int64")]),
+        "claim_mask": level == 2,
+        "line_index": np.concatenate([line_index, np.zeros(n_claims + n_st, dtype="int64")]),
+        "line_mask": level > 0,
+        "claim_id": np.concatenate([*claim_id, none]),
+        "expected": np.concatenate(expected),
+        "actual": np.concatenate(actual),
+        "level": level,
+    }
+    file_column: str | pa.Array = names[0]
+    if file_names is not None:
+        owner = np.concatenate(files)  # type: ignore[arg-type]
+        order = np.argsort(owner * 3 + level, kind="stable")
+        columns = {k: v[order] for k, v in columns.items()}
+        file_column = file_names.take(pa.array(owner[order], type=pa.int64()))
+    diff = columns["actual"] - columns["expected"]
+    return _typed(
         {
-            "file": name,
-            "level": level,
-            "st_index": st,
-            "claim_index": pd.array(
-                claim_index if claim_index is not None else [None] * n, dtype="Int64"
-            ),
-            "line_index": pd.array(
-                line_index if line_index is not None else [None] * n, dtype="Int64"
-            ),
-            "claim_id": claim_id if claim_id is not None else np.full(n, None, dtype=object),
-            "rule": rule,
+            "file": file_column,
+            "level": _labels(_LEVELS, columns["level"]),
+            "st_index": columns["st_index"],
+            "claim_index": pd.arrays.IntegerArray(columns["claim_index"], columns["claim_mask"]),
+            "line_index": pd.arrays.IntegerArray(columns["line_index"], columns["line_mask"]),
+            "claim_id": columns["claim_id"],
+            "rule": _labels(_RULES, columns["level"]),
             # Money is rounded here, once, for display; the test uses the unrounded gap.
-            "expected": np.round(expected, 2),
-            "actual": np.round(actual, 2),
+            "expected": np.round(columns["expected"], 2),
+            "actual": np.round(columns["actual"], 2),
             "difference": np.round(diff, 2),
             "balanced": np.abs(diff) < _CENT_TOLERANCE,
         },
-        index=pd.RangeIndex(n),
+        _BALANCE_SCHEMA,
     )
 
 
@@ -2224,6 +2480,16 @@ def _file_names(paths: list[Path]) -> list[str]:
     return [p.name if names.count(p.name) == 1 else str(p) for p in paths]
 
 
+def _collect(
+    path: Path, salt: str | None, name: str, chunk_bytes: int = _CHUNK_BYTES
+) -> tuple[_Reader, list[Remittance], _Entry | None]:
+    """Read one file of :func:`read_835_many` as :func:`_read` does (the same chunks), leaving
+    its last part unbuilt (:meth:`_Reader.collect`)."""
+    reader = _Reader(path, salt=salt, source_name=name, chunk_bytes=chunk_bytes)
+    built, last = reader.collect()
+    return reader, built, last
+
+
 def read_835_many(
     paths_or_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
@@ -2232,6 +2498,10 @@ def read_835_many(
     """Read many 835 files (and every file in the given directories) into one set of tables.
 
     A file that cannot be read does not stop the others: it is listed in the errors table.
+    The tables equal those of :func:`read_835` on each file, stacked with
+    :meth:`Remittance.concat`, and each file's warnings are given in file order; but files are
+    built into tables in batches, so many small files cost about what one file of their total
+    size does.
 
     Parameters
     ----------
@@ -2257,15 +2527,50 @@ def read_835_many(
     paths = _expand(paths_or_dirs)
     parts: list[Remittance] = []
     errors: list[dict[str, str]] = []
-    for path, name in zip(paths, _file_names(paths), strict=True):
-        try:
-            remit, notes = _read(path, salt, name)
-        except (X12Error, OSError) as exc:
-            errors.append({"file": name, "error": str(exc)})
-            continue
-        for category, message in notes:
-            warnings.warn(message, category, stacklevel=2)
+    # Files read in one part (all but those of tens of MB) wait, unbuilt, to be built together:
+    # building tables costs about the same for a few rows as for many, so a batch of small
+    # files costs about what one file of their total size does.
+    batch: list[_Entry] = []
+    batch_rows = 0
+
+    def build_batch() -> None:
+        nonlocal batch_rows
+        if not batch:
+            return
+        remit, _ = _build(batch)
         parts.append(remit)
+        for entry in batch:
+            for category, message in entry.notes.messages():
+                warnings.warn(message, category, stacklevel=3)
+        batch.clear()
+        batch_rows = 0
+
+    # The collector stays paused for the whole run (see _gc_paused), not switched on again
+    # after each file, where it would look through the batch's rows each time.
+    with _gc_paused():
+        for path, name in zip(paths, _file_names(paths), strict=True):
+            try:
+                reader, built, last = _collect(path, salt, name)
+                if not built and last is not None and _amounts_finite(last.scan):
+                    if batch and batch_rows + last.rows > _BATCH_ROWS:
+                        build_batch()
+                    batch.append(last)
+                    batch_rows += last.rows
+                    if batch_rows >= _BATCH_ROWS:
+                        build_batch()
+                    continue
+                # A file of several parts, or one with an amount that is not a finite number (its
+                # build fails with the message naming the segment), is built on its own.
+                if last is not None:
+                    built.append(reader.build(last))
+            except (X12Error, OSError) as exc:
+                errors.append({"file": name, "error": str(exc)})
+                continue
+            build_batch()  # the files before this one come first
+            for category, message in reader.notes.messages():
+                warnings.warn(message, category, stacklevel=2)
+            parts.extend(built)
+        build_batch()
     error_frame = pd.DataFrame(errors, columns=list(_ERROR_SCHEMA)).astype(_ERROR_SCHEMA)
     return Remittance.concat(parts), error_frame
 

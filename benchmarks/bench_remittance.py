@@ -5,9 +5,14 @@ with one or two CAS segments each, REF*6R, AMT*B6 and some LQ*HE remarks, and th
 balances at line, claim and transaction level. ``write_835`` writes such a file of any size
 block by block (``bench_remittance_memory.py`` uses it for the 500 MB memory benchmark). Run::
 
-    .venv/bin/python benchmarks/bench_remittance.py [--claims 50000] [--runs 3]
+    .venv/bin/python benchmarks/bench_remittance.py [--claims 50000] [--runs 3] [--files 1000]
 
 Prints the median time, MB/s and a markdown line for benchmarks/RESULTS.md. Target: 10 MB/s.
+
+With ``--files N`` it also times ``read_835_many`` on N small files (``--claims-per-file``
+claims each, like a practice's weekly remittances from several payers) against ``read_835`` on
+one file holding the same interchanges: reading many small files should cost about what one file
+of their total size does.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from analytics.remittance import read_835
+from analytics.remittance import read_835, read_835_many
 
 TARGET_MB_S = 10.0
 OUT = Path(__file__).resolve().parent / "out"
@@ -146,10 +152,57 @@ def write_835(path: Path, n_claims: int, *, seed: int = 0, block: int = 20_000) 
     return size
 
 
+def _median_time(read: Callable[[], object], runs: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        read()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def bench_many(n_files: int, claims_per_file: int, runs: int) -> None:
+    """``read_835_many`` on ``n_files`` small files against ``read_835`` on one file holding
+    the same interchanges, one after the other."""
+    folder = OUT / f"many_{n_files}x{claims_per_file}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.835"):
+        old.unlink()
+    texts = [build_835(claims_per_file, seed=1 + i) for i in range(n_files)]
+    paths = []
+    for i, text in enumerate(texts):
+        paths.append(folder / f"era_{i:05d}.835")
+        paths[-1].write_text(text, encoding="ascii")
+    whole = OUT / f"many_{n_files}x{claims_per_file}_as_one.edi"
+    whole.write_text("".join(texts), encoding="ascii")
+    size_mb = whole.stat().st_size / 1e6
+
+    remit, errors = read_835_many(paths)  # warm-up, and the check that every file was read
+    assert errors.empty and len(remit.claims) == n_files * claims_per_file
+    assert bool(remit.balance["balanced"].all())
+    many, many_times = _median_time(lambda: read_835_many(paths), runs)
+    one, one_times = _median_time(lambda: read_835(whole), runs)
+    print(
+        f"{n_files:,} files of {claims_per_file:,} claims ({size_mb:.1f} MB in all): "
+        f"read_835_many median {many:.3f} s ({1000 * many / n_files:.2f} ms a file; runs "
+        + ", ".join(f"{t:.3f}s" for t in many_times)
+        + f"); read_835 of one file with the same interchanges median {one:.3f} s (runs "
+        + ", ".join(f"{t:.3f}s" for t in one_times)
+        + f"); ratio {many / one:.2f}"
+    )
+    print(
+        f"| remittance.read_835_many | {n_files:,} files x {claims_per_file:,} claims, "
+        f"{size_mb:.1f} MB | median of {runs}: {many:.3f} s | one file of the same size: "
+        f"{one:.3f} s | Python {platform.python_version()} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--files", type=int, default=0, help="also time N small files")
+    parser.add_argument("--claims-per-file", type=int, default=10)
     args = parser.parse_args(argv)
 
     OUT.mkdir(exist_ok=True)
@@ -179,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.runs}: {median:.2f} s | {rate:.1f} MB/s | {status} target {TARGET_MB_S:g} MB/s | "
         f"Python {platform.python_version()} |"
     )
+    if args.files:
+        bench_many(args.files, args.claims_per_file, args.runs)
     return 0 if rate >= TARGET_MB_S else 1
 
 

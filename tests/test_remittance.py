@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import functools
 import json
 import re
 import subprocess
@@ -547,6 +548,186 @@ def test_directory_with_one_bad_file(tmp_path):
     assert "truncated" in errors["error"].iloc[0]
     remit2, errors2 = read_835_many([tmp_path / "a.835", tmp_path / "missing.835"])
     assert len(remit2.claims) == 2 and errors2["file"].tolist() == ["missing.835"]
+
+
+# ---- many files: built in batches, equal to reading them one by one ---------------------------
+
+TABLES = ("payments", "claims", "service_lines", "adjustments", "remarks", "plb", "balance")
+
+
+def _one_by_one(paths: list[Path]) -> tuple[Remittance, list[dict[str, str]], list[tuple]]:
+    """Each file read on its own with read_835: the stacked tables, the errors and the
+    warnings (category, message), in file order."""
+    parts, errors, notes = [], [], []
+    for path in paths:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                parts.append(read_835(path))
+            except (X12Error, OSError) as exc:
+                errors.append({"file": path.name, "error": str(exc)})
+        notes.extend((w.category, str(w.message)) for w in caught)
+    return Remittance.concat(parts), errors, notes
+
+
+def _many(paths: list[Path]) -> tuple[Remittance, pd.DataFrame, list[tuple]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        remit, errors = read_835_many(paths)
+    return remit, errors, [(w.category, str(w.message)) for w in caught]
+
+
+def _assert_many_equals_one_by_one(paths: list[Path]) -> Remittance:
+    remit, errors, notes = _many(paths)
+    expected, expected_errors, expected_notes = _one_by_one(paths)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(
+            getattr(remit, name), getattr(expected, name), check_exact=True, obj=name
+        )
+    assert errors.to_dict("records") == expected_errors
+    assert notes == expected_notes
+    return remit
+
+
+def _varied_folder(folder: Path) -> list[Path]:
+    """Readable files of every kind, with unreadable ones among them (in name order)."""
+    second = SYNTHETIC.replace("000000101", "000000102").replace("PCN100", "PCN200")
+    texts = {
+        "a_synthetic.835": SYNTHETIC,
+        "b_reversal.835": REVERSAL,  # starts at ST, legacy CR group
+        "c_unbalanced.835": SYNTHETIC.replace("CAS*CO*97*25~", "CAS*CO*97*20~"),
+        "d_truncated.835": SYNTHETIC[:400],  # unreadable: no SE
+        "e_bad_dates.835": SYNTHETIC.replace("DTM*472*20260302", "DTM*472*20260231"),
+        "f_other_delimiters.835": _rewrite(SYNTHETIC, "|", ">", "\n", "{"),
+        "g_not_finite.835": SYNTHETIC.replace("CAS*PR*3*10~", "CAS*PR*3*nan~"),  # unreadable
+        "h_two_interchanges.835": SYNTHETIC + second,
+        "i_declared_colon_uses_gt.835": SYNTHETIC.replace("HC:", "HC>").replace(":GP", ">GP"),
+        "j_garbage.835": "garbage",  # unreadable: not X12
+        "k_se_count.835": SYNTHETIC.replace("SE*37*0001", "SE*36*0001"),
+        "l_unknown_group.835": REVERSAL.replace("CAS*CR*45*60", "CAS*ZZ*45*60"),
+        "m_infinite_allowed.835": SYNTHETIC.replace("AMT*B6*55.44", "AMT*B6*inf"),  # unreadable
+        "n_synthetic_again.835": SYNTHETIC.replace("SYNMBR001", "SYNMBR002"),
+    }
+    paths = []
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+        paths.append(folder / name)
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("batch_rows", "chunk_bytes"),
+    [
+        (None, None),  # every readable file in one batch
+        (1, None),  # one file per batch
+        (12, None),  # a few files per batch
+        (None, 256),  # files of several parts, built on their own, among batched ones
+    ],
+)
+def test_batched_files_equal_files_read_one_by_one(tmp_path, monkeypatch, batch_rows, chunk_bytes):
+    if batch_rows is not None:
+        monkeypatch.setattr(remittance, "_BATCH_ROWS", batch_rows)
+    if chunk_bytes is not None:
+        collect = functools.partial(remittance._collect, chunk_bytes=chunk_bytes)
+        monkeypatch.setattr(remittance, "_collect", collect)
+    built: list[list[str]] = []
+    build = remittance._build
+    monkeypatch.setattr(
+        remittance,
+        "_build",
+        lambda entries: built.append([e.name for e in entries]) or build(entries),
+    )
+    paths = _varied_folder(tmp_path)
+    remit = _assert_many_equals_one_by_one(paths)
+    unreadable = ["d_truncated.835", "g_not_finite.835", "j_garbage.835", "m_infinite_allowed.835"]
+    assert remit.summary()["file"].tolist() == [p.name for p in paths if p.name not in unreadable]
+    _, errors, _ = _many(paths)
+    assert errors["file"].tolist() == unreadable
+    if chunk_bytes is not None:  # read in parts, each built as it comes
+        assert built.count(["a_synthetic.835"]) > 1
+    if batch_rows is None and chunk_bytes is None:
+        # the readable files were built together (the files whose amounts are not finite
+        # were built on their own, to fail with the message of a one-file read)
+        assert max(len(names) for names in built) == len(paths) - len(unreadable)
+
+
+def test_batched_sample_and_fixture_files_equal_one_by_one(tmp_path):
+    sample = sorted((REPO / "data" / "sample" / "remittances").glob("*.835"))[::20]
+    assert len(sample) >= 10
+    (tmp_path / "unreadable.835").write_text(SYNTHETIC[: SYNTHETIC.index("SE*")])
+    middle = len(sample) // 2
+    paths = [*sample[:middle], tmp_path / "unreadable.835", *sample[middle:]]
+    remit = _assert_many_equals_one_by_one(paths)
+    assert remit.claims["file"].nunique() == len(sample)
+    fixtures = REPO.parent / "shared" / "fixtures" / "x12-835"
+    if fixtures.exists():
+        _assert_many_equals_one_by_one(sorted(p for p in fixtures.iterdir() if p.is_file()))
+
+
+def test_same_file_twice_and_only_unreadable_files(tmp_path):
+    (tmp_path / "a.835").write_text(SYNTHETIC)
+    (tmp_path / "b.835").write_text("garbage")
+    path = tmp_path / "a.835"
+    remit, errors, _ = _many([path, path, tmp_path / "b.835", path])
+    # a name given more than once is the full path; the three reads stack as one run
+    expected = Remittance.concat([_read_quiet(path, source_name=str(path))] * 3)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(remit, name), getattr(expected, name), obj=name)
+    assert errors["file"].tolist() == ["b.835"]
+    empty, errors, _ = _many([tmp_path / "b.835", tmp_path / "missing.835"])
+    assert errors["file"].tolist() == ["b.835", "missing.835"]
+    for name, frame in empty.tables().items():
+        assert frame.empty
+        assert (
+            frame.dtypes.to_dict() == getattr(remittance._empty_remittance(), name).dtypes.to_dict()
+        )
+
+
+_BATCH_SEEDS = [
+    SYNTHETIC,
+    REVERSAL,
+    SYNTHETIC.replace("HC:", "HC>").replace(":GP", ">GP"),
+    _rewrite(SYNTHETIC, "|", "^", "\n", "{"),
+]
+
+
+@st.composite
+def _file_texts(draw) -> list[str]:
+    """A few 835 texts, some of them damaged (cut, with text inserted or deleted, or with a
+    non-number where an amount goes)."""
+    texts = []
+    for _ in range(draw(st.integers(1, 6))):
+        text = draw(st.sampled_from(_BATCH_SEEDS))
+        kind = draw(st.sampled_from(["none", "none", "truncate", "insert", "delete", "amount"]))
+        if kind == "truncate":
+            text = text[: draw(st.integers(0, len(text)))]
+        elif kind == "insert":
+            pos = draw(st.integers(0, len(text)))
+            text = text[:pos] + draw(st.text(min_size=1, max_size=8)) + text[pos:]
+        elif kind == "delete":
+            start = draw(st.integers(0, len(text)))
+            text = text[:start] + text[start + draw(st.integers(1, 30)) :]
+        elif kind == "amount":
+            amount = draw(st.sampled_from(["nan", "inf", "-inf", "1e999", "x", ""]))
+            text = text.replace("*45.44*", f"*{amount}*", 1)
+        texts.append(text)
+    return texts
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=_file_texts(), batch_rows=st.sampled_from([1, 5, 250_000]))
+def test_batches_never_change_the_outcome(tmp_path_factory, texts, batch_rows):
+    folder = tmp_path_factory.mktemp("batch")
+    paths = []
+    for i, text in enumerate(texts):
+        paths.append(folder / f"{i:02d}.835")
+        paths[-1].write_text(text)
+    saved = remittance._BATCH_ROWS
+    remittance._BATCH_ROWS = batch_rows
+    try:
+        _assert_many_equals_one_by_one(paths)
+    finally:
+        remittance._BATCH_ROWS = saved
 
 
 # ---- privacy -----------------------------------------------------------------------------------
