@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analytics.exceptions import AnalyticsWarning, InputError, ModelError, SmallSampleWarning
 from analytics.payers import load_payers, payer_table
@@ -269,7 +271,168 @@ _OUTCOME_COLUMNS = (
 
 def _carc_table(reference) -> pd.DataFrame:
     ref = reference or load_reference()
-    return ref.carc[["carc", "label", "category", "denial"]].drop_duplicates("carc").set_index("carc")
+    return (
+        ref.carc[["carc", "label", "category", "denial"]].drop_duplicates("carc").set_index("carc")
+    )
+
+
+# pandas' "str" dtype, the one it gives a column of Python strings (Arrow-backed with pyarrow)
+_STR = pd.Series([""], dtype="str").dtype
+_ARROW_STR = getattr(_STR, "storage", "") == "pyarrow"
+_KEY_LIMIT = 1 << 62  # largest key range packed into one int64 key
+
+
+def _shared_codes(columns, *, sort: bool = False) -> list[np.ndarray]:
+    """Integer codes of the values of several columns, on one scale.
+
+    Equal values get equal codes in every column and a missing value gets -1, so the codes
+    match where ``merge`` matches the values (missing matches missing). With ``sort`` the
+    codes follow the sorted order of the values, missing first.
+    """
+    codes, uniques = [], []
+    for col in columns:
+        c, u = pd.factorize(col, use_na_sentinel=True)
+        codes.append(c.astype(np.int64, copy=False))
+        uniques.append(pd.Series(u))
+    to_shared, _ = pd.factorize(
+        pd.concat(uniques, ignore_index=True), sort=sort, use_na_sentinel=True
+    )
+    out, start = [], 0
+    for c, u in zip(codes, uniques, strict=True):
+        lookup = np.append(to_shared[start : start + len(u)], -1).astype(np.int64)
+        out.append(lookup[c])  # code -1 (missing) picks the appended -1
+        start += len(u)
+    return out
+
+
+def _int_codes(columns) -> tuple[list[np.ndarray], int]:
+    """Integer key columns (``int64`` or ``Int64``) as int64 arrays, and the value standing
+    for a missing one: one below the smallest, so that missing matches missing, sorting first."""
+    filled, missing, lows = [], [], []
+    for col in columns:
+        s = col if isinstance(col, pd.Series) else pd.Series(col)
+        plain = isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu"  # no missing values
+        na = np.zeros(len(s), dtype=bool) if plain else s.isna().to_numpy()
+        v = s.to_numpy(dtype=np.int64, na_value=0) if na.any() else s.to_numpy(dtype=np.int64)
+        filled.append(v)
+        missing.append(na)
+        if not na.all():
+            lows.append(int(v[~na].min()))
+    below = min(lows, default=0) - 1
+    out = [np.where(na, below, v) if na.any() else v for v, na in zip(filled, missing, strict=True)]
+    return out, below
+
+
+def _tuple_keys(parts: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """One int64 key per row of each part for its tuple of integer key columns.
+
+    Every part lists the same number of equally long columns. Two rows, of the same part or
+    not, get the same key exactly when their tuples are equal, and keys sort as the tuples do.
+    """
+    ncols = len(parts[0])
+    lows, spans = [], []
+    for j in range(ncols):
+        present = [np.asarray(p[j]) for p in parts if len(p[j])]
+        lo = min((int(c.min()) for c in present), default=0)
+        lows.append(lo)
+        spans.append(max((int(c.max()) for c in present), default=lo) - lo + 1)
+    if int(np.prod(np.array(spans, dtype=object))) < _KEY_LIMIT:  # mixed-radix number
+        keys = []
+        for p in parts:
+            key = np.asarray(p[0], dtype=np.int64) - lows[0]
+            for j in range(1, ncols):
+                key *= spans[j]
+                key += np.asarray(p[j], dtype=np.int64)
+                key -= lows[j]
+            keys.append(key)
+        return keys
+    # too wide for one integer: the rank of each distinct tuple
+    sizes = [len(p[0]) for p in parts]
+    cols = [np.concatenate([np.asarray(p[j], dtype=np.int64) for p in parts]) for j in range(ncols)]
+    order = np.lexsort(cols[::-1])
+    stacked = np.stack([c[order] for c in cols])
+    new = np.r_[True, (stacked[:, 1:] != stacked[:, :-1]).any(axis=0)]
+    key = np.empty(sum(sizes), dtype=np.int64)
+    key[order] = np.cumsum(new) - 1
+    return np.split(key, np.cumsum(sizes)[:-1])
+
+
+def _increasing(keys: np.ndarray, strictly: bool = True) -> bool:
+    if len(keys) < 2:
+        return True
+    return bool((keys[1:] > keys[:-1]).all() if strictly else (keys[1:] >= keys[:-1]).all())
+
+
+def _positions(right: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """Where each ``left`` key is in ``right`` (distinct keys), -1 where it is not."""
+    if len(right) and _increasing(right):  # sorted: binary search, no hash table
+        at = np.minimum(np.searchsorted(right, left), len(right) - 1)
+        return np.where(right[at] == left, at, -1)
+    return pd.Index(right).get_indexer(left)
+
+
+def _contained(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Whether each ``left`` key is among the ``right`` keys."""
+    if len(right) and _increasing(right, strictly=False):
+        at = np.minimum(np.searchsorted(right, left), len(right) - 1)
+        return right[at] == left
+    return pd.Series(left).isin(right).to_numpy(dtype=bool)
+
+
+def _inner_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the row pairs of an inner ``merge`` of ``left`` with ``right`` on one
+    integer key, in the order merge gives them (left rows in order, each with its matches)."""
+    if not len(left) or not len(right):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if _increasing(right, strictly=False):  # sorted: each left key's run of equal right keys
+        lo = np.searchsorted(right, left, side="left")
+        count = np.searchsorted(right, left, side="right") - lo
+        li = np.repeat(np.arange(len(left)), count)
+        ends = np.cumsum(count)
+        ri = np.arange(len(li)) - np.repeat(ends - count - lo, count)
+        return li, ri
+    if pd.Index(right).is_unique:
+        at = pd.Index(right).get_indexer(left)
+        keep = np.flatnonzero(at >= 0)
+        return keep, at[keep]
+    m = pd.DataFrame({"k": left, "_l": np.arange(len(left))}).merge(
+        pd.DataFrame({"k": right, "_r": np.arange(len(right))}), on="k", how="inner"
+    )
+    return m["_l"].to_numpy(), m["_r"].to_numpy()
+
+
+def _text_column(texts: np.ndarray, codes: np.ndarray):
+    """``texts[codes]`` as a column.
+
+    When every text is a string, a pandas "str" array (the dtype pandas infers for Python
+    strings) taken from the few distinct texts; else the object values, for pandas to infer
+    the dtype as it does for any object array. An empty column stays object.
+    """
+    texts = np.asarray(texts, dtype=object)
+    if len(codes) and _ARROW_STR and all(isinstance(t, str) for t in texts):
+        return pd.array(texts, dtype=_STR).take(codes)
+    return texts[codes]
+
+
+def _joined(row: np.ndarray, values: np.ndarray, n: int):
+    """The ``values`` of each of ``n`` rows joined with commas ("" for a row with none).
+
+    ``row`` (ascending) says whose each value is; a row's values are joined in their order.
+    """
+    if not n:
+        return np.zeros(0, dtype=object)
+    start = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]) if len(row) else row[:0]
+    lists = pa.LargeListArray.from_arrays(
+        pa.array(np.r_[start, len(row)].astype(np.int64)),
+        pa.array(values, type=pa.large_string()),
+    )
+    joined = pc.binary_join(lists, pa.scalar(",", type=pa.large_string()))
+    pick = np.full(n, len(start), dtype=np.int64)  # past the end: the "" appended below
+    pick[row[start]] = np.arange(len(start))
+    texts = pa.concat_arrays([joined, pa.array([""], type=pa.large_string())]).take(pa.array(pick))
+    if _ARROW_STR:
+        return pd.arrays.ArrowStringArray(texts, dtype=_STR)
+    return texts.to_numpy(zero_copy_only=False)
 
 
 def line_outcomes(remittance, reference=None) -> pd.DataFrame:
@@ -317,52 +480,73 @@ def line_outcomes(remittance, reference=None) -> pd.DataFrame:
     catalog = _carc_table(reference)
     lines = remittance.service_lines
     claims = remittance.claims
-    adj = remittance.adjustments.copy()
+    adj = remittance.adjustments
     pay = remittance.payments
+    rem = remittance.remarks
 
-    # class every adjustment
-    carc = adj["carc"].astype(str).str.strip().str.upper()
-    known = carc.isin(catalog.index)
-    if (~known).any():
-        unknown = sorted(set(carc[~known]))
+    # class every adjustment, once per distinct CARC and group code
+    raw_codes, raw_uniq = pd.factorize(adj["carc"], use_na_sentinel=True)
+    upper = pd.Series(raw_uniq).astype(str).str.strip().str.upper()
+    carc_value = np.append(upper.to_numpy(dtype=object), np.nan)  # by raw code; -1 is missing
+    known = np.append(upper.isin(catalog.index).to_numpy(dtype=bool), False)
+    if not known[raw_codes].all():
+        seen = np.zeros(len(known), dtype=bool)
+        seen[raw_codes] = True
+        unknown = sorted(set(carc_value[seen & ~known]))
         warnings.warn(
             f"CARC(s) {', '.join(unknown)} are not in the reference catalog; they are counted as denials "
             "in category 'other'. Add them to analytics/reference/carc.csv with their category.",
             AnalyticsWarning,
             stacklevel=2,
         )
-    group = adj["group_code"].astype(str).str.upper().to_numpy()
-    codes, uniq = _factorize(carc)
+    # the catalog entry of each distinct CARC (a missing CARC reads as "")
+    codes_u, carc_uniq = pd.factorize(upper, use_na_sentinel=True)
+    uniq = np.append(np.asarray(pd.Index(carc_uniq).astype(str), dtype=object), "")
+    carc_code = np.append(np.where(codes_u < 0, len(uniq) - 1, codes_u), len(uniq) - 1)[raw_codes]
     info = catalog.reindex(uniq)
-    is_denial = (
-        info["denial"]
-        .astype(object)
-        .where(info["denial"].notna(), True)
-        .to_numpy(dtype=bool)[codes]
+    denial_u = (
+        info["denial"].astype(object).where(info["denial"].notna(), True).to_numpy(dtype=bool)
     )
-    category = (
-        info["category"].astype(object).where(info["category"].notna(), "other").to_numpy()[codes]
-    )
-    label = (
+    category_u = info["category"].astype(object).where(info["category"].notna(), "other").to_numpy()
+    label_u = (
         info["label"]
         .astype(object)
         .where(info["label"].notna(), "not in the CARC catalog")
-        .to_numpy()[codes]
+        .to_numpy()
     )
-    is_pr_share = (group == "PR") & ~is_denial
+    group_codes, group_uniq = pd.factorize(adj["group_code"], use_na_sentinel=True)
+    group_text = np.append(np.asarray(group_uniq, dtype=object), np.nan)  # -1 is missing
+    pr_u = (pd.Series(group_text, dtype=object).astype(str).str.upper() == "PR").to_numpy(
+        dtype=bool, na_value=False
+    )
+    is_denial = denial_u[carc_code]
+    is_pr_share = pr_u[group_codes] & ~is_denial
     amount = adj["amount"].to_numpy(dtype=float)
-    adj = adj.assign(
-        carc=carc.to_numpy(),
-        is_denial=is_denial,
-        category=category,
-        label=label,
-        amount=amount,
-        patient=np.where(is_pr_share, amount, 0.0),
-        contractual=np.where(~is_denial & ~is_pr_share, amount, 0.0),
-        denied=np.where(is_denial, amount, 0.0),
+
+    # integer keys of (file, claim) and of (file, claim, line), equal across the tables exactly
+    # where the values are equal, and ordered as the values (files by name, a claim's own
+    # row, whose line index is missing, before its lines)
+    f_lines, f_claims, f_adj, f_rem, f_pay = _shared_codes(
+        [lines["file"], claims["file"], adj["file"], rem["file"], pay["file"]], sort=True
+    )
+    (c_lines, c_claims, c_adj, c_rem), _ = _int_codes(
+        [lines["claim_index"], claims["claim_index"], adj["claim_index"], rem["claim_index"]]
+    )
+    (l_lines, l_adj, l_rem), no_line = _int_codes(
+        [lines["line_index"], adj["line_index"], rem["line_index"]]
+    )
+    claim_k_lines, claim_k_claims, claim_k_adj = _tuple_keys(
+        [[f_lines, c_lines], [f_claims, c_claims], [f_adj, c_adj]]
+    )
+    line_k_lines, line_k_claims, line_k_adj, line_k_rem = _tuple_keys(
+        [
+            [f_lines, c_lines, l_lines],
+            [f_claims, c_claims, np.full(len(claims), no_line, dtype=np.int64)],
+            [f_adj, c_adj, l_adj],
+            [f_rem, c_rem, l_rem],
+        ]
     )
 
-    key_claim = ["file", "claim_index"]
     rows = lines[
         [
             "file",
@@ -379,13 +563,15 @@ def line_outcomes(remittance, reference=None) -> pd.DataFrame:
             "paid",
             "paid_units",
         ]
-    ].copy()
+    ]
     rows = rows.rename(columns={"paid_units": "units"})
     rows["level"] = "line"
+    row_file, row_claim_k, row_line_k = f_lines, claim_k_lines, line_k_lines
+    is_line_row = np.ones(len(lines), dtype=bool)
     # claims with no service line stand as one row
-    has_lines = claims.set_index(key_claim).index.isin(lines.set_index(key_claim).index)
-    lone = claims.loc[~has_lines]
-    if len(lone):
+    lone_at = np.flatnonzero(~_contained(claim_k_claims, claim_k_lines))
+    if len(lone_at):
+        lone = claims.iloc[lone_at]
         rows = pd.concat(
             [
                 rows,
@@ -410,84 +596,162 @@ def line_outcomes(remittance, reference=None) -> pd.DataFrame:
             ],
             ignore_index=True,
         )
-    rows = rows.sort_values(
-        ["file", "claim_index", "line_index"], kind="stable", na_position="first"
-    )
+        row_file = np.concatenate([f_lines, f_claims[lone_at]])
+        row_claim_k = np.concatenate([claim_k_lines, claim_k_claims[lone_at]])
+        row_line_k = np.concatenate([line_k_lines, line_k_claims[lone_at]])
+        is_line_row = np.r_[is_line_row, np.zeros(len(lone_at), dtype=bool)]
+    # in file, claim and line order (a stable sort, a claim's own row first)
+    if not _increasing(row_line_k, strictly=False):
+        order = np.argsort(row_line_k, kind="stable")
+        rows = rows.take(order)
+        row_file, row_claim_k, row_line_k, is_line_row = (
+            row_file[order],
+            row_claim_k[order],
+            row_line_k[order],
+            is_line_row[order],
+        )
     rows = rows.reset_index(drop=True)
-    rows["_row"] = np.arange(len(rows))
+    n = len(rows)
 
     # adjustments onto rows: line level by line index, claim level shared by charge
-    line_adj = adj[adj["level"] == "line"].merge(
-        rows.loc[rows["level"] == "line", ["file", "claim_index", "line_index", "_row"]],
-        on=["file", "claim_index", "line_index"],
-        how="inner",
+    on_line = np.flatnonzero((adj["level"] == "line").to_numpy(dtype=bool, na_value=False))
+    if is_line_row.all():
+        li, line_row = _inner_pairs(line_k_adj[on_line], row_line_k)
+    else:
+        line_rows = np.flatnonzero(is_line_row)
+        li, ri = _inner_pairs(line_k_adj[on_line], row_line_k[line_rows])
+        line_row = line_rows[ri]
+    line_adj = on_line[li]
+    on_claim = np.flatnonzero((adj["level"] == "claim").to_numpy(dtype=bool, na_value=False))
+    li, claim_row = _inner_pairs(claim_k_adj[on_claim], row_claim_k)
+    claim_adj = on_claim[li]
+    spread = pd.DataFrame(
+        {
+            "file": adj["file"].array.take(claim_adj),
+            "claim_index": adj["claim_index"].to_numpy()[claim_adj],
+            "segment": adj["segment"].to_numpy()[claim_adj],
+            "carc": carc_value[raw_codes[claim_adj]],
+            "charge": rows["charge"].to_numpy(dtype=float)[claim_row],
+        }
     )
-    line_adj["share"] = 1.0
-    claim_adj = adj[adj["level"] == "claim"].drop(columns=["line_index"])
-    targets = rows[["file", "claim_index", "_row", "charge"]]
-    claim_adj = claim_adj.merge(targets, on=["file", "claim_index"], how="inner")
-    total = claim_adj.groupby(["file", "claim_index", "segment", "carc"], sort=False)[
-        "charge"
-    ].transform("sum")
-    count = claim_adj.groupby(["file", "claim_index", "segment", "carc"], sort=False)[
-        "charge"
-    ].transform("size")
-    claim_adj["share"] = np.where(
-        total.abs() > 0, claim_adj["charge"] / total.where(total.abs() > 0, 1), 1 / count
-    )
-    both = pd.concat([line_adj, claim_adj.drop(columns=["charge"])], ignore_index=True)
-    for col in ("amount", "patient", "contractual", "denied"):
-        both[col] = both[col] * both["share"]
+    by = spread.groupby(["file", "claim_index", "segment", "carc"], sort=False)["charge"]
+    total = by.transform("sum")
+    count = by.transform("size")
+    share = np.where(total.abs() > 0, spread["charge"] / total.where(total.abs() > 0, 1), 1 / count)
 
-    sums = both.groupby("_row")[["denied", "contractual", "patient"]].sum()
-    rows["denied_amount"] = sums["denied"].reindex(rows["_row"]).fillna(0.0).round(2).to_numpy()
-    rows["contractual_amount"] = (
-        sums["contractual"].reindex(rows["_row"]).fillna(0.0).round(2).to_numpy()
-    )
-    rows["patient_amount"] = sums["patient"].reindex(rows["_row"]).fillna(0.0).round(2).to_numpy()
-    den = both[both["is_denial"]].assign(
-        code=lambda d: d["group_code"].astype(str) + "-" + d["carc"]
-    )
-    den = den.assign(abs_amount=den["amount"].abs()).sort_values(
-        ["_row", "abs_amount", "segment"], ascending=[True, False, True], kind="stable"
-    )
-    main = den.drop_duplicates("_row").set_index("_row")
-    codes = den.drop_duplicates(["_row", "code"]).groupby("_row")["code"].agg(",".join)
-    rows["carc"] = main["carc"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
-    rows["group_code"] = main["group_code"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
-    rows["category"] = main["category"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
-    rows["reason"] = main["label"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
-    rows["denial_codes"] = codes.reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+    # each row's adjustments: its line's (in the order of the table), then its share of its
+    # claim's
+    src = np.concatenate([line_adj, claim_adj])
+    row = np.concatenate([line_row, claim_row])
+    cut = len(line_adj)
+    den_mask, pr_mask = is_denial[src], is_pr_share[src]
+    raw = amount[src]
+    amt = raw.copy()
+    amt[cut:] = amt[cut:] * share
+    parts = {}
+    for name, mask in (
+        ("denied", den_mask),
+        ("contractual", ~den_mask & ~pr_mask),
+        ("patient", pr_mask),
+    ):
+        v = np.where(mask, raw, 0.0)
+        v[cut:] = v[cut:] * share
+        parts[name] = v
+    # pandas' grouped sum, in this order (the order decides the last bit of a total)
+    sums = pd.DataFrame(parts).groupby(row).sum()
+    for name in ("denied", "contractual", "patient"):
+        t = np.zeros(n)
+        t[sums.index.to_numpy()] = sums[name].to_numpy()
+        rows[f"{name}_amount"] = np.where(np.isnan(t), 0.0, t).round(2)
 
-    rem = remittance.remarks
-    rem_line = rem[rem["level"] == "line"].merge(
-        rows[["file", "claim_index", "line_index", "_row"]],
-        on=["file", "claim_index", "line_index"],
-    )
-    rarc = rem_line.groupby("_row")["code"].agg(lambda s: ",".join(dict.fromkeys(s.astype(str))))
-    rows["rarc"] = rarc.reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+    # the main denial of a row: the largest amount, then the first segment
+    d = np.flatnonzero(den_mask)
+    d_order = np.lexsort((adj["segment"].to_numpy()[src[d]], -np.abs(amt[d]), row[d]))
+    d_row, d_src = row[d][d_order], src[d][d_order]
+    first = np.flatnonzero(np.r_[True, d_row[1:] != d_row[:-1]]) if len(d_row) else d_row[:0]
+    main_row, main_src = d_row[first], d_src[first]
 
-    status = claims.set_index(key_claim)
-    ck = pd.MultiIndex.from_arrays([rows["file"], rows["claim_index"]])
-    rows["claim_status"] = status["status"].reindex(ck).to_numpy(dtype=object)
-    reversal = status["is_reversal"].reindex(ck).fillna(False).to_numpy(dtype=bool)
+    def on_main(texts: np.ndarray, code: np.ndarray):
+        """``texts[code]`` on the rows with a denial, "" on the others (and for code -1)."""
+        pick = np.full(n, len(texts), dtype=np.int64)
+        pick[main_row] = np.where(code < 0, len(texts), code)
+        return _text_column(np.append(np.asarray(texts, dtype=object), ""), pick)
+
+    carc_fill = np.where(pd.isna(carc_value), "", carc_value)[:-1]
+    group_fill = np.where(pd.isna(group_text), "", group_text)[:-1]
+    rows["carc"] = on_main(carc_fill, raw_codes[main_src])
+    rows["group_code"] = on_main(group_fill, group_codes[main_src])
+    rows["category"] = on_main(category_u, carc_code[main_src])
+    rows["reason"] = on_main(label_u, carc_code[main_src])
+
+    # every denial code of a row ("GROUP-CARC"), once each, in the same order
+    width = len(carc_value)
+    pair = group_codes[d_src].astype(np.int64) * width + raw_codes[d_src] % width
+    pair_codes, pair_uniq = pd.factorize(pair)
+    pair_text = (
+        pd.Series(group_text[pair_uniq // width], dtype=object).astype(str)
+        + "-"
+        + pd.Series(carc_value[pair_uniq % width], dtype=object).astype(str)
+    )
+    text_codes, text_uniq = pd.factorize(pair_text)
+    code_id = text_codes[pair_codes]
+    keep = ~pd.Series(d_row * max(len(text_uniq), 1) + code_id).duplicated().to_numpy()
+    rows["denial_codes"] = _joined(
+        d_row[keep], np.asarray(text_uniq, dtype=object)[code_id[keep]], n
+    )
+
+    # the remark codes of each line, once each, in file order
+    rem_line = np.flatnonzero((rem["level"] == "line").to_numpy(dtype=bool, na_value=False))
+    li, ri = _inner_pairs(line_k_rem[rem_line], row_line_k)
+    r_order = np.argsort(ri, kind="stable")
+    r_row, r_src = ri[r_order], rem_line[li][r_order]
+    r_codes, r_uniq = pd.factorize(rem["code"], use_na_sentinel=True)
+    r_text = pd.Series(np.append(np.asarray(r_uniq, dtype=object), np.nan), dtype=object)
+    t_codes, t_uniq = pd.factorize(r_text.astype(str))
+    r_id = t_codes[r_codes[r_src]]
+    keep = ~pd.Series(r_row * max(len(t_uniq), 1) + r_id).duplicated().to_numpy()
+    rows["rarc"] = _joined(r_row[keep], np.asarray(t_uniq, dtype=object)[r_id[keep]], n)
+
+    # claim status, outcome
+    c_at = _positions(claim_k_claims, row_claim_k)
+    c_at = np.where(c_at >= 0, c_at, len(claims))  # past the end: no such claim
+    status = claims["status"]
+    if n and (c_at < len(claims)).all() and status.dtype == _STR and not status.isna().any():
+        rows["claim_status"] = status.array.take(c_at)
+    else:
+        rows["claim_status"] = np.append(status.to_numpy(dtype=object), np.nan)[c_at]
+    reversal = (
+        pd.Series(
+            np.append(claims["is_reversal"].to_numpy(dtype=object), np.nan)[c_at], dtype=object
+        )
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
     paid = rows["paid"].to_numpy(dtype=float)
     has_denial = np.abs(rows["denied_amount"].to_numpy()) >= 0.005
-    rows["outcome"] = np.where(
-        reversal,
-        "reversal",
-        np.where(has_denial, np.where(np.abs(paid) >= 0.005, "partially_denied", "denied"), "paid"),
-    )
+    outcome = np.where(reversal, 3, np.where(has_denial, np.where(np.abs(paid) >= 0.005, 1, 2), 0))
+    rows["outcome"] = pd.array(
+        np.array(["paid", "partially_denied", "denied", "reversal"], dtype=object), dtype=_STR
+    ).take(outcome)
 
-    pk = pd.MultiIndex.from_arrays([rows["file"], rows["st_index"]])
-    payi = pay.set_index(["file", "st_index"])
-    payer_id = payi["payer_id"].reindex(pk).to_numpy(dtype=object)
-    payer_name = payi["payer_name"].reindex(pk).to_numpy(dtype=object)
+    # payer and payment date of the row's transaction
+    (p_st, r_st), _ = _int_codes([pay["st_index"], rows["st_index"]])
+    pk, pl = _tuple_keys([[f_pay, p_st], [row_file, r_st]])
+    p_at = _positions(pk, pl)
+    p_at = np.where(p_at >= 0, p_at, len(pay))  # past the end: no such transaction
+    payer_id = np.append(pay["payer_id"].to_numpy(dtype=object), np.nan)
+    payer_name = np.append(pay["payer_name"].to_numpy(dtype=object), np.nan)
     payer_id = np.where(pd.isna(payer_id), payer_name, payer_id)
-    rows["payer_id"] = pd.Series(payer_id, dtype=object).fillna("unknown payer").to_numpy()
-    rows["payer_name"] = pd.Series(payer_name, dtype=object).fillna("").to_numpy()
-    pdate = payi["payment_date"].reindex(pk)
-    rows["payment_date"] = pdate.fillna(payi["production_date"].reindex(pk)).to_numpy()
+    rows["payer_id"] = _text_column(
+        pd.Series(payer_id, dtype=object).fillna("unknown payer").to_numpy(), p_at
+    )
+    rows["payer_name"] = _text_column(
+        pd.Series(payer_name, dtype=object).fillna("").to_numpy(), p_at
+    )
+    pdate = pay["payment_date"].fillna(pay["production_date"])
+    rows["payment_date"] = pd.concat(
+        [pdate, pd.Series([pd.NaT], dtype=pdate.dtype)], ignore_index=True
+    ).to_numpy()[p_at]
     rows["modifiers"] = rows["modifiers"].fillna("").astype(str)
     rows["cpt"] = rows["cpt"].fillna("").astype(str)
     return rows[list(_OUTCOME_COLUMNS)].reset_index(drop=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -547,3 +548,457 @@ def test_cli_denials_text_and_missing_dir(tmp_path, capsys):
 def test_policies_file_loads_for_the_model():
     payers = load_payers("data/sample/payers.yaml")
     assert DenialRiskModel(payers=payers).payers is payers
+
+
+# --- line_outcomes pinned to the row-by-row implementation it replaced ----------------------
+# ``_reference_line_outcomes`` is the implementation line_outcomes had before it was
+# vectorised (per-line string joins), kept here unchanged as the specification: the fast
+# version must give the same frame (columns, dtypes, row order, values bit for bit) on the
+# public 835 samples, on a generated practice with many kinds of denial, and on random 835s
+# with claim-level adjustments, claims without lines, reversals, ties and repeated codes.
+
+_REFERENCE_COLUMNS = (
+    "file",
+    "payer_id",
+    "payer_name",
+    "claim_index",
+    "claim_id",
+    "claim_status",
+    "level",
+    "line_index",
+    "line_control_number",
+    "cpt",
+    "modifiers",
+    "service_date",
+    "payment_date",
+    "charge",
+    "allowed",
+    "paid",
+    "units",
+    "outcome",
+    "denied_amount",
+    "contractual_amount",
+    "patient_amount",
+    "carc",
+    "group_code",
+    "category",
+    "reason",
+    "denial_codes",
+    "rarc",
+)
+
+
+def _reference_factorize(values):
+    s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    uniq = np.asarray(pd.Index(uniq).astype(str), dtype=object)
+    if (codes < 0).any():
+        uniq = np.append(uniq, "")
+        codes = np.where(codes < 0, len(uniq) - 1, codes)
+    return codes.astype(np.int64), uniq
+
+
+def _reference_line_outcomes(remittance, reference=None) -> pd.DataFrame:
+    from analytics.exceptions import AnalyticsWarning
+    from analytics.refdata import load_reference
+
+    ref = reference or load_reference()
+    catalog = (
+        ref.carc[["carc", "label", "category", "denial"]].drop_duplicates("carc").set_index("carc")
+    )
+    lines = remittance.service_lines
+    claims = remittance.claims
+    adj = remittance.adjustments.copy()
+    pay = remittance.payments
+
+    carc = adj["carc"].astype(str).str.strip().str.upper()
+    known = carc.isin(catalog.index)
+    if (~known).any():
+        unknown = sorted(set(carc[~known]))
+        warnings.warn(
+            f"CARC(s) {', '.join(unknown)} are not in the reference catalog; they are counted as denials "
+            "in category 'other'. Add them to analytics/reference/carc.csv with their category.",
+            AnalyticsWarning,
+            stacklevel=2,
+        )
+    group = adj["group_code"].astype(str).str.upper().to_numpy()
+    codes, uniq = _reference_factorize(carc)
+    info = catalog.reindex(uniq)
+    is_denial = (
+        info["denial"]
+        .astype(object)
+        .where(info["denial"].notna(), True)
+        .to_numpy(dtype=bool)[codes]
+    )
+    category = (
+        info["category"].astype(object).where(info["category"].notna(), "other").to_numpy()[codes]
+    )
+    label = (
+        info["label"]
+        .astype(object)
+        .where(info["label"].notna(), "not in the CARC catalog")
+        .to_numpy()[codes]
+    )
+    is_pr_share = (group == "PR") & ~is_denial
+    amount = adj["amount"].to_numpy(dtype=float)
+    adj = adj.assign(
+        carc=carc.to_numpy(),
+        is_denial=is_denial,
+        category=category,
+        label=label,
+        amount=amount,
+        patient=np.where(is_pr_share, amount, 0.0),
+        contractual=np.where(~is_denial & ~is_pr_share, amount, 0.0),
+        denied=np.where(is_denial, amount, 0.0),
+    )
+
+    key_claim = ["file", "claim_index"]
+    rows = lines[
+        [
+            "file",
+            "st_index",
+            "claim_index",
+            "line_index",
+            "claim_id",
+            "line_control_number",
+            "cpt",
+            "modifiers",
+            "service_date",
+            "charge",
+            "allowed",
+            "paid",
+            "paid_units",
+        ]
+    ].copy()
+    rows = rows.rename(columns={"paid_units": "units"})
+    rows["level"] = "line"
+    has_lines = claims.set_index(key_claim).index.isin(lines.set_index(key_claim).index)
+    lone = claims.loc[~has_lines]
+    if len(lone):
+        rows = pd.concat(
+            [
+                rows,
+                pd.DataFrame(
+                    {
+                        "file": lone["file"].to_numpy(),
+                        "st_index": lone["st_index"].to_numpy(),
+                        "claim_index": lone["claim_index"].to_numpy(),
+                        "line_index": pd.array([pd.NA] * len(lone), "Int64"),
+                        "claim_id": lone["claim_id"].to_numpy(),
+                        "line_control_number": None,
+                        "cpt": "",
+                        "modifiers": "",
+                        "service_date": lone["claim_service_date"].to_numpy(),
+                        "charge": lone["charge"].to_numpy(),
+                        "allowed": np.nan,
+                        "paid": lone["paid"].to_numpy(),
+                        "units": np.nan,
+                        "level": "claim",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    rows = rows.sort_values(
+        ["file", "claim_index", "line_index"], kind="stable", na_position="first"
+    )
+    rows = rows.reset_index(drop=True)
+    rows["_row"] = np.arange(len(rows))
+
+    line_adj = adj[adj["level"] == "line"].merge(
+        rows.loc[rows["level"] == "line", ["file", "claim_index", "line_index", "_row"]],
+        on=["file", "claim_index", "line_index"],
+        how="inner",
+    )
+    line_adj["share"] = 1.0
+    claim_adj = adj[adj["level"] == "claim"].drop(columns=["line_index"])
+    targets = rows[["file", "claim_index", "_row", "charge"]]
+    claim_adj = claim_adj.merge(targets, on=["file", "claim_index"], how="inner")
+    total = claim_adj.groupby(["file", "claim_index", "segment", "carc"], sort=False)[
+        "charge"
+    ].transform("sum")
+    count = claim_adj.groupby(["file", "claim_index", "segment", "carc"], sort=False)[
+        "charge"
+    ].transform("size")
+    claim_adj["share"] = np.where(
+        total.abs() > 0, claim_adj["charge"] / total.where(total.abs() > 0, 1), 1 / count
+    )
+    both = pd.concat([line_adj, claim_adj.drop(columns=["charge"])], ignore_index=True)
+    for col in ("amount", "patient", "contractual", "denied"):
+        both[col] = both[col] * both["share"]
+
+    sums = both.groupby("_row")[["denied", "contractual", "patient"]].sum()
+    rows["denied_amount"] = sums["denied"].reindex(rows["_row"]).fillna(0.0).round(2).to_numpy()
+    rows["contractual_amount"] = (
+        sums["contractual"].reindex(rows["_row"]).fillna(0.0).round(2).to_numpy()
+    )
+    rows["patient_amount"] = sums["patient"].reindex(rows["_row"]).fillna(0.0).round(2).to_numpy()
+    den = both[both["is_denial"]].assign(
+        code=lambda d: d["group_code"].astype(str) + "-" + d["carc"]
+    )
+    den = den.assign(abs_amount=den["amount"].abs()).sort_values(
+        ["_row", "abs_amount", "segment"], ascending=[True, False, True], kind="stable"
+    )
+    main_ = den.drop_duplicates("_row").set_index("_row")
+    joined = den.drop_duplicates(["_row", "code"]).groupby("_row")["code"].agg(",".join)
+    rows["carc"] = main_["carc"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+    rows["group_code"] = main_["group_code"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+    rows["category"] = main_["category"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+    rows["reason"] = main_["label"].reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+    rows["denial_codes"] = joined.reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+
+    rem = remittance.remarks
+    rem_line = rem[rem["level"] == "line"].merge(
+        rows[["file", "claim_index", "line_index", "_row"]],
+        on=["file", "claim_index", "line_index"],
+    )
+    rarc = rem_line.groupby("_row")["code"].agg(lambda s: ",".join(dict.fromkeys(s.astype(str))))
+    rows["rarc"] = rarc.reindex(rows["_row"]).fillna("").to_numpy(dtype=object)
+
+    status = claims.set_index(key_claim)
+    ck = pd.MultiIndex.from_arrays([rows["file"], rows["claim_index"]])
+    rows["claim_status"] = status["status"].reindex(ck).to_numpy(dtype=object)
+    reversal = status["is_reversal"].reindex(ck).fillna(False).to_numpy(dtype=bool)
+    paid = rows["paid"].to_numpy(dtype=float)
+    has_denial = np.abs(rows["denied_amount"].to_numpy()) >= 0.005
+    rows["outcome"] = np.where(
+        reversal,
+        "reversal",
+        np.where(has_denial, np.where(np.abs(paid) >= 0.005, "partially_denied", "denied"), "paid"),
+    )
+
+    pk = pd.MultiIndex.from_arrays([rows["file"], rows["st_index"]])
+    payi = pay.set_index(["file", "st_index"])
+    payer_id = payi["payer_id"].reindex(pk).to_numpy(dtype=object)
+    payer_name = payi["payer_name"].reindex(pk).to_numpy(dtype=object)
+    payer_id = np.where(pd.isna(payer_id), payer_name, payer_id)
+    rows["payer_id"] = pd.Series(payer_id, dtype=object).fillna("unknown payer").to_numpy()
+    rows["payer_name"] = pd.Series(payer_name, dtype=object).fillna("").to_numpy()
+    pdate = payi["payment_date"].reindex(pk)
+    rows["payment_date"] = pdate.fillna(payi["production_date"].reindex(pk)).to_numpy()
+    rows["modifiers"] = rows["modifiers"].fillna("").astype(str)
+    rows["cpt"] = rows["cpt"].fillna("").astype(str)
+    return rows[list(_REFERENCE_COLUMNS)].reset_index(drop=True)
+
+
+def _outcomes_both_ways(remit):
+    """line_outcomes and the reference on the same remittance, with the warnings of each."""
+    with warnings.catch_warnings(record=True) as new_warned:
+        warnings.simplefilter("always")
+        new = line_outcomes(remit)
+    with warnings.catch_warnings(record=True) as old_warned:
+        warnings.simplefilter("always")
+        old = _reference_line_outcomes(remit)
+    assert [str(w.message) for w in new_warned] == [str(w.message) for w in old_warned]
+    assert [w.category for w in new_warned] == [w.category for w in old_warned]
+    return new, old
+
+
+def _assert_same_outcomes(new: pd.DataFrame, old: pd.DataFrame) -> None:
+    assert list(new.columns) == list(old.columns) == list(_REFERENCE_COLUMNS)
+    assert [str(t) for t in new.dtypes] == [str(t) for t in old.dtypes]
+    assert list(new.dtypes) == list(old.dtypes)
+    pd.testing.assert_frame_equal(new, old, check_exact=True, check_index_type=True)
+    for c in new.columns:  # bit for bit, the sign of zero included
+        if new[c].dtype.kind == "f":
+            a, b = new[c].to_numpy(), old[c].to_numpy()
+            assert np.array_equal(np.isnan(a), np.isnan(b)), c
+            assert np.array_equal(np.signbit(a), np.signbit(b)), c
+
+
+def test_line_outcomes_match_the_reference_on_the_fixture_835s(x12_dir):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        together, _ = read_835_many(x12_dir)
+        apart = [read_835(p) for p in sorted(x12_dir.iterdir()) if p.is_file()]
+    for remit in [together, *apart]:
+        new, old = _outcomes_both_ways(remit)
+        _assert_same_outcomes(new, old)
+    new, _ = _outcomes_both_ways(together)
+    assert (new["level"] == "claim").sum() == 4 and (new["outcome"] == "denied").sum() > 0
+
+
+@pytest.fixture(scope="module")
+def denial_kinds(tmp_path_factory):
+    """A year of a generated practice written as 835s and read back: many kinds of denial."""
+    from analytics.datasets import write_remittances
+
+    out = tmp_path_factory.mktemp("denial_kinds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = generate_practice(4000, seed=21)
+        files = write_remittances(p, out)
+        remit, errors = read_835_many(files)
+    assert errors.empty
+    return remit
+
+
+def test_line_outcomes_match_the_reference_on_a_generated_practice(denial_kinds):
+    new, old = _outcomes_both_ways(denial_kinds)
+    _assert_same_outcomes(new, old)
+    denied = new[new["outcome"].isin(["denied", "partially_denied"])]
+    assert denied["category"].nunique() >= 10 and denied["carc"].nunique() >= 15
+    assert (new["rarc"] != "").any()
+    # rows in any order in the tables give the same frame
+    shuffled = dataclasses.replace(
+        denial_kinds,
+        service_lines=denial_kinds.service_lines.sample(frac=1, random_state=1),
+        adjustments=denial_kinds.adjustments.sample(frac=1, random_state=2),
+        remarks=denial_kinds.remarks.sample(frac=1, random_state=3),
+        claims=denial_kinds.claims.sample(frac=1, random_state=4),
+        payments=denial_kinds.payments.sample(frac=1, random_state=5),
+    )
+    new_s, old_s = _outcomes_both_ways(shuffled)
+    _assert_same_outcomes(new_s, old_s)
+
+
+# CARCs: contractual, cost share, denials of many categories, written oddly, and unknown ones.
+_RANDOM_CARCS = (
+    "45",
+    "253",
+    "59",
+    "1",
+    "2",
+    "3",
+    "23",
+    "94",
+    "A2",
+    "42",
+    "97",
+    "50",
+    "151",
+    "119",
+    "29",
+    "251",
+    "16",
+    "B7",
+    "26",
+    "147",
+    "176",
+    "22",
+    "204",
+    "96",
+    "co97",
+    " 97",
+    "b7",
+    "Z99",
+    "Q1",
+)
+_RANDOM_GROUPS = ("CO", "CO", "PR", "PR", "OA", "PI", "co", "CR")
+_RANDOM_AMOUNTS = ("0", "5", "10", "10", "12.5", "-10", "33.33", "0.004", "7.777", "100")
+_RANDOM_CHARGES = ("0", "0", "40", "60", "33.33", "-40", "100", "0.01")
+_RANDOM_REMARKS = ("M80", "M15", "N130", "MA130", "N115", "M80")
+
+
+def _random_cas(rng) -> str:
+    triplets = []
+    for _ in range(rng.integers(1, 4)):
+        carc = rng.choice(_RANDOM_CARCS)
+        qty = rng.choice(["", "", "2"])
+        triplets += [carc, rng.choice(_RANDOM_AMOUNTS), qty]
+    return f"CAS*{rng.choice(_RANDOM_GROUPS)}*" + "*".join(triplets).rstrip("*")
+
+
+def _random_835(rng, tag: str) -> str:
+    """An 835 of a few transactions with random claims, lines, adjustments and remarks."""
+    segs = [
+        "ISA*00*          *00*          *ZZ*P              *ZZ*C              *250301*0900*^*00501*000000001*0*T*:",
+        "GS*HP*P*C*20250301*0900*1*X*005010X221A1",
+    ]
+    for tx in range(int(rng.integers(1, 4))):
+        body = [f"ST*835*{tx + 1:04d}"]
+        body.append(f"BPR*I*0*C*CHK************{rng.choice(['20250301', '20250302', ''])}")
+        if rng.random() < 0.6:
+            body.append(f"DTM*405*{rng.choice(['20250227', '20250228'])}")
+        if rng.random() < 0.85:
+            pid = f"*XV*{rng.choice(['P1', 'P2'])}" if rng.random() < 0.5 else ""
+            body.append(f"N1*PR*{rng.choice(['ACME HEALTH', 'BETA MUTUAL'])}{pid}")
+        if rng.random() < 0.3:
+            body.append(f"REF*2U*{rng.choice(['R1', 'R2'])}")
+        body.append("N1*PE*CLINIC*XX*1234567893")
+        body.append("LX*1")
+        for c in range(int(rng.integers(0, 6))):
+            status = rng.choice(["1", "1", "2", "4", "22", "19"])
+            body.append(
+                f"CLP*{tag}{tx}C{c}*{status}*{rng.choice(_RANDOM_CHARGES)}*{rng.choice(['0', '20', '-20', '0.004'])}*"
+            )
+            if rng.random() < 0.5:
+                body.append(f"DTM*232*2025020{rng.integers(1, 9)}")
+            for _ in range(int(rng.choice([0, 0, 1, 2, 3]))):
+                body.append(_random_cas(rng))
+            for _ in range(int(rng.choice([0, 0, 1]))):
+                body.append(f"MOA***{rng.choice(_RANDOM_REMARKS)}")
+            for _line in range(int(rng.choice([0, 1, 1, 2, 3, 4]))):
+                mods = rng.choice(["", ":GP", ":GP:59", ":XS"])
+                body.append(
+                    f"SVC*HC:{rng.choice(['97140', '97124', '97010'])}{mods}*{rng.choice(_RANDOM_CHARGES)}"
+                    f"*{rng.choice(['0', '0', '15', '0.004', '-5'])}**{rng.choice(['', '1', '2'])}"
+                )
+                if rng.random() < 0.7:
+                    body.append(f"DTM*472*2025020{rng.integers(1, 9)}")
+                for _ in range(int(rng.choice([0, 1, 1, 2, 3]))):
+                    body.append(_random_cas(rng))
+                if rng.random() < 0.6:
+                    body.append(f"REF*6R*L{rng.integers(1, 4)}")
+                if rng.random() < 0.5:
+                    body.append(f"AMT*B6*{rng.choice(['0', '30', '12.34'])}")
+                for _ in range(int(rng.choice([0, 0, 1, 2, 3]))):
+                    body.append(f"LQ*HE*{rng.choice(_RANDOM_REMARKS)}")
+        body.append(f"SE*{len(body) + 1}*{tx + 1:04d}")
+        segs += body
+    segs += ["GE*1*1", "IEA*1*000000001"]
+    return "~\n".join(segs) + "~\n"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_line_outcomes_match_the_reference_on_random_835s(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"{rng.integers(100)}_{i}.835"  # names out of order
+        path.write_text(_random_835(rng, f"F{i}"))
+        paths.append(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        remit, errors = read_835_many(paths)
+    assert errors.empty
+    new, old = _outcomes_both_ways(remit)
+    _assert_same_outcomes(new, old)
+    assert (new["level"] == "claim").any() and (new["outcome"] == "reversal").any()
+    # each file alone, and the tables in another order
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in paths[:4]:
+            _assert_same_outcomes(*_outcomes_both_ways(read_835(path)))
+    shuffled = dataclasses.replace(
+        remit,
+        service_lines=remit.service_lines.sample(frac=1, random_state=seed),
+        adjustments=remit.adjustments.sample(frac=1, random_state=seed + 1),
+        remarks=remit.remarks.sample(frac=1, random_state=seed + 2),
+        claims=remit.claims.sample(frac=1, random_state=seed + 3),
+    )
+    _assert_same_outcomes(*_outcomes_both_ways(shuffled))
+
+
+def test_line_outcomes_match_the_reference_on_small_cases():
+    head = "ST*835*1~BPR*I*0*C*CHK************20250301~N1*PR*ACME~"
+    cases = [
+        # a transaction without claims
+        head + "SE*4*1~",
+        # a claim without lines and claim-level adjustments only
+        head + "CLP*A*4*100*0~CAS*OA*147*60**CO*26*40~SE*6*1~",
+        # claim-level CO-97 over lines with zero charges (an equal share each)
+        head
+        + "CLP*A*1*0*0~CAS*CO*97*30~SVC*HC:97140*0*0~SVC*HC:97124*0*0~SVC*HC:97010*0*0~SE*8*1~",
+        # equal denial amounts: the first CAS segment names the line; codes in that order
+        head + "CLP*A*1*50*0~SVC*HC:97140*50*0~CAS*CO*50*25~CAS*CO*97*25~CAS*CO*50*0~"
+        "LQ*HE*M80~LQ*HE*N130~LQ*HE*M80~SE*10*1~",
+        # a partial denial beside contractual and cost share, then a reversal
+        head + "CLP*A*1*100*30~SVC*HC:97124*100*30~CAS*CO*45*20**151*40~CAS*PR*3*10~"
+        "CLP*A*22*-100*-30~SVC*HC:97124*-100*-30~CAS*CO*45*-20**151*-40~CAS*PR*3*-10~SE*11*1~",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        remits = [read_835(text) for text in cases]
+    for remit in remits:
+        _assert_same_outcomes(*_outcomes_both_ways(remit))
