@@ -209,8 +209,19 @@ def _insert_dot(text: pd.Series) -> pd.Series:
 
 
 def _icd10cm_problems(codes: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Return ``(kind, reason)`` for each code; both ``""`` when the code is usable."""
+    """Return ``(kind, reason)`` for each code; both ``""`` when the code is usable.
+
+    Each distinct code is checked once (an export repeats a few hundred codes over
+    millions of lines) and the answers are spread back to the lines.
+    """
     text = _text(codes)
+    position, distinct = pd.factorize(text)
+    if len(distinct) < len(text):
+        kind, reason = _icd10cm_problems(pd.Series(distinct, dtype="str"))
+        return (
+            pd.Series(kind.to_numpy(dtype=object)[position], index=codes.index, dtype="str"),
+            pd.Series(reason.to_numpy(dtype=object)[position], index=codes.index, dtype="str", name=codes.name),
+        )
     pcs = is_icd10pcs_like(text)
     canonical = _insert_dot(text).where(~pcs, text)
     bare = canonical.str.replace(".", "", regex=False)
