@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
+import pyarrow.parquet
 import yaml
 
 from analytics.exceptions import InputError, QuarantineWarning
@@ -66,6 +67,9 @@ __all__ = [
     "register_cli",
 ]
 
+#: Parquet schema metadata key listing (comma-separated) the columns that already hold
+#: pseudonyms; :func:`analytics.pipeline.evaluate_parquet` does not hash them again.
+PSEUDONYMISED_KEY = b"analytics.pseudonymised"
 #: Environment variable holding the practice's secret salt for :func:`pseudonymise`.
 SALT_ENV = "ANALYTICS_ID_SALT"
 
@@ -1275,7 +1279,10 @@ def _run_cli(args: argparse.Namespace) -> int:
     # identifiers under headers the privacy list does not know.
     lines = pseudonymise(intake.lines)
     lines = lines[[c for c in (*CANONICAL_COLUMNS, "source_row") if c in lines.columns]]
-    lines.to_parquet(args.out / "lines.parquet", index=False)
+    table = pyarrow.Table.from_pandas(lines, preserve_index=False)
+    # say in the file that patient_id already holds pseudonyms, so `evaluate` keeps them as they are
+    marked = {**(table.schema.metadata or {}), PSEUDONYMISED_KEY: b"patient_id"}
+    pyarrow.parquet.write_table(table.replace_schema_metadata(marked), args.out / "lines.parquet")
     lines.to_csv(args.out / "lines.csv", index=False, date_format="%Y-%m-%d")
     patient_columns = [
         header

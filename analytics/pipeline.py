@@ -296,6 +296,14 @@ def _compact(table):
     return table
 
 
+def _marked_pseudonymous(schema) -> set[str]:
+    """Columns a Parquet schema says already hold pseudonyms (written by ``intake``)."""
+    from analytics.intake import PSEUDONYMISED_KEY
+
+    value = (schema.metadata or {}).get(PSEUDONYMISED_KEY, b"")
+    return {c.strip() for c in value.decode("utf-8", "replace").split(",") if c.strip()}
+
+
 def _identifying_columns(columns: Sequence[str], patient_column: str = VISIT_KEYS[0]) -> list[str]:
     """The columns that name or directly identify a patient, other than ``patient_column``.
 
@@ -526,7 +534,9 @@ def evaluate_parquet(
     pseudonymise
         Replace the patient id (``visit_keys[0]``) by its pseudonym and leave the identifying
         columns out (default). False writes the ids and columns as read, for tables that
-        never leave the machine.
+        never leave the machine. Ids of a file ``intake`` wrote (its ``lines.parquet`` says
+        in its metadata that they are pseudonyms already) are kept as they are, so the
+        evaluated lines carry the same pseudonyms as the intake's.
     salt
         Secret for the pseudonyms. Default: the ``ANALYTICS_ID_SALT`` environment variable,
         else the public default of :func:`analytics.intake.pseudonymise`.
@@ -572,7 +582,7 @@ def evaluate_parquet(
     n = table.num_rows
     n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
     chunk, patients = _patient_chunks(table, patient_col, n_chunks)  # raises when there is no patient column
-    if pseudonymise:
+    if pseudonymise and patient_col not in _marked_pseudonymous(table.schema):
         table = _pseudonymise_table(table, patient_col, _resolve_salt(salt))
     workers = _workers(workers, n_chunks)
     _SHARED.update(table=table, chunk=chunk, payers=pol, reference=ref, visit_keys=tuple(visit_keys),
@@ -822,10 +832,14 @@ def _run_dask(args: argparse.Namespace, payers) -> tuple[int, float, list[str]]:
                                processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
+        import pyarrow.parquet as pq
+
         lines = dd.read_parquet(args.lines)
         dropped = _identifying_columns(list(lines.columns))
         evaluated = evaluate_dask(lines.drop(columns=dropped), payers)  # identifying columns are never read
-        write_dask_parquet(evaluated, args.out, pseudonymise=True)
+        # ids intake already pseudonymised keep their pseudonyms (hashing twice would break the link)
+        hashed = VISIT_KEYS[0] in _marked_pseudonymous(pq.ParquetDataset(args.lines).schema)
+        write_dask_parquet(evaluated, args.out, pseudonymise=not hashed)
         n = int(dd.read_parquet(args.out, columns=["units"]).shape[0].compute())
     finally:
         client.close()

@@ -291,6 +291,29 @@ def test_intake_tables_carry_pseudonyms_and_no_identifying_column(practice, iden
     assert set(accepted["patient_id"]) <= set(pseudonymise(lines)["patient_id"])
 
 
+@pytest.mark.parametrize("dask", [False, True])
+def test_evaluate_keeps_the_pseudonyms_of_an_intake_file(practice, identifiers, tmp_path, dask):
+    """intake's lines.parquet says its ids are pseudonyms; evaluate does not hash them again."""
+    out = tmp_path / "out"
+    assert run(["intake", str(practice / "service_lines.csv"), "--out", str(out / "intake")],
+               out / "intake.txt") == 0
+    argv = ["evaluate", "--lines", str(out / "intake" / "lines.parquet"), "--payers", str(practice / "payers.yaml"),
+            "--out", str(out / "evaluated")]
+    if dask:
+        distributed = pytest.importorskip("distributed")
+        pytest.importorskip("dask.dataframe")
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            assert run([*argv, "--dask", "--scheduler", cluster.scheduler_address], out / "evaluate.txt") == 0
+    else:
+        assert run([*argv, "--workers", "1"], out / "evaluate.txt") == 0
+    assert_clean(out, identifiers)
+    accepted = pd.read_parquet(out / "intake" / "lines.parquet").sort_values("line_id", ignore_index=True)
+    got = pd.read_parquet(out / "evaluated").sort_values("line_id", ignore_index=True)
+    assert len(got) == len(accepted)
+    assert got["patient_id"].astype(str).tolist() == accepted["patient_id"].astype(str).tolist()
+
+
 # --------------------------------------------------------------------------- print-only commands
 
 
