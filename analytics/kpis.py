@@ -65,6 +65,7 @@ from analytics.units import VISIT_KEYS, visit_codes
 
 __all__ = [
     "AGING_BUCKETS",
+    "practice_name",
     "History",
     "Underpayments",
     "load_history",
@@ -213,7 +214,7 @@ class History:
 
     @property
     def practice_name(self) -> str:
-        return str(self.practice.get("practice") or self.practice.get("name") or "")
+        return _practice_name(self.practice)
 
     @property
     def locality(self) -> str:
@@ -756,6 +757,15 @@ def _check_not_empty(intake: Any, export: Path) -> None:
         f"Run `python -m analytics intake {export} --out DIR` and read DIR/quarantine.csv for each row's reasons; "
         "fix the export (or map its columns, see analytics/intake.py) and run again."
     )
+
+
+def practice_name(data_dir: str | os.PathLike[str]) -> str:
+    """The practice's name from ``<data_dir>/practice.yaml`` (``""`` without one)."""
+    return _practice_name(_read_practice(Path(data_dir) / "practice.yaml"))
+
+
+def _practice_name(practice: Mapping[str, Any]) -> str:
+    return str(practice.get("practice") or practice.get("name") or "")
 
 
 def _read_practice(path: Path) -> dict[str, Any]:

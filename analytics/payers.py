@@ -121,13 +121,10 @@ __all__ = ["PayerPolicy", "FeeSchedule", "NcciPolicy", "load_payers", "payer_tab
 
 PAYER_KINDS = ("medicare", "commercial", "medicaid", "auto", "workers_comp", "cash")
 FEE_BASES = ("medicare", "percent_of_medicare", "flat", "charges")
-#: Who owes a line the payer denies but the plan may put on the patient: the practice
-#: (``provider``, group CO) or the patient (``patient``, group PR).
+#: Who owes a line the payer denies but the plan may put on the patient
+#: (``noncovered_liability``, ``visit_limit_liability``): the practice (``provider``, group
+#: CO) or the patient (``patient``, group PR).
 LIABILITIES = ("provider", "patient")
-#: Who owes a line whose code the plan excludes (``noncovered_liability``).
-NONCOVERED_LIABILITIES = LIABILITIES
-#: Who owes a visit past the plan's yearly visit limit (``visit_limit_liability``).
-VISIT_LIMIT_LIABILITIES = LIABILITIES
 #: CARCs a plan may send for an excluded code (``noncovered_carc``): 96 non-covered charge,
 #: 204 not covered under the patient's current benefit plan.
 NONCOVERED_CARCS = ("96", "204")
@@ -237,12 +234,12 @@ class PayerPolicy:
             mue=_flag(spec, "mue", medicare, here),
             ncci=ncci,
             not_covered=tuple(_code(c) for c in spec.get("not_covered") or ()),
-            noncovered_liability=_choice(spec, "noncovered_liability", "provider", NONCOVERED_LIABILITIES, here),
+            noncovered_liability=_choice(spec, "noncovered_liability", "provider", LIABILITIES, here),
             noncovered_carc=_choice(spec, "noncovered_carc", "96", NONCOVERED_CARCS, here),
             provider_types={_code(k): tuple(str(x).lower() for x in v) for k, v in pt.items()},
             prescription_required=_flag(spec, "prescription_required", False, here),
             visit_limit=_int_or_none(spec.get("visit_limit"), f"{here}: visit_limit"),
-            visit_limit_liability=_choice(spec, "visit_limit_liability", "patient", VISIT_LIMIT_LIABILITIES,
+            visit_limit_liability=_choice(spec, "visit_limit_liability", "patient", LIABILITIES,
                                           here),
             prior_auth_after_visits=_int_or_none(spec.get("prior_auth_after_visits"),
                                                  f"{here}: prior_auth_after_visits"),

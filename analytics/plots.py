@@ -39,6 +39,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from analytics._files import atomic_write
+
 __all__ = [
     "PALETTE",
     "monthly_charges_collections",
@@ -95,14 +97,6 @@ def _checked(name: str) -> str:
     return name
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
-
-
 def save_table(frame: pd.DataFrame, name: str, folder: str | os.PathLike[str] | None = None) -> Path | None:
     """Write ``frame`` to ``<folder>/tables/<name>.csv`` (folder: ``$ANALYTICS_OUTPUT_DIR``).
 
@@ -115,7 +109,7 @@ def save_table(frame: pd.DataFrame, name: str, folder: str | os.PathLike[str] | 
         return None
     keep_index = any(n is not None for n in frame.index.names)
     text = frame.to_csv(index=keep_index, lineterminator="\n", date_format="%Y-%m-%d")
-    return _write_atomic(out / f"{_checked(name)}.csv", text.encode("utf-8"))
+    return atomic_write(out / f"{_checked(name)}.csv", text.encode("utf-8"))
 
 
 def save_figure(fig: Figure, name: str, folder: str | os.PathLike[str] | None = None) -> Path | None:
@@ -131,7 +125,7 @@ def save_figure(fig: Figure, name: str, folder: str | os.PathLike[str] | None = 
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
-    return _write_atomic(out / f"{_checked(name)}.png", buf.getvalue())
+    return atomic_write(out / f"{_checked(name)}.png", buf.getvalue())
 
 
 def _styled(func: Callable[..., Figure]) -> Callable[..., Figure]:

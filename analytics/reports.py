@@ -77,6 +77,8 @@ from typing import Any
 
 import yaml
 
+from analytics._files import atomic_write as _atomic_write
+from analytics._files import publish as _publish
 from analytics.exceptions import InputError, ParameterError
 
 __all__ = [
@@ -384,33 +386,6 @@ def _input_files(data_dir: Path) -> list[Path]:
 def _hash_inputs(data: Path) -> list[dict[str, Any]]:
     return [{"path": os.path.relpath(p, data), "sha256": _sha256(p), "bytes": p.stat().st_size}
             for p in _input_files(data)]
-
-
-def _atomic_write(path: Path, data: bytes | str) -> None:
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _publish(src: Path, dest: Path) -> Path:
-    """Copy ``src`` to ``dest`` so readers only ever see a whole file."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
 
 
 @contextlib.contextmanager
@@ -846,8 +821,7 @@ def _resolve(names: Sequence[str], data: Path, given: dict[str, Any], cache: Pat
     from analytics import kpis
 
     if not _HISTORY_REPORTS & set(names):  # the practice's name still comes from practice.yaml
-        practice = kpis._read_practice(data / "practice.yaml")
-        name = str(practice.get("practice") or practice.get("name") or "")
+        name = kpis.practice_name(data)
         return {"practice_name": name} if name else {}
 
     history = kpis.load_history(data, cache_dir=cache)
@@ -905,7 +879,6 @@ def _finish(r: ReportResult, run_dir: Path, folder: Path, *, pdf: bool, guard: A
         for src in saved:  # tables and charts first: a published page never points at missing ones
             rel = src.relative_to(run_dir / r.name)
             dest = folder / rel.parts[0] / r.name / Path(*rel.parts[1:])
-            dest.parent.mkdir(parents=True, exist_ok=True)
             _publish(src, dest)
             r.outputs[dest.relative_to(folder).as_posix()] = _sha256(src)
         r.html = _publish(html, folder / f"{r.name}.html")
