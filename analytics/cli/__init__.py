@@ -1,8 +1,9 @@
 """Command line: ``python -m analytics <command>`` (also installed as ``massage-analytics``).
 
-Each domain module that offers a command defines ``register_cli(subparsers)``, which adds
+One file per command in this package; each defines ``register_cli(subparsers)``, which adds
 its parser and sets ``func`` to a callable taking the parsed arguments and returning an exit
-code. This module only collects them and turns the toolkit's errors into clear messages.
+code. Domain modules know nothing of argparse or printing. This module only collects the
+commands and turns the toolkit's errors into clear messages.
 """
 
 from __future__ import annotations
@@ -16,15 +17,10 @@ from collections.abc import Sequence
 from analytics.exceptions import AnalyticsError, AnalyticsWarning
 
 # Modules whose commands appear on the command line, in help order.
-_COMMAND_MODULES = (
-    "analytics._commands",
-    "analytics.remittance",
-    "analytics.intake",
-    "analytics.scenarios",
-    "analytics.datasets",
-    "analytics.denials",
-    "analytics.reports",
-    "analytics.pipeline",
+_COMMAND_MODULES = tuple(
+    f"analytics.cli.{name}"
+    for name in ("units", "price", "demo", "init", "remit", "intake", "compare", "sample", "denials",
+                 "report", "evaluate")
 )
 
 

@@ -1,0 +1,5 @@
+"""The ``denials`` command."""
+
+from analytics.denials import register_cli
+
+__all__ = ["register_cli"]

@@ -1,0 +1,5 @@
+"""The ``evaluate`` command."""
+
+from analytics.pipeline import register_cli
+
+__all__ = ["register_cli"]

@@ -1,0 +1,5 @@
+"""The ``remit`` command."""
+
+from analytics.remittance import register_cli
+
+__all__ = ["register_cli"]

@@ -1,0 +1,5 @@
+"""The ``report`` command."""
+
+from analytics.reports import register_cli
+
+__all__ = ["register_cli"]

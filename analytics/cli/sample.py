@@ -1,0 +1,5 @@
+"""The ``sample`` command."""
+
+from analytics.datasets import register_cli
+
+__all__ = ["register_cli"]
