@@ -22,7 +22,9 @@ import pandas as pd
 from analytics.payers import load_payers
 from analytics.pipeline import evaluate
 from analytics.refdata import load_reference
-from analytics.scenarios import Session, _policies, _scenario_lines, alternatives, compare
+from analytics.scenarios import Session, alternatives, compare
+from analytics.scenarios.compare import payer_policies as _policies
+from analytics.scenarios.tables import scenario_lines as _scenario_lines
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MS = 100.0
