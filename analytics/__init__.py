@@ -48,8 +48,8 @@ _EXPORTS = {
     "monthly_trend": "analytics.denials",
     "DenialRiskModel": "analytics.denials",
     # reports
-    "load_history": "analytics.kpis",
-    "History": "analytics.kpis",
+    "load_history": "analytics.history",
+    "History": "analytics.history",
     "run_reports": "analytics.reports",
     "check_outputs": "analytics.privacy",
 }

@@ -22,7 +22,8 @@ toolkit, plus the truth a real practice never has:
 Nothing here names a person: patients are ``P`` + digits, members ``M`` + digits, and
 providers are known by id, type and a synthetic NPI.
 
-``python -m analytics sample --out DIR --seed N --visits N [--no-835]`` writes::
+``python -m analytics sample --out DIR --seed N --visits N [--no-835]`` (the command is
+in :mod:`analytics.cli.sample`) writes::
 
     DIR/service_lines.csv            the practice's charge export (one row per code performed)
     DIR/remittances/<payer>_<YYYY-Www>.835
@@ -35,7 +36,6 @@ With ``--no-835`` (large sets) the tables are written as Parquet and no 835 is w
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -70,7 +70,6 @@ __all__ = [
     "write_remittances",
     "LINE_COLUMNS",
     "FEE_SHEET",
-    "register_cli",
 ]
 
 #: Columns of the practice's charge export (``service_lines.csv``), in order.
@@ -521,7 +520,53 @@ def generate_practice(
         raise InputError(f"n_visits and months must be at least 1 (got {n_visits} and {months}).")
     ref = reference or load_reference()
     pol, payers_text = _default_payers(payers)
+    # One generator for every stage: the stages draw from it in this order, so a seed gives
+    # the same practice byte for byte.
     rng = np.random.default_rng(seed)
+    t0, window, as_of = _service_window(start, months, ref)
+    mix = _payer_mix(pol)
+    providers = _roster(n_visits, months)
+    pat = _patients(rng, n_visits, window, mix, providers)
+    vis = _visits(rng, pat, t0, window)
+    cl = _claim_lines(rng, pat, vis, mix, pol)
+    mods = _modifiers(pat, vis, cl, mix)
+    dx = _diagnoses(pat, vis, cl)
+    export = _charge_export(t0, pat, vis, cl, mods, dx, mix, providers)
+    lines = export.lines
+    priced = _fee_sheet_charges(lines, cl, mix, pol, ref)
+    lines["charge"] = priced.charge
+    engine = _adjudicate(lines, priced, pat, vis, cl, export, mix, t0, pol, ref)
+    odds = _denial_odds(pat, vis, cl, mods, engine, mix, ref)
+    under = _underpayment(engine, odds, cl, export, mix, t0, pol)
+    decision = _payer_decision(lines, priced, engine, odds, under, vis, cl, export, mix, as_of, pol, ref)
+    lines["submission_date"] = lines["submission_date"].where(decision.submitted)
+    truth = _truth_table(lines, engine, odds, under, decision, vis, cl, ref)
+    return Practice(
+        lines=lines,
+        adjudicated=decision.adj,
+        truth=truth,
+        providers=providers,
+        patients=_patient_table(pat, dx, export, mix),
+        mechanisms=_mechanism_table(mix.payer_ids, mix.profiles),
+        payers=pol,
+        settings=_settings(seed, n_visits, t0, months, as_of, under.under_payer, pol),
+        payers_text=payers_text,
+    )
+
+
+# The stages of generate_practice, in the order they run. Arrays are named by what they
+# index: ``p_`` one entry per patient, ``v_`` per visit, ``l_`` per service line, ``c_`` per
+# session component (a code of a session in _SESSIONS).
+
+
+def _service_window(start: str, months: int, ref: Reference) -> tuple[pd.Timestamp, int, pd.Timestamp]:
+    """First day, length in days and last day (``as_of``) of the service window.
+
+    Raises
+    ------
+    InputError
+        The window reaches a year the reference data does not price.
+    """
     t0 = pd.Timestamp(start).normalize()
     t_end = (t0 + pd.DateOffset(months=months)).normalize()
     window = int((t_end - t0).days)
@@ -534,16 +579,57 @@ def generate_practice(
             f"reference data prices only {sorted(priced)}. Choose start= and months= within those years, "
             "or pass reference=Reference.load(pprrvu=..., gpci=...) with that year's CMS files."
         )
+    return t0, window, as_of
 
+
+@dataclasses.dataclass(frozen=True)
+class _PayerMix:
+    """The payers in id order, the profile of each, and the share of patients each gets."""
+
+    payer_ids: np.ndarray
+    profiles: np.ndarray
+    prof_names: list[str]
+    payer_prof: np.ndarray  # payer -> profile index
+    mix: np.ndarray
+
+
+def _payer_mix(pol: Mapping[str, PayerPolicy]) -> _PayerMix:
     payer_ids = np.array(sorted(pol), dtype=object)
     profiles = np.array([_profile(pol[p]) for p in payer_ids], dtype=object)
     prof_names = list(_PROFILE_MIX)
     payer_prof = np.array([prof_names.index(x) for x in profiles])  # payer -> profile index
     mix = np.array([_PROFILE_MIX[pr] / (profiles == pr).sum() for pr in profiles])
     mix = mix / mix.sum()
-    providers = _roster(n_visits, months)
+    return _PayerMix(payer_ids, profiles, prof_names, payer_prof, mix)
 
-    # --- patients ------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _Patients:
+    """The patients: payer, visits, provider, diagnoses, prescription and visit cadence."""
+
+    n_pat: int
+    p_payer: np.ndarray
+    p_prof: np.ndarray
+    counts: np.ndarray  # visits per patient
+    p_ptype: np.ndarray
+    p_dx: np.ndarray
+    p_rx: np.ndarray
+    p_auth: np.ndarray
+    p_before: np.ndarray
+    p_provider: np.ndarray
+    p_primary: np.ndarray
+    has_second: np.ndarray
+    p_second: np.ndarray
+    p_member: np.ndarray
+    p_number: np.ndarray
+    cadence: np.ndarray
+    p_start: np.ndarray
+
+
+def _patients(
+    rng: np.random.Generator, n_visits: int, window: int, payers: _PayerMix, providers: pd.DataFrame
+) -> _Patients:
+    payer_ids, prof_names, payer_prof, mix = payers.payer_ids, payers.prof_names, payers.payer_prof, payers.mix
     n_pat = max(1, int(round(n_visits / 8.0)))
     p_payer = rng.choice(len(payer_ids), size=n_pat, p=mix)
     p_prof = payer_prof[p_payer]
@@ -583,9 +669,30 @@ def generate_practice(
     usable = max(window - 7, 1)
     cadence = np.minimum(cadence, usable / np.maximum(counts, 1))
     p_start = rng.random(n_pat) * np.maximum(usable - counts * cadence, 0)
+    return _Patients(
+        n_pat, p_payer, p_prof, counts, p_ptype, p_dx, p_rx, p_auth, p_before, p_provider, p_primary,
+        has_second, p_second, p_member, p_number, cadence, p_start,
+    )
 
-    # --- visits --------------------------------------------------------------------------
-    v_pat = np.repeat(np.arange(n_pat), counts)
+
+@dataclasses.dataclass(frozen=True)
+class _Visits:
+    """The visits: patient, day, session delivered, submission lag and the per-visit draws."""
+
+    v_pat: np.ndarray
+    n_v: int
+    k: np.ndarray  # visit index within patient
+    offset: np.ndarray  # days from the first day of the window
+    v_session: np.ndarray
+    lag: np.ndarray  # days from service to submission
+    v_paylag: np.ndarray
+    v_ncci: np.ndarray
+    v_gp: np.ndarray
+
+
+def _visits(rng: np.random.Generator, pat: _Patients, t0: pd.Timestamp, window: int) -> _Visits:
+    counts, cadence, p_start, p_ptype = pat.counts, pat.cadence, pat.p_start, pat.p_ptype
+    v_pat = np.repeat(np.arange(pat.n_pat), counts)
     n_v = len(v_pat)
     k = np.arange(n_v) - (np.cumsum(counts) - counts)[v_pat]  # visit index within patient
     offset = np.floor(p_start[v_pat] + k * cadence[v_pat] + rng.integers(0, 3, n_v)).astype(
@@ -612,8 +719,36 @@ def generate_practice(
     v_paylag = rng.random(n_v)
     v_ncci = rng.random(n_v)
     v_gp = rng.random(n_v)
+    return _Visits(v_pat, n_v, k, offset, v_session, lag, v_paylag, v_ncci, v_gp)
 
-    # --- lines: one per session component -------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _ClaimLines:
+    """The service lines, one per session component, in claim order."""
+
+    c_cpt: np.ndarray
+    c_timed: np.ndarray
+    n_l: int
+    l_visit: np.ndarray
+    l_comp: np.ndarray
+    l_pos: np.ndarray  # position of the line on its claim
+    l_minutes: np.ndarray
+    l_u_deny: np.ndarray
+    l_u_mech: np.ndarray
+    l_pat: np.ndarray
+    l_payer: np.ndarray
+    l_prof: np.ndarray
+    cpt_names: np.ndarray
+    l_cpt: np.ndarray
+    v_provider: np.ndarray
+    v_rank: np.ndarray  # claim number - 1 of each visit
+
+
+def _claim_lines(
+    rng: np.random.Generator, pat: _Patients, vis: _Visits, payers: _PayerMix, pol: Mapping[str, PayerPolicy]
+) -> _ClaimLines:
+    v_pat, n_v, v_session, offset = vis.v_pat, vis.n_v, vis.v_session, vis.offset
+    p_payer, payer_ids = pat.p_payer, payers.payer_ids
     comps = [c for s in _SESSIONS for c in s[1]]
     sess_len = np.array([len(s[1]) for s in _SESSIONS])
     sess_first = np.cumsum(sess_len) - sess_len
@@ -632,7 +767,7 @@ def generate_practice(
 
     # Claim numbers follow the date of service; the practice does not bill a hot pack to a
     # payer that has no rate for it and neither excludes nor bundles it.
-    v_provider = p_provider[v_pat]
+    v_provider = pat.p_provider[v_pat]
     v_order = np.lexsort((v_pat, v_provider, offset))
     v_rank = np.empty(n_v, dtype=np.int64)
     v_rank[v_order] = np.arange(n_v)
@@ -656,32 +791,54 @@ def generate_practice(
     l_minutes, l_u_deny, l_u_mech = l_minutes[l_order], l_u_deny[l_order], l_u_mech[l_order]
     l_pat = v_pat[l_visit]
     l_payer = p_payer[l_pat]
-    l_prof = p_prof[l_pat]
+    l_prof = pat.p_prof[l_pat]
     cpt_names = np.array(sorted(set(c_cpt)), dtype=object)
     cpt_of_comp = np.searchsorted(cpt_names, c_cpt)
     l_cpt = cpt_of_comp[l_comp]
+    return _ClaimLines(
+        c_cpt, c_timed, n_l, l_visit, l_comp, l_pos, l_minutes, l_u_deny, l_u_mech, l_pat, l_payer, l_prof,
+        cpt_names, l_cpt, v_provider, v_rank,
+    )
 
-    # modifiers: GP on the therapy lines of PTs and chiropractors and on Medicare lines (3% of
-    # Medicare visits forget it); 59 or XS on 97124 when 97140 is billed the same visit.
+
+def _modifiers(
+    pat: _Patients, vis: _Visits, cl: _ClaimLines, payers: _PayerMix
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Modifiers of each line: ``pair_line`` (97124 billed with 97140), ``ncci`` (0 none,
+    1 59, 2 XS on such a line), and the line's modifier text as ``mod_code`` into ``mod_names``.
+
+    GP goes on the therapy lines of PTs and chiropractors and on Medicare lines (3% of
+    Medicare visits forget it); 59 or XS on 97124 when 97140 is billed the same visit.
+    """
+    l_visit, l_comp, l_prof, l_pat = cl.l_visit, cl.l_comp, cl.l_prof, cl.l_pat
+    prof_names = payers.prof_names
     has_140 = np.array([any(c[0] == "97140" for c in s[1]) for s in _SESSIONS])
-    pair_line = (c_cpt[l_comp] == "97124") & has_140[v_session[l_visit]]
+    pair_line = (cl.c_cpt[l_comp] == "97124") & has_140[vis.v_session[l_visit]]
     mod_cum = np.cumsum(np.array([_PROFILE_NCCI_MOD[x] for x in prof_names]), axis=1)
-    u_mod = v_ncci[l_visit]
+    u_mod = vis.v_ncci[l_visit]
     ncci = (
         pair_line * ((u_mod >= mod_cum[l_prof, 0]).astype(np.int64) + (u_mod >= mod_cum[l_prof, 1]))
     ).astype(np.int64)
     medicare = l_prof == prof_names.index("medicare")
-    gp = np.where(medicare, v_gp[l_visit] >= 0.03, np.isin(p_ptype[l_pat], [1, 2]))
+    gp = np.where(medicare, vis.v_gp[l_visit] >= 0.03, np.isin(pat.p_ptype[l_pat], [1, 2]))
     mod_code = gp * 3 + ncci
     mod_names = np.array(["", "59", "XS", "GP", "GP,59", "GP,XS"], dtype=object)
+    return pair_line, ncci, mod_code, mod_names
 
-    # diagnoses: the injury 7th character is A on the patient's first visit, D afterwards
+
+def _diagnoses(pat: _Patients, vis: _Visits, cl: _ClaimLines) -> tuple[list, np.ndarray, np.ndarray, Any]:
+    """Diagnoses of each line: ``flat`` (group, code) pairs, each patient's primary code
+    ``p_code`` into them, and the line's diagnosis text as ``dx_inv`` into ``dx_text``.
+
+    The injury 7th character is A on the patient's first visit, D afterwards.
+    """
+    l_visit, l_pat = cl.l_visit, cl.l_pat
     flat = [(g, c) for g in _DX_GROUPS for c in _DX_CODES[g]]
     group_first = np.cumsum([0] + [len(_DX_CODES[g]) for g in _DX_GROUPS])[:-1]
-    p_code = group_first[p_dx] + p_primary
+    p_code = group_first[pat.p_dx] + pat.p_primary
     injury_code = np.array([g == "injury" for g, _ in flat])
-    second = np.where(has_second, p_second + 1, 0)
-    l_later = (k[l_visit] > 0).astype(np.int64)
+    second = np.where(pat.has_second, pat.p_second + 1, 0)
+    l_later = (vis.k[l_visit] > 0).astype(np.int64)
     dx_key = (p_code[l_pat] * 2 + l_later) * (len(_DX_SECONDARY) + 1) + second[l_pat]
     key_space = len(flat) * 2 * (len(_DX_SECONDARY) + 1)
     present = np.bincount(dx_key, minlength=key_space) > 0
@@ -697,55 +854,99 @@ def generate_practice(
         dx_text.append(code + ("," + extra if extra and extra != code else ""))
     text_code, dx_text = pd.factorize(pd.Series(dx_text, dtype=object), sort=True)
     dx_inv = text_code[dx_inv.reshape(-1)]
+    return flat, p_code, dx_inv, dx_text
 
-    v_date = np.datetime64(t0.date(), "D") + offset
+
+@dataclasses.dataclass(frozen=True)
+class _Export:
+    """The charge export (charges still zero) and the dates and ids the later stages reuse."""
+
+    lines: pd.DataFrame
+    year: np.ndarray  # calendar year of each visit
+    l_date: np.ndarray
+    v_sub: np.ndarray  # submission date of each visit
+    patient_ids: pa.Array
+    prov_ids: np.ndarray
+
+
+def _charge_export(
+    t0: pd.Timestamp,
+    pat: _Patients,
+    vis: _Visits,
+    cl: _ClaimLines,
+    mods: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    dx: tuple[list, np.ndarray, np.ndarray, Any],
+    payers: _PayerMix,
+    providers: pd.DataFrame,
+) -> _Export:
+    l_visit, l_pat, l_pos, n_v = cl.l_visit, cl.l_pat, cl.l_pos, vis.n_v
+    _, _, mod_code, mod_names = mods
+    _, _, dx_inv, dx_text = dx
+    v_date = np.datetime64(t0.date(), "D") + vis.offset
     year = v_date.astype("datetime64[Y]").astype(np.int64) + 1970
     first_year = t0.year
     l_date = v_date[l_visit]
-    l_before = np.where(year[l_visit] == first_year, p_before[l_pat], 0)
-    v_sub = v_date + lag
-    claim_ids = _ids("C", v_rank + 1, max(6, len(str(n_v))))
+    l_before = np.where(year[l_visit] == first_year, pat.p_before[l_pat], 0)
+    v_sub = v_date + vis.lag
+    claim_ids = _ids("C", cl.v_rank + 1, max(6, len(str(n_v))))
     claim_col = claim_ids.take(pa.array(l_visit))
     line_col = pc.binary_join_element_wise(
         claim_col,
         pa.array([str(i) for i in range(1, 10)]).take(pa.array(np.minimum(l_pos, 8))),
         "-",
     )
-    patient_ids = _ids("P", p_number, 6)
+    patient_ids = _ids("P", pat.p_number, 6)
     prov_ids = providers["provider_id"].to_numpy(dtype=object)
-    minutes = pd.arrays.IntegerArray(l_minutes.astype(np.int64), ~c_timed[l_comp])
+    minutes = pd.arrays.IntegerArray(cl.l_minutes.astype(np.int64), ~cl.c_timed[cl.l_comp])
     lines = pd.DataFrame(
         {
             "patient_id": pd.Categorical.from_codes(
                 l_pat, pd.Index(patient_ids.to_numpy(zero_copy_only=False))
             ),
             "service_date": pd.to_datetime(l_date),
-            "provider_id": pd.Categorical.from_codes(v_provider[l_visit], prov_ids, validate=False),
+            "provider_id": pd.Categorical.from_codes(cl.v_provider[l_visit], prov_ids, validate=False),
             "provider_type": pd.Categorical.from_codes(
-                p_ptype[l_pat], list(_PTYPES), validate=False
+                pat.p_ptype[l_pat], list(_PTYPES), validate=False
             ),
-            "payer_id": pd.Categorical.from_codes(l_payer, payer_ids, validate=False),
-            "cpt": pd.Categorical.from_codes(l_cpt, cpt_names, validate=False),
+            "payer_id": pd.Categorical.from_codes(cl.l_payer, payers.payer_ids, validate=False),
+            "cpt": pd.Categorical.from_codes(cl.l_cpt, cl.cpt_names, validate=False),
             "minutes": minutes,
             "modifiers": pd.Categorical.from_codes(mod_code, mod_names, validate=False),
             "dx_codes": pd.Categorical.from_codes(dx_inv, list(dx_text), validate=False),
-            "charge": np.zeros(n_l),
-            "prescription_on_file": p_rx[l_pat],
-            "prior_auth": p_auth[l_pat],
+            "charge": np.zeros(cl.n_l),
+            "prescription_on_file": pat.p_rx[l_pat],
+            "prior_auth": pat.p_auth[l_pat],
             "visits_before": l_before.astype(np.int64),
             "submission_date": pd.to_datetime(v_sub[l_visit]),
             "claim_id": pd.array(claim_col, dtype="str"),
             "line_id": pd.array(line_col, dtype="str"),
         }
     )
+    return _Export(lines, year, l_date, v_sub, patient_ids, prov_ids)
 
-    # charges from the fee sheet on the units each payer's method gives
+
+@dataclasses.dataclass(frozen=True)
+class _Priced:
+    """Each line's units under its payer's method and its charge from the fee sheet."""
+
+    ptable: pd.DataFrame  # payer_table by payer id, in _PayerMix.payer_ids order
+    rules_input: pd.DataFrame
+    counted: pd.DataFrame
+    units: np.ndarray
+    charge: np.ndarray
+
+
+def _fee_sheet_charges(
+    lines: pd.DataFrame, cl: _ClaimLines, payers: _PayerMix, pol: Mapping[str, PayerPolicy], ref: Reference
+) -> _Priced:
+    """Charges from the fee sheet on the units each payer's method gives."""
+    payer_ids, l_payer = payers.payer_ids, cl.l_payer
     ptable = payer_table(pol).set_index("payer_id").reindex(payer_ids)
     methods = ptable["unit_method"].to_numpy(dtype=object)
     # The engine sees the patient as an integer key (it only groups by it) and no claim or
     # line ids (sessions never repeat a code, so unit ties never fall to the line id): the
     # same rules, without sorting millions of strings.
-    rules_input = lines.drop(columns=["claim_id", "line_id"]).assign(patient_id=l_pat)
+    rules_input = lines.drop(columns=["claim_id", "line_id"]).assign(patient_id=cl.l_pat)
     method = pd.Series(
         pd.Categorical.from_codes(l_payer, payer_ids).map(
             dict(zip(payer_ids, methods, strict=True))
@@ -754,49 +955,105 @@ def generate_practice(
     )
     counted = compute_units(rules_input, method, reference=ref)
     units = counted["units"].to_numpy()
-    fee = np.array([FEE_SHEET.get(c, 0.0) for c in cpt_names])[l_cpt]
-    lines["charge"] = np.round(fee * units, 2)
+    fee = np.array([FEE_SHEET.get(c, 0.0) for c in cl.cpt_names])[cl.l_cpt]
+    return _Priced(ptable, rules_input, counted, units, np.round(fee * units, 2))
 
-    # --- adjudication by the rules engine --------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _Engine:
+    """The rules engine's adjudication of every line and each visit's number in its year."""
+
+    out: pd.DataFrame
+    disp: _Coded
+    rule_denied: np.ndarray
+    billed: np.ndarray
+    cash: np.ndarray
+    open_line: np.ndarray  # billed, not denied by a rule, not self-pay: open to random denial
+    v_num: np.ndarray
+    limit_visits: np.ndarray
+    limit_days: np.ndarray
+
+
+def _adjudicate(
+    lines: pd.DataFrame,
+    priced: _Priced,
+    pat: _Patients,
+    vis: _Visits,
+    cl: _ClaimLines,
+    export: _Export,
+    payers: _PayerMix,
+    t0: pd.Timestamp,
+    pol: Mapping[str, PayerPolicy],
+    ref: Reference,
+) -> _Engine:
     # Units are counted once above and passed as billed (the engine's own path for claims
     # with units), then every edit, price and cost-share rule runs on them.
-    billed_in = rules_input.drop(columns=["minutes"]).assign(
-        units=units, charge=lines["charge"].to_numpy()
+    billed_in = priced.rules_input.drop(columns=["minutes"]).assign(
+        units=priced.units, charge=lines["charge"].to_numpy()
     )
     out = evaluate(billed_in, pol, ref)
     disp = _codes_of(out["disposition"])
     rule_denied = disp.values_equal("denied")
     billed = ~disp.values_equal("not_billed")
-    cash = l_prof == prof_names.index("cash")
+    cash = cl.l_prof == payers.prof_names.index("cash")
     open_line = billed & ~rule_denied & ~cash
 
     # visit number in the calendar year with the payer (a patient has one payer here)
+    v_pat, n_v, offset, year, first_year = vis.v_pat, vis.n_v, vis.offset, export.year, t0.year
     order_v = np.lexsort((offset, year, v_pat))
     vp, vy = v_pat[order_v], year[order_v]
     new = np.r_[True, (vp[1:] != vp[:-1]) | (vy[1:] != vy[:-1])] if n_v else np.zeros(0, bool)
     first = np.flatnonzero(new)
     v_num = np.empty(n_v, dtype=np.int64)
     v_num[order_v] = np.arange(n_v) - np.repeat(first, np.diff(np.r_[first, n_v])) + 1
-    v_num += np.where(year == first_year, p_before[v_pat], 0)
-    limit_visits = ptable["visit_limit"].to_numpy(dtype=float, na_value=np.nan)
-    limit_days = ptable["timely_filing_days"].to_numpy(dtype=float, na_value=np.nan)
+    v_num += np.where(year == first_year, pat.p_before[v_pat], 0)
+    limit_visits = priced.ptable["visit_limit"].to_numpy(dtype=float, na_value=np.nan)
+    limit_days = priced.ptable["timely_filing_days"].to_numpy(dtype=float, na_value=np.nan)
+    return _Engine(out, disp, rule_denied, billed, cash, open_line, v_num, limit_visits, limit_days)
 
-    # --- the true random-denial probability, from the generator's own records ---------------
+
+@dataclasses.dataclass(frozen=True)
+class _RandomDenials:
+    """The true random-denial probability of each line, which lines it denied, and why."""
+
+    p_random: np.ndarray
+    main_risk: np.ndarray
+    random_denied: np.ndarray
+    rd: np.ndarray  # rows randomly denied
+    mech_rd: np.ndarray
+    carc_rd: np.ndarray
+    rarc_rd: np.ndarray
+    group_rd: pd.Series
+
+
+def _denial_odds(
+    pat: _Patients,
+    vis: _Visits,
+    cl: _ClaimLines,
+    mods: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    engine: _Engine,
+    payers: _PayerMix,
+    ref: Reference,
+) -> _RandomDenials:
+    """The random denials, from the generator's own records (the model of _TERMS)."""
+    l_prof, l_pat, l_visit, n_l, prof_names = cl.l_prof, cl.l_pat, cl.l_visit, cl.n_l, payers.prof_names
+    v_pat, p_payer = vis.v_pat, pat.p_payer
+    pair_line, ncci, _, _ = mods
     feats = {
         "payer": (l_prof, prof_names),
-        "cpt": (l_cpt, list(cpt_names)),
-        "ptype": (p_ptype[l_pat], list(_PTYPES)),
-        "dx": (p_dx[l_pat], list(_DX_GROUPS)),
-        "rx": (p_rx[l_pat].astype(np.int64), [_NO_RX, PRESCRIPTION]),
+        "cpt": (cl.l_cpt, list(cl.cpt_names)),
+        "ptype": (pat.p_ptype[l_pat], list(_PTYPES)),
+        "dx": (pat.p_dx[l_pat], list(_DX_GROUPS)),
+        "rx": (pat.p_rx[l_pat].astype(np.int64), [_NO_RX, PRESCRIPTION]),
         "bundle": (ncci * pair_line + pair_line, list(BUNDLE_STATES)),
-        "units": units_band(out["units"].to_numpy(), codes=True),
-        "visit": _per_line(visit_band(v_num, limit_visits[p_payer[v_pat]], codes=True), l_visit),
-        "filing": _per_line(filing_band(lag, limit_days[p_payer[v_pat]], codes=True), l_visit),
+        "units": units_band(engine.out["units"].to_numpy(), codes=True),
+        "visit": _per_line(visit_band(engine.v_num, engine.limit_visits[p_payer[v_pat]], codes=True), l_visit),
+        "filing": _per_line(filing_band(vis.lag, engine.limit_days[p_payer[v_pat]], codes=True), l_visit),
         "none": (np.zeros(n_l, dtype=np.int64), [""]),
     }
     eta, main_risk, contrib = _true_logit(feats, n_l)
-    p_random = np.where(cash, 0.0, 1.0 / (1.0 + np.exp(-eta)))
-    random_denied = open_line & (l_u_deny < p_random)
+    p_random = np.where(engine.cash, 0.0, 1.0 / (1.0 + np.exp(-eta)))
+    random_denied = engine.open_line & (cl.l_u_deny < p_random)
 
     # which mechanism denied a randomly denied line: chosen in proportion to its log-odds
     # terms, the baseline (weight _BASELINE_WEIGHT) split among residual causes
@@ -808,7 +1065,7 @@ def generate_practice(
         for m, share in _BASELINE_SPLIT.get(prof, _BASELINE_DEFAULT):
             w[sel, names.index(m)] += share * _BASELINE_WEIGHT
     cw = np.cumsum(w, axis=1)
-    pick = np.minimum((l_u_mech[rd, None] * cw[:, -1:] > cw).sum(axis=1), len(names) - 1)
+    pick = np.minimum((cl.l_u_mech[rd, None] * cw[:, -1:] > cw).sum(axis=1), len(names) - 1)
     mech_rd = np.array(names, dtype=object)[pick]
     carc_rd = np.array([_MECHANISM_CARC[m][0] for m in names], dtype=object)[pick]
     rarc_rd = np.array([_MECHANISM_CARC[m][1] for m in names], dtype=object)[pick]
@@ -820,10 +1077,34 @@ def generate_practice(
         .map(ref.carc.set_index("carc")["typical_group"])
         .fillna("CO")
     )
+    return _RandomDenials(p_random, main_risk, random_denied, rd, mech_rd, carc_rd, rarc_rd, group_rd)
 
-    # --- the payer's decision: engine edits, random denials, then the underpayment ---------
-    contract_allowed = np.nan_to_num(out["allowed"].to_numpy(dtype=float, na_value=np.nan))
-    month = l_date.astype("datetime64[M]").astype(np.int64) - np.datetime64(t0.date(), "M").astype(
+
+@dataclasses.dataclass(frozen=True)
+class _Underpaid:
+    """The underpaying payer (if any), its underpaid lines, and what each line was allowed."""
+
+    under_payer: str | None
+    underpaid: np.ndarray
+    contract_allowed: np.ndarray
+    paid_allowed: np.ndarray
+
+
+def _underpayment(
+    engine: _Engine,
+    odds: _RandomDenials,
+    cl: _ClaimLines,
+    export: _Export,
+    payers: _PayerMix,
+    t0: pd.Timestamp,
+    pol: Mapping[str, PayerPolicy],
+) -> _Underpaid:
+    """The payer's allowed amounts: the contract's, zero when randomly denied, and 100% of
+    Medicare on the underpaid codes and months (see _UNDERPAID_CODES)."""
+    payer_ids, profiles, cpt_names = payers.payer_ids, payers.profiles, cl.cpt_names
+    random_denied = odds.random_denied
+    contract_allowed = np.nan_to_num(engine.out["allowed"].to_numpy(dtype=float, na_value=np.nan))
+    month = export.l_date.astype("datetime64[M]").astype(np.int64) - np.datetime64(t0.date(), "M").astype(
         np.int64
     )
     under = [
@@ -838,33 +1119,67 @@ def generate_practice(
     under_ix = [i for i, p in enumerate(payer_ids) if p == under_payer]
     under_cpt = [i for i, c in enumerate(cpt_names) if c in _UNDERPAID_CODES]
     underpaid = (
-        open_line
+        engine.open_line
         & ~random_denied
         & (contract_allowed > 0)
-        & np.isin(l_payer, under_ix)
-        & np.isin(l_cpt, under_cpt)
+        & np.isin(cl.l_payer, under_ix)
+        & np.isin(cl.l_cpt, under_cpt)
         & np.isin(month, _UNDERPAID_MONTHS)
     )
     paid_allowed = np.where(random_denied, 0.0, contract_allowed)
     paid_allowed = np.where(underpaid, np.round(contract_allowed * under_factor, 2), paid_allowed)
+    return _Underpaid(under_payer, underpaid, contract_allowed, paid_allowed)
 
+
+@dataclasses.dataclass(frozen=True)
+class _Decision:
+    """The payer's decision on each line, as the 835s will report it."""
+
+    adj: pd.DataFrame  # Practice.adjudicated
+    submitted: np.ndarray
+    adjudicated: np.ndarray
+    denied: np.ndarray
+    engine_carc: _Coded
+    carc: _Coded
+    group: _Coded
+
+
+def _payer_decision(
+    lines: pd.DataFrame,
+    priced: _Priced,
+    engine: _Engine,
+    odds: _RandomDenials,
+    under: _Underpaid,
+    vis: _Visits,
+    cl: _ClaimLines,
+    export: _Export,
+    payers: _PayerMix,
+    as_of: pd.Timestamp,
+    pol: Mapping[str, PayerPolicy],
+    ref: Reference,
+) -> _Decision:
+    """Engine edits, random denials, then the underpayment: codes, cost share and pay dates.
+
+    The engine's columns come back with the practice's ids and minutes, then the payer's
+    decision; one frame is built from the columns (no copies of a wide frame per added column).
+    """
+    out, counted, rd, l_visit, l_prof = engine.out, priced.counted, odds.rd, cl.l_visit, cl.l_prof
+    prof_names, cash = payers.prof_names, engine.cash
     engine_carc = _codes_of(out["carc"])
-    carc = engine_carc.replaced(rd, carc_rd)
-    group = _codes_of(out["group_code"]).replaced(rd, group_rd.to_numpy(dtype=object))
-    rarc = _codes_of(out["rarc"]).replaced(rd, rarc_rd)
-    share = split_cost_share(out.assign(allowed=paid_allowed), pol, ref)
-    sub = v_sub[l_visit]
+    carc = engine_carc.replaced(rd, odds.carc_rd)
+    group = _codes_of(out["group_code"]).replaced(rd, odds.group_rd.to_numpy(dtype=object))
+    rarc = _codes_of(out["rarc"]).replaced(rd, odds.rarc_rd)
+    share = split_cost_share(out.assign(allowed=under.paid_allowed), pol, ref)
+    sub = export.v_sub[l_visit]
     pay_lo = np.array([_PROFILE_PAYLAG[x][0] for x in prof_names])[l_prof]
     pay_hi = np.array([_PROFILE_PAYLAG[x][1] for x in prof_names])[l_prof]
-    decided = sub + np.floor(pay_lo + v_paylag[l_visit] * (pay_hi - pay_lo + 1)).astype(np.int64)
+    decided = sub + np.floor(pay_lo + vis.v_paylag[l_visit] * (pay_hi - pay_lo + 1)).astype(np.int64)
     dow = (decided.astype(np.int64) + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
     pay_date = decided + (4 - dow) % 7  # the payer's Friday payment run
     last = np.datetime64(as_of.date(), "D")
     submitted = (sub <= last) & ~cash
-    adjudicated = submitted & billed & (pay_date <= last)
-    denied = rule_denied | random_denied
-    # the engine's columns with the practice's ids and minutes back, then the payer's decision;
-    # one frame built from the columns (no copies of a wide frame per added column)
+    adjudicated = submitted & engine.billed & (pay_date <= last)
+    denied = engine.rule_denied | odds.random_denied
     columns: dict[str, Any] = {}
     for col in out.columns:
         if col == "units_reason":
@@ -879,13 +1194,13 @@ def generate_practice(
             columns["claim_id"], columns["line_id"] = lines["claim_id"], lines["line_id"]
     columns.update(
         denied=denied,
-        random_denied=random_denied,
-        underpaid=underpaid,
-        remit_disposition=disp.replaced(rd, np.full(len(rd), "denied", dtype=object)).categorical(),
+        random_denied=odds.random_denied,
+        underpaid=under.underpaid,
+        remit_disposition=engine.disp.replaced(rd, np.full(len(rd), "denied", dtype=object)).categorical(),
         remit_carc=carc.categorical(),
         remit_group_code=group.categorical(),
         remit_rarc=rarc.categorical(),
-        remit_allowed=paid_allowed,
+        remit_allowed=under.paid_allowed,
         remit_deductible=share["deductible_applied"].to_numpy(),
         remit_copay=share["copay_applied"].to_numpy(),
         remit_coinsurance=share["coinsurance_applied"].to_numpy(),
@@ -897,16 +1212,30 @@ def generate_practice(
         payment_date=pd.to_datetime(np.where(adjudicated, pay_date, np.datetime64("NaT"))),
     )
     adj = pd.DataFrame(columns, index=lines.index, copy=False)
-    lines["submission_date"] = lines["submission_date"].where(submitted)
+    return _Decision(adj, submitted, adjudicated, denied, engine_carc, carc, group)
 
-    # --- truth ---------------------------------------------------------------------------
+
+def _truth_table(
+    lines: pd.DataFrame,
+    engine: _Engine,
+    odds: _RandomDenials,
+    under: _Underpaid,
+    decision: _Decision,
+    vis: _Visits,
+    cl: _ClaimLines,
+    ref: Reference,
+) -> pd.DataFrame:
+    """The truth of every line (see :attr:`Practice.truth`)."""
+    engine_carc, denied, rule_denied, rd = decision.engine_carc, decision.denied, engine.rule_denied, odds.rd
+    cash, billed, open_line, l_visit = engine.cash, engine.billed, engine.open_line, cl.l_visit
+    contract_allowed, paid_allowed, underpaid = under.contract_allowed, under.paid_allowed, under.underpaid
     rule_cat = ref.carc_category(pd.Series(engine_carc.values, dtype=object)).to_numpy(dtype=object)
     mech = _Coded(
         np.where(rule_denied, engine_carc.codes, len(engine_carc.values)), np.append(rule_cat, "")
-    ).replaced(rd, mech_rd)
+    ).replaced(rd, odds.mech_rd)
     no = np.flatnonzero(~denied)
     blank = np.full(len(no), "", dtype=object)
-    truth = pd.DataFrame(
+    return pd.DataFrame(
         {
             "line_id": lines["line_id"],
             "claim_id": lines["claim_id"],
@@ -915,47 +1244,65 @@ def generate_practice(
                 np.where(cash, 0, np.where(~billed, 1, np.where(rule_denied, 2, 3))),
                 ["self_pay", "not_billed", "rule", "random"],
             ),
-            "p_true": np.round(np.where(rule_denied, 1.0, np.where(open_line, p_random, 0.0)), 6),
-            "p_random": np.round(p_random, 6),
+            "p_true": np.round(np.where(rule_denied, 1.0, np.where(open_line, odds.p_random, 0.0)), 6),
+            "p_random": np.round(odds.p_random, 6),
             "denied": denied,
             "mechanism": mech.categorical(),
             "main_risk": pd.Categorical.from_codes(
-                np.where(open_line, main_risk, len(_MECHANISMS) + 1), [*_MECHANISMS, "baseline", ""]
+                np.where(open_line, odds.main_risk, len(_MECHANISMS) + 1), [*_MECHANISMS, "baseline", ""]
             ),
-            "carc": carc.replaced(no, blank).categorical(),
-            "group_code": group.replaced(no, blank).categorical(),
-            "visit_number": v_num[l_visit],
-            "lag_days": lag[l_visit],
+            "carc": decision.carc.replaced(no, blank).categorical(),
+            "group_code": decision.group.replaced(no, blank).categorical(),
+            "visit_number": engine.v_num[l_visit],
+            "lag_days": vis.lag[l_visit],
             "contract_allowed": np.round(contract_allowed, 2),
             "paid_allowed": np.round(paid_allowed, 2),
             "underpaid": underpaid,
             "underpaid_amount": np.round(
                 np.where(underpaid, contract_allowed - paid_allowed, 0.0), 2
             ),
-            "adjudicated": adjudicated,
+            "adjudicated": decision.adjudicated,
         }
     )
 
+
+def _patient_table(
+    pat: _Patients, dx: tuple[list, np.ndarray, np.ndarray, Any], export: _Export, payers: _PayerMix
+) -> pd.DataFrame:
+    """The patient roster (pseudonymous), patients with at least one visit, by id."""
+    flat, p_code, _, _ = dx
     patients = pd.DataFrame(
         {
-            "patient_id": pd.array(patient_ids, dtype="str"),
-            "payer_id": payer_ids[p_payer],
-            "member_id": pd.array(_ids("M", p_member, 8), dtype="str"),
-            "provider_id": prov_ids[p_provider],
-            "dx_group": np.array(_DX_GROUPS, dtype=object)[p_dx],
+            "patient_id": pd.array(export.patient_ids, dtype="str"),
+            "payer_id": payers.payer_ids[pat.p_payer],
+            "member_id": pd.array(_ids("M", pat.p_member, 8), dtype="str"),
+            "provider_id": export.prov_ids[pat.p_provider],
+            "dx_group": np.array(_DX_GROUPS, dtype=object)[pat.p_dx],
             "primary_dx": np.array([c for _, c in flat], dtype=object)[p_code],
-            "prescription_on_file": p_rx,
-            "prior_auth": p_auth,
-            "visits_before": p_before,
-            "visits": counts,
+            "prescription_on_file": pat.p_rx,
+            "prior_auth": pat.p_auth,
+            "visits_before": pat.p_before,
+            "visits": pat.counts,
         }
     )
-    patients = (
+    return (
         patients[patients["visits"] > 0]
         .sort_values("patient_id", kind="stable")
         .reset_index(drop=True)
     )
-    settings = {
+
+
+def _settings(
+    seed: int,
+    n_visits: int,
+    t0: pd.Timestamp,
+    months: int,
+    as_of: pd.Timestamp,
+    under_payer: str | None,
+    pol: Mapping[str, PayerPolicy],
+) -> dict[str, Any]:
+    """What practice.yaml records: the practice, the arguments and the underpayment."""
+    return {
         "practice": PRACTICE_NAME,
         "locality": PRACTICE_LOCALITY,
         "seed": int(seed),
@@ -977,17 +1324,6 @@ def generate_practice(
             else None
         ),
     }
-    return Practice(
-        lines=lines,
-        adjudicated=adj,
-        truth=truth,
-        providers=providers,
-        patients=patients,
-        mechanisms=_mechanism_table(payer_ids, profiles),
-        payers=pol,
-        settings=settings,
-        payers_text=payers_text,
-    )
 
 
 def _per_line(
@@ -1468,55 +1804,3 @@ def _remittance_text(
         f"IEA*1*{isa_ctl}",
     ]
     return "~\n".join(segs) + "~\n"
-
-
-# ---------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sample",
-        help="generate a synthetic practice with known denial truth",
-        description="Generate a synthetic massage/manual-therapy practice: service lines, 835 "
-        "remittances per payer per week, and the true denial probability and mechanism "
-        "of every line. The same seed and visits give byte-identical files.",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--visits", type=int, default=2400)
-    p.add_argument(
-        "--start", default="2025-03-01", help="first day of service (default 2025-03-01)"
-    )
-    p.add_argument("--months", type=int, default=12)
-    p.add_argument(
-        "--payers", type=Path, help="payer policy YAML (default data/sample/payers.yaml)"
-    )
-    p.add_argument(
-        "--no-835",
-        dest="no_835",
-        action="store_true",
-        help="large sets: write Parquet tables only, no 835 files",
-    )
-    p.set_defaults(func=_run_sample)
-
-
-def _run_sample(args: argparse.Namespace) -> int:
-    practice = generate_practice(
-        args.visits, args.seed, payers=args.payers, start=args.start, months=args.months
-    )
-    written = practice.write(args.out, remittances=not args.no_835, parquet=args.no_835)
-    n835 = sum(1 for p in written if p.suffix == ".835")
-    t = practice.truth
-    print(
-        f"{practice.settings['practice']}: {args.visits:,} visits, {len(practice.lines):,} lines, "
-        f"{len(practice.patients):,} patients, seed {args.seed}"
-    )
-    print(
-        f"denied: {int(t['denied'].sum()):,} lines ({int((t['source'] == 'rule').sum()):,} by payer rules, "
-        f"{int((t['denied'] & (t['source'] == 'random')).sum()):,} random); underpaid lines: "
-        f"{int(t['underpaid'].sum()):,}"
-    )
-    print(f"wrote {len(written)} files ({n835} remittances) to {args.out}")
-    return 0

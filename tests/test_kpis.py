@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from analytics import history as practice_history
 from analytics import kpis
 from analytics.exceptions import InputError, ParameterError
 from analytics.payers import load_payers
@@ -324,7 +325,7 @@ def test_adjustments_split_like_line_outcomes(x12_dir):
         public, _ = read_835_many(x12_dir)
         for remit in (public, remittance()):
             sl = remit.service_lines.reset_index(drop=True)
-            ours = kpis._line_adjustments(remit, sl, load_reference())
+            ours = practice_history._line_adjustments(remit, sl, load_reference())
             theirs = sl[["file", "claim_index", "line_index"]].merge(
                 line_outcomes(remit), on=["file", "claim_index", "line_index"], how="left")
             for a, b in (("denied_amount", "denied_amount"), ("patient_amount", "patient_responsibility"),

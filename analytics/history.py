@@ -1,0 +1,731 @@
+"""A practice's history: its charge lines joined to their 835 remittances and contracts.
+
+:func:`load_history` joins what a practice has on disk (the charge export, the 835
+remittances, the payer policies) into one :class:`History`: one row per charge line with
+what the payer did with it and what the contract says it should have paid.
+:func:`build_history` does the same from tables already in memory. :meth:`History.select`
+scopes a history to a period of service dates, an as-of date, payers and providers; the
+figures of :mod:`analytics.kpis` and the sentences of :mod:`analytics.narratives` are
+functions of a scoped history.
+
+Reading a folder parses every 835 file, so :func:`load_history` can keep a parsed copy in a
+cache folder (:data:`CACHE_ENV`), keyed by the inputs' names, sizes and times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analytics.exceptions import InputError, ParameterError
+from analytics.payers import PayerPolicy, load_payers
+from analytics.refdata import Reference, load_reference
+from analytics.units import VISIT_KEYS, visit_codes
+
+__all__ = [
+    "History",
+    "build_history",
+    "load_history",
+    "practice_name",
+    "CACHE_ENV",
+    "CENT",
+]
+
+#: Environment variable naming a folder where :func:`load_history` keeps parsed histories.
+CACHE_ENV = "ANALYTICS_CACHE_DIR"
+#: Half a cent: a dollar amount below it is zero (a line with less paid counts as unpaid).
+CENT = 0.005
+
+_SERVICE_FILES = ("service_lines.csv", "service_lines.parquet", "service_lines.xlsx", "service_lines.tsv")
+_REMIT_SUFFIXES = {".835", ".edi", ".era", ".x12", ".txt"}
+# Money columns that describe the payer's answer: zero until the line is adjudicated.
+_REMIT_MONEY = ("paid", "patient_responsibility", "contractual", "sequestration", "denied_amount", "allowed")
+_CACHE_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------
+# The history
+# ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """A practice's service lines joined to its remittances and contracts, within a scope.
+
+    Build it with :func:`load_history` (files) or :func:`build_history` (tables); narrow it
+    with :meth:`select`. Patient ids are pseudonymised on the way in.
+
+    Attributes
+    ----------
+    lines
+        The lines in scope (service date on or before ``as_of``, payers and providers
+        selected), one row per charge line. Charge columns (``line_id, claim_id, patient_id,
+        service_date, provider_id, payer_id, payer, cpt, modifiers, charge, submission_date``),
+        ``self_pay``, ``visit``; the payer's answer as of ``as_of`` (``submitted``,
+        ``adjudicated``, ``payment_date``, ``paid``, ``allowed``, ``patient_responsibility``,
+        ``contractual``, ``sequestration``, ``denied_amount``, ``denied``,
+        ``partially_denied``, ``denial_carc``, ``denial_category``, ``paid_units``,
+        ``payer_claim_id``); the contract's (``units``, ``contract_allowed``,
+        ``contract_expected``, ``engine_disposition``); and ``in_period``. The other
+        columns of the export (diagnoses, minutes ...) stay in ``base``.
+    base
+        Every line, unscoped and before the as-of masking (what :meth:`select` starts from).
+    unmatched_remittance
+        835 service lines that match no charge line (or were superseded by a later 835).
+    payers
+        Payer policies by id.
+    practice
+        ``practice.yaml`` settings when present (name, locality ...).
+    start, end, as_of
+        The period of service dates and the date the A/R is taken at.
+    payer_ids, provider_ids
+        The payers and providers selected (empty: all).
+    files
+        Input files read.
+    notes
+        Data notes in words (quarantined rows, unreadable 835s, unpriced codes ...).
+    """
+
+    lines: pd.DataFrame
+    base: pd.DataFrame
+    unmatched_remittance: pd.DataFrame
+    payers: Mapping[str, PayerPolicy]
+    practice: Mapping[str, Any]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    as_of: pd.Timestamp
+    payer_ids: tuple[str, ...] = ()
+    provider_ids: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def practice_name(self) -> str:
+        return _practice_name(self.practice)
+
+    @property
+    def locality(self) -> str:
+        return str(self.practice.get("locality") or "00000-00")
+
+    @functools.cached_property
+    def period(self) -> pd.DataFrame:
+        """The lines with a service date in ``start`` .. ``end`` (computed once per scope)."""
+        return self.lines[self.lines["in_period"].to_numpy()]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("period", None)  # derived: not worth its memory in a cached copy
+        return state
+
+    def select(
+        self,
+        *,
+        start: Any = None,
+        end: Any = None,
+        as_of: Any = None,
+        payers: Iterable[str] | None = None,
+        providers: Iterable[str] | None = None,
+    ) -> History:
+        """The same history with another period, as-of date, payers or providers.
+
+        ``None`` (or ``""``, or an empty list) keeps the current setting; dates are
+        ``YYYY-MM-DD`` text or timestamps. Lines after ``as_of`` are out of scope, and a
+        remittance paid after ``as_of`` is treated as not yet received. A payer id must be
+        in the data or in the payer policies (a payer without claims gives empty figures
+        whose narratives say so); a provider id must be in the data.
+
+        Examples
+        --------
+        >>> q3 = history.select(start="2025-07-01", end="2025-09-30")  # doctest: +SKIP
+        """
+        as_of = _date_or(as_of, self.as_of, "as_of")
+        start = _date_or(start, self.start, "period_start")
+        # nothing after the as-of date is known, so an unset period end stops there
+        end = _date_or(end, min(self.end, as_of), "period_end")
+        if start > end:
+            raise ParameterError(
+                f"The period starts {start.date()} after it ends {end.date()}; give period_start on or "
+                "before period_end."
+            )
+        # a payer of payers.yaml is a valid choice before its first claim: its pages say it has none
+        payer_ids = (self.payer_ids if not payers
+                     else _checked_ids(payers, self.base["payer_id"], "payer", also=self.payers))
+        provider_ids = (self.provider_ids if not providers
+                        else _checked_ids(providers, self.base["provider_id"], "provider"))
+        lines = _scope(self.base, start, end, as_of, payer_ids, provider_ids)
+        return dataclasses.replace(self, lines=lines, start=start, end=end, as_of=as_of,
+                                   payer_ids=payer_ids, provider_ids=provider_ids)
+
+
+def _date_or(value: Any, default: pd.Timestamp, name: str) -> pd.Timestamp:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        out = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ParameterError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-31.") from None
+    if pd.isna(out):
+        raise ParameterError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-31.")
+    return out.normalize()
+
+
+def _checked_ids(wanted: Iterable[str], present: pd.Series, what: str,
+                 also: Iterable[str] = ()) -> tuple[str, ...]:
+    """``wanted`` as a tuple of ids, each one found in ``present`` (the data) or ``also``.
+
+    ``also`` names ids that are valid without a line in the data (for payers: the policies
+    of payers.yaml, so a new contract can be reported on before its first claim).
+    """
+    wanted = tuple(dict.fromkeys(str(w).strip() for w in ([wanted] if isinstance(wanted, str) else wanted)))
+    in_data = set(pd.unique(present.astype(str)))
+    declared = {str(a) for a in also}
+    unknown = [w for w in wanted if w not in in_data | declared]
+    if unknown:
+        where = f"the data has {sorted(in_data)}"
+        extra = sorted(declared - in_data)
+        if extra:
+            where += f" and payers.yaml also defines {extra}"
+        raise ParameterError(
+            f"Unknown {what} id(s) {unknown}: {where}. Pick from those (an empty list means every {what})."
+        )
+    return wanted
+
+
+# The columns the KPIs read; the scoped lines carry only these (masks over a narrower frame
+# are much cheaper at a million lines).
+_LINE_COLUMNS = (
+    "line_id", "claim_id", "patient_id", "service_date", "provider_id", "payer_id", "payer", "self_pay", "visit",
+    "cpt", "modifiers", "charge", "submission_date", "remitted", "payment_date", "payer_claim_id", "paid_units",
+    "remits_on_claim", "denial_carc", "denial_category", *_REMIT_MONEY, "units", "engine_disposition",
+    "contract_allowed", "contract_expected",
+)
+
+
+def _scope(base: pd.DataFrame, start, end, as_of, payer_ids, provider_ids) -> pd.DataFrame:
+    """The base lines in scope, with the payer's answer as known on ``as_of``."""
+    keep = base["service_date"].to_numpy() <= np.datetime64(as_of)
+    if payer_ids:
+        keep &= base["payer_id"].isin(payer_ids).to_numpy()
+    if provider_ids:
+        keep &= base["provider_id"].isin(provider_ids).to_numpy()
+    lines = base.loc[keep, [c for c in _LINE_COLUMNS if c in base.columns]]
+    sub = lines["submission_date"].to_numpy()
+    submitted = ~pd.isna(sub) & (sub <= np.datetime64(as_of)) & ~lines["self_pay"].to_numpy()
+    pay = lines["payment_date"].to_numpy()
+    adjudicated = lines["remitted"].to_numpy() & (pd.isna(pay) | (pay <= np.datetime64(as_of)))
+    svc = lines["service_date"].to_numpy()
+    out = {
+        "submitted": submitted | adjudicated,
+        "adjudicated": adjudicated,
+        "in_period": (svc >= np.datetime64(start)) & (svc <= np.datetime64(end)),
+    }
+    for col in _REMIT_MONEY:
+        out[col] = np.where(adjudicated, lines[col].to_numpy(dtype=float), 0.0)
+    paid = out["paid"]
+    has_denial = adjudicated & (out["denied_amount"] > CENT)
+    out["denied"] = has_denial & (paid < CENT)
+    out["partially_denied"] = has_denial & (paid >= CENT)
+    return lines.assign(**out)
+
+
+# ---------------------------------------------------------------------------------------
+# Building a history from tables
+# ---------------------------------------------------------------------------------------
+
+
+def build_history(
+    lines: pd.DataFrame,
+    remittance: Any = None,
+    *,
+    payers: Mapping[str, PayerPolicy] | str | Path,
+    practice: Mapping[str, Any] | None = None,
+    as_of: Any = None,
+    reference: Reference | None = None,
+    salt: str | None = None,
+    files: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> History:
+    """Join canonical service lines, an 835 :class:`~analytics.remittance.Remittance` and
+    payer policies into a :class:`History`.
+
+    Parameters
+    ----------
+    lines
+        Service lines with the canonical columns (:func:`analytics.intake.read_service_lines`
+        ``.lines``): at least ``claim_id, patient_id, service_date, provider_id, payer_id,
+        cpt, charge``; ``line_id`` (the 837 line control number), ``minutes``,
+        ``modifiers`` and ``submission_date`` when known.
+    remittance
+        The 835 tables (:func:`analytics.remittance.read_835_many`), or ``None``.
+    payers
+        Payer policies (``load_payers`` output or a payers.yaml path).
+    practice
+        Practice settings: ``practice`` (name), ``locality``, ``as_of``.
+    as_of
+        The date the A/R is taken at; default ``practice["as_of"]``, else today.
+    salt
+        Salt for pseudonymising ``patient_id`` (default: ``ANALYTICS_ID_SALT``, else the
+        public default).
+
+    Examples
+    --------
+    >>> from analytics.remittance import read_835
+    >>> charges = pd.DataFrame({"claim_id": ["C1"], "line_id": ["C1-1"], "patient_id": ["P1"],
+    ...     "service_date": pd.to_datetime(["2026-03-02"]), "provider_id": ["LMT1"],
+    ...     "provider_type": ["lmt"], "payer_id": ["cash"], "cpt": ["97124"], "minutes": [60.0],
+    ...     "modifiers": [""], "charge": [288.0]})
+    >>> h = build_history(charges, None, payers={"payers": {"cash": {"kind": "cash"}}}, as_of="2026-03-31")
+    >>> from analytics.kpis import summary
+    >>> summary(h)["gross_charges"]
+    288.0
+    """
+    from analytics.intake import pseudonymise
+
+    pol = load_payers(payers) if not _is_policies(payers) else dict(payers)
+    ref = reference or load_reference()
+    practice = dict(practice or {})
+    notes = list(notes)
+    charges = _charge_frame(lines)
+    charges = pseudonymise(charges, salt=salt, columns=("patient_id",))
+    kinds = {pid: p.kind for pid, p in pol.items()}
+    names = {pid: (p.name or pid) for pid, p in pol.items()}
+    charges["self_pay"] = charges["payer_id"].map(kinds).eq("cash").to_numpy()
+    charges["payer"] = pd.Categorical(charges["payer_id"].map(names).fillna(charges["payer_id"]))
+    charges["visit"] = visit_codes(charges, VISIT_KEYS)
+
+    contract, engine_notes = _contract(charges, pol, ref)
+    notes += engine_notes
+    remit_cols, unmatched = _remittance_columns(charges, remittance, ref)
+    notes += remit_cols.pop("_notes", [])
+    base = charges.assign(**remit_cols, **contract)
+
+    svc = base["service_date"]
+    first = svc.min() if len(base) else pd.Timestamp.today().normalize()
+    last = svc.max() if len(base) else first
+    as_of_ts = _date_or(as_of, _date_or(practice.get("as_of"), pd.Timestamp.today().normalize(), "as_of"),
+                        "as_of")
+    end = min(last, as_of_ts) if len(base) else as_of_ts
+    start = min(first, end)
+    scoped = _scope(base, start, end, as_of_ts, (), ())
+    return History(lines=scoped, base=base, unmatched_remittance=unmatched, payers=pol, practice=practice,
+                   start=start, end=end, as_of=as_of_ts, files=tuple(files), notes=tuple(notes))
+
+
+def _is_policies(payers: Any) -> bool:
+    return isinstance(payers, Mapping) and bool(payers) and all(isinstance(v, PayerPolicy) for v in payers.values())
+
+
+def _charge_frame(lines: pd.DataFrame) -> pd.DataFrame:
+    need = ("claim_id", "patient_id", "service_date", "provider_id", "payer_id", "cpt", "charge")
+    missing = [c for c in need if c not in lines.columns]
+    if missing:
+        raise InputError(
+            f"The service lines lack column(s) {missing}. Read the export with "
+            "analytics.intake.read_service_lines, which maps common export headers to these names."
+        )
+    n = len(lines)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+
+    def text(col: str) -> np.ndarray:
+        if col not in lines.columns:
+            return np.full(n, "", dtype=object)
+        return lines[col].astype("str").fillna("").to_numpy(dtype=object)
+
+    def boolean(col: str) -> np.ndarray:
+        if col not in lines.columns:
+            return np.zeros(n, dtype=bool)
+        s = lines[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            return s.astype("str").str.strip().str.lower().isin(["true", "yes", "y", "1", "t"]).to_numpy()
+        return s.fillna(False).astype(bool).to_numpy()
+
+    for col in ("line_id", "claim_id", "patient_id", "provider_id", "provider_type", "payer_id", "cpt",
+                "modifiers", "dx_codes"):
+        out[col] = text(col)
+    out["service_date"] = pd.to_datetime(lines["service_date"]).dt.normalize().to_numpy()
+    out["submission_date"] = (pd.to_datetime(lines["submission_date"], errors="coerce").dt.normalize().to_numpy()
+                              if "submission_date" in lines.columns else np.datetime64("NaT"))
+    out["charge"] = pd.to_numeric(lines["charge"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out["minutes"] = (pd.to_numeric(lines["minutes"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                      if "minutes" in lines.columns else np.nan)
+    if "units_billed" in lines.columns:
+        out["units_billed"] = pd.to_numeric(lines["units_billed"], errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan)
+    out["prescription_on_file"] = boolean("prescription_on_file")
+    out["prior_auth"] = boolean("prior_auth")
+    if "visits_before" in lines.columns:
+        out["visits_before"] = pd.to_numeric(lines["visits_before"], errors="coerce").fillna(0).to_numpy()
+    if out["charge"].isna().any():
+        bad = out[out["charge"].isna()]
+        raise InputError.for_rows(bad, "have no charge", "Give every line its charge in dollars.")
+    return out
+
+
+def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) -> tuple[dict, pd.DataFrame]:
+    """Per charge line: the payer's answer from the 835s, and the 835 lines that match none."""
+    n = len(charges)
+    cols: dict[str, Any] = {
+        "remitted": np.zeros(n, dtype=bool),
+        "payment_date": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
+        "received_date": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
+        "payer_claim_id": np.full(n, "", dtype=object),
+        "paid_units": np.full(n, np.nan),
+        "remits_on_claim": np.zeros(n, dtype=np.int64),
+        "denial_carc": np.full(n, "", dtype=object),
+        "denial_category": np.full(n, "", dtype=object),
+    }
+    for c in _REMIT_MONEY:
+        cols[c] = np.zeros(n)
+    if remittance is None or len(remittance.service_lines) == 0:
+        empty = remittance.service_lines.iloc[0:0] if remittance is not None else pd.DataFrame()
+        return cols, empty
+    from analytics.remittance import link_remittance
+
+    sl = remittance.service_lines.reset_index(drop=True)
+    claims = remittance.claims
+    pay = remittance.payments
+    # Claim and payment facts per remittance line.
+    ckey = ["file", "st_index", "claim_index"]
+    claim_facts = claims[ckey + ["received_date", "payer_claim_id", "is_reversal"]]
+    pay_date = pay["payment_date"].fillna(pay["production_date"]) if "production_date" in pay else pay["payment_date"]
+    pay_facts = pay[["file", "st_index"]].assign(payment_date=pay_date.to_numpy())
+    facts = (sl[ckey + ["line_index"]].merge(claim_facts, on=ckey, how="left", sort=False)
+             .merge(pay_facts, on=["file", "st_index"], how="left", sort=False))
+    reversal = facts["is_reversal"].fillna(False).to_numpy(dtype=bool)
+    # The latest adjudication of a line is its current state: link newest first, reversals never.
+    order = np.lexsort((np.arange(len(sl)), -_days(facts["payment_date"])))
+    order = order[~reversal[order]]
+    linked = link_remittance(charges, sl.iloc[order])
+    c_row = linked.matched["charge_row"].to_numpy(dtype=np.int64)
+    r_row = linked.matched["remit_row"].to_numpy(dtype=np.int64)
+
+    amounts = _line_adjustments(remittance, sl, ref)
+    unknown = sorted(set(remittance.adjustments["carc"].astype("str").str.strip().str.upper()) - set(ref.carc["carc"]))
+    if unknown:
+        cols["_notes"] = [f"CARC(s) {', '.join(unknown)} are not in the reference catalog; they count as denials in "
+                          "category 'other'. Add them to analytics/reference/carc.csv with their category."]
+    paid = sl["paid"].to_numpy(dtype=float)
+    reported = sl["allowed"].to_numpy(dtype=float) if "allowed" in sl else np.full(len(sl), np.nan)
+    allowed = np.where(np.isfinite(reported), reported,
+                       paid + amounts["patient_responsibility"] + amounts["sequestration"])
+    cols["remitted"][c_row] = True
+    cols["payment_date"][c_row] = pd.to_datetime(facts["payment_date"]).to_numpy(dtype="datetime64[ns]")[r_row]
+    cols["received_date"][c_row] = pd.to_datetime(facts["received_date"]).to_numpy(dtype="datetime64[ns]")[r_row]
+    cols["payer_claim_id"][c_row] = facts["payer_claim_id"].astype("str").fillna("").to_numpy(dtype=object)[r_row]
+    cols["paid_units"][c_row] = sl["paid_units"].to_numpy(dtype=float)[r_row]
+    cols["paid"][c_row] = paid[r_row]
+    cols["allowed"][c_row] = allowed[r_row]
+    for c in ("patient_responsibility", "contractual", "sequestration", "denied_amount"):
+        cols[c][c_row] = amounts[c][r_row]
+    cols["denial_carc"][c_row] = amounts["denial_carc"][r_row]
+    cols["denial_category"][c_row] = amounts["denial_category"][r_row]
+    # Remittances per claim (reversals aside): more than one means the claim was reworked.
+    live_claims = claims.loc[~claims["is_reversal"].fillna(False).to_numpy(dtype=bool), "claim_id"].astype("str")
+    per_claim = live_claims.value_counts()
+    cols["remits_on_claim"] = charges["claim_id"].map(per_claim).fillna(0).to_numpy(dtype=np.int64)
+    return cols, linked.unmatched_remittance
+
+
+def _days(dates: pd.Series) -> np.ndarray:
+    d = pd.to_datetime(dates).to_numpy(dtype="datetime64[D]").astype("int64").astype(float)
+    return np.where(pd.isna(dates).to_numpy(), -np.inf, d)
+
+
+def _line_adjustments(remittance: Any, sl: pd.DataFrame, ref: Reference) -> dict[str, np.ndarray]:
+    """Each 835 line's adjustments split into cost share, contractual, sequestration and denial.
+
+    Claim-level adjustments are spread over the claim's lines in proportion to their charges.
+    """
+    n = len(sl)
+    adj = remittance.adjustments
+    catalog = ref.carc.set_index("carc")
+    carc = adj["carc"].astype("str").str.strip().str.upper().to_numpy(dtype=object)
+    # A CARC outside the catalog counts as a denial (category "other"), as in
+    # analytics.denials.line_outcomes: an unexplained take-back deserves a look.
+    denial = pd.Series(carc).map(catalog["denial"]).fillna(True).to_numpy(dtype=bool)
+    group = adj["group_code"].astype("str").str.upper().to_numpy(dtype=object)
+    amount = adj["amount"].to_numpy(dtype=float)
+    # Position of each adjustment's line; claim-level rows get a weight per line of the claim.
+    line_key = ["file", "st_index", "claim_index", "line_index"]
+    sl_keys = sl[line_key].assign(_pos=np.arange(n))
+    at_line = adj["line_index"].notna().to_numpy()
+    rows = adj[at_line][line_key].assign(_i=np.flatnonzero(at_line))
+    rows["line_index"] = rows["line_index"].astype("int64")
+    hit = rows.merge(sl_keys, on=line_key, how="inner")
+    idx, pos, weight = [hit["_i"].to_numpy()], [hit["_pos"].to_numpy()], [np.ones(len(hit))]
+    if (~at_line).any():
+        claim_rows = adj[~at_line][["file", "st_index", "claim_index"]].assign(_i=np.flatnonzero(~at_line))
+        sl_charge = sl_keys.assign(_charge=sl["charge"].to_numpy(dtype=float))
+        spread = claim_rows.merge(sl_charge, on=["file", "st_index", "claim_index"], how="inner")
+        total = spread.groupby("_i")["_charge"].transform("sum").to_numpy()
+        count = spread.groupby("_i")["_charge"].transform("size").to_numpy()
+        w = np.where(total > 0, spread["_charge"].to_numpy() / np.where(total > 0, total, 1), 1.0 / count)
+        idx.append(spread["_i"].to_numpy())
+        pos.append(spread["_pos"].to_numpy())
+        weight.append(w)
+    idx_a, pos_a, w_a = np.concatenate(idx), np.concatenate(pos), np.concatenate(weight)
+    value = amount[idx_a] * w_a
+    is_den = denial[idx_a]
+    is_pr = group[idx_a] == "PR"
+    is_seq = (carc[idx_a] == "253") & ~is_pr
+    out = {
+        "patient_responsibility": np.bincount(pos_a, weights=np.where(is_pr & ~is_den, value, 0), minlength=n),
+        "sequestration": np.bincount(pos_a, weights=np.where(is_seq, value, 0), minlength=n),
+        "contractual": np.bincount(pos_a, weights=np.where(~is_pr & ~is_den, value, 0), minlength=n),
+        "denied_amount": np.bincount(pos_a, weights=np.where(is_den, value, 0), minlength=n),
+    }
+    # The denial reason of a line: its largest denial adjustment.
+    den = pd.DataFrame({"pos": pos_a[is_den], "carc": carc[idx_a][is_den], "value": value[is_den]})
+    reason = np.full(n, "", dtype=object)
+    category = np.full(n, "", dtype=object)
+    if len(den):
+        top = den.sort_values(["pos", "value"], ascending=[True, False], kind="stable").drop_duplicates("pos")
+        reason[top["pos"].to_numpy()] = top["carc"].to_numpy(dtype=object)
+        category[top["pos"].to_numpy()] = ref.carc_category(top["carc"]).to_numpy(dtype=object)
+    out["denial_carc"] = reason
+    out["denial_category"] = category
+    return out
+
+
+def _contract(charges: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference) -> tuple[dict, list[str]]:
+    """What the contract says each line is worth: the rules engine with the payer's policy."""
+    from analytics.pipeline import evaluate
+
+    wanted = ("patient_id", "service_date", "provider_id", "provider_type", "payer_id", "cpt", "minutes",
+              "modifiers", "charge", "prescription_on_file", "prior_auth", "visits_before", "submission_date",
+              "units_billed")
+    frame = charges[[c for c in wanted if c in charges.columns]]
+    if "minutes" in frame and frame["minutes"].isna().all() and "units_billed" in frame:
+        # an export with units and no minutes: price the units as billed
+        frame = frame.drop(columns="minutes").assign(units=frame["units_billed"].fillna(1))
+    notes = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = evaluate(frame, payers, ref)
+    notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    allowed = out["allowed"].to_numpy(dtype=float, na_value=np.nan)
+    seq = out["sequestration"].to_numpy(dtype=float)
+    return {
+        "units": out["units"].to_numpy(dtype=np.int64),
+        "engine_disposition": out["disposition"].astype("str").to_numpy(dtype=object),
+        "edit_reason": out["edit_reason"].to_numpy(),
+        "contract_allowed": allowed,
+        # what payer paid + patient responsibility should add up to
+        "contract_expected": allowed - seq,
+    }, notes
+
+
+# ---------------------------------------------------------------------------------------
+# Loading a practice folder
+# ---------------------------------------------------------------------------------------
+
+
+def load_history(
+    data_dir: str | os.PathLike[str],
+    *,
+    as_of: Any = None,
+    salt: str | None = None,
+    payers: Mapping[str, PayerPolicy] | str | Path | None = None,
+    mapping: Mapping[str, Any] | str | Path | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> History:
+    """Read a practice folder into a :class:`History`.
+
+    The folder holds the charge export ``service_lines.csv`` (or ``.parquet``/``.xlsx``),
+    ``payers.yaml``, the 835 files under ``remittances/`` and, optionally, ``practice.yaml``
+    (``practice`` name, Medicare ``locality``, ``as_of``). Warnings met on the way (rows
+    quarantined, 835 files that do not balance or cannot be read, codes without a rate)
+    become :attr:`History.notes`.
+
+    Parameters
+    ----------
+    data_dir
+        The practice folder.
+    as_of
+        Date the A/R is taken at (default: ``as_of`` in practice.yaml, else today).
+    salt
+        Salt for pseudonymous patient keys (default ``ANALYTICS_ID_SALT``).
+    payers
+        Payer policies to use instead of ``payers.yaml``.
+    mapping
+        Column mapping for the export (see :func:`analytics.intake.read_service_lines`).
+    cache_dir
+        Folder for a parsed copy keyed by the inputs' names, sizes and times (default: the
+        ``ANALYTICS_CACHE_DIR`` environment variable; none when unset). The report runner
+        sets it so that the reports of one run read the 835 files once.
+
+    Raises
+    ------
+    InputError
+        The folder or its charge export is missing, or the export has no usable charge
+        line (a header only, or every row quarantined by intake).
+
+    Examples
+    --------
+    >>> h = load_history("data/sample")  # doctest: +SKIP
+    >>> from analytics.kpis import fmt_pct, summary  # doctest: +SKIP
+    >>> fmt_pct(summary(h)["net_collection_rate"])  # doctest: +SKIP
+    '96.1%'
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise InputError(
+            f"Data folder {folder} does not exist. Pass the practice folder that holds service_lines.csv, "
+            "payers.yaml and remittances/ (e.g. --data data/sample)."
+        )
+    export = next((folder / f for f in _SERVICE_FILES if (folder / f).exists()), None)
+    if export is None:
+        raise InputError(
+            f"Data folder {folder} has no charge export: expected one of {', '.join(_SERVICE_FILES)}."
+        )
+    payer_file = folder / "payers.yaml"
+    if payers is None and not payer_file.exists():
+        raise InputError(f"Data folder {folder} has no payers.yaml; add the payer policies there.")
+    remit_dir = folder / "remittances"
+    remit_files = sorted(p for p in remit_dir.iterdir()
+                         if p.is_file() and p.suffix.lower() in _REMIT_SUFFIXES) if remit_dir.is_dir() else []
+    practice_file = folder / "practice.yaml"
+    inputs = [export, *([payer_file] if payers is None else []), *remit_files,
+              *([practice_file] if practice_file.exists() else [])]
+
+    cache = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+    key = None
+    if cache is not None and not isinstance(payers, Mapping) and not isinstance(mapping, Mapping):
+        key = _cache_key(inputs, salt, payers, mapping)
+        cached = _cache_read(Path(cache), key)
+        if cached is not None:
+            return cached.select(as_of=as_of) if as_of else cached
+
+    notes: list[str] = []
+    practice = _read_practice(practice_file)
+    pol = payers if _is_policies(payers) else load_payers(payers if payers is not None else payer_file)
+    from analytics.intake import read_service_lines
+    from analytics.remittance import read_835_many
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        intake = read_service_lines(export, mapping=mapping)
+        remit, errors = read_835_many(remit_files) if remit_files else (None, None)
+    notes += _unique_messages(caught)
+    _check_not_empty(intake, export)
+    if intake.quarantined:
+        notes.append(f"{intake.quarantined} of {intake.rows_in} charge line(s) were quarantined by intake "
+                     "and are not in these figures.")
+    if errors is not None and len(errors):
+        notes.append(f"{len(errors)} 835 file(s) could not be read and are not in these figures: "
+                     + ", ".join(errors["file"].astype(str).head(5)) + ("" if len(errors) <= 5 else " ..."))
+    if not remit_files:
+        notes.append(f"No 835 remittances under {remit_dir}: every submitted line counts as open A/R.")
+    history = build_history(intake.lines, remit, payers=pol, practice=practice, salt=salt,
+                            files=[str(p) for p in inputs], notes=notes)
+    if history.unmatched_remittance is not None and len(history.unmatched_remittance):
+        history = dataclasses.replace(history, notes=(*history.notes, (
+            f"{len(history.unmatched_remittance)} 835 service line(s) match no charge line (or were superseded "
+            "by a later remittance) and are left out.")))
+    if key is not None:
+        _cache_write(Path(cache), key, history)
+    return history.select(as_of=as_of) if as_of else history
+
+
+def _check_not_empty(intake: Any, export: Path) -> None:
+    """Stop on an export without a single usable charge line, naming the file and the fix.
+
+    A header-only export is almost always a failed or mis-filtered export; reports of
+    nothing would hide that (and a monthly job would publish empty pages without a word).
+    """
+    if intake.accepted:
+        return
+    if intake.rows_in == 0:
+        raise InputError(
+            f"{export} has a header and no charge lines, so there is nothing to report. Export the service lines "
+            "again from the practice-management system (every line of the dates to report, not only the header) "
+            f"and save the export as {export}."
+        )
+    raise InputError(
+        f"None of the {intake.rows_in:,} charge line(s) in {export} passed intake, so there is nothing to report. "
+        f"Run `python -m analytics intake {export} --out DIR` and read DIR/quarantine.csv for each row's reasons; "
+        "fix the export (or map its columns, see analytics/intake.py) and run again."
+    )
+
+
+def practice_name(data_dir: str | os.PathLike[str]) -> str:
+    """The practice's name from ``<data_dir>/practice.yaml`` (``""`` without one)."""
+    return _practice_name(_read_practice(Path(data_dir) / "practice.yaml"))
+
+
+def _practice_name(practice: Mapping[str, Any]) -> str:
+    return str(practice.get("practice") or practice.get("name") or "")
+
+
+def _read_practice(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML: {exc}.") from None
+    if not isinstance(data, Mapping):
+        raise InputError(f"{path} must be a mapping (practice: ..., locality: ...).")
+    keep = ("practice", "name", "practice_name", "locality", "as_of", "start", "months")
+    out = {k: data[k] for k in keep if k in data}
+    if "practice" not in out and out.get("practice_name"):
+        out["practice"] = out["practice_name"]
+    return out
+
+
+def _unique_messages(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    seen: dict[str, None] = {}
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            seen.setdefault(str(w.message), None)
+    msgs = list(seen)
+    if len(msgs) > 8:
+        msgs = msgs[:8] + [f"... and {len(msgs) - 8} more notes of the same kinds."]
+    return msgs
+
+
+def _cache_key(inputs: Sequence[Path], salt: str | None, payers: Any, mapping: Any) -> str:
+    from analytics import __version__
+
+    h = hashlib.sha256()
+    h.update(f"v{_CACHE_VERSION}|{__version__}|{salt or os.environ.get('ANALYTICS_ID_SALT', '')}".encode())
+    for p in [*inputs, *(Path(x) for x in (payers, mapping) if isinstance(x, (str, Path)))]:
+        st = p.stat()
+        h.update(f"|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:32]
+
+
+def _cache_read(folder: Path, key: str) -> History | None:
+    path = folder / f"history-{key}.pickle"
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as fh:
+            value = pickle.load(fh)
+    except Exception:  # a torn or stale cache file is rebuilt, never trusted
+        return None
+    return value if isinstance(value, History) else None
+
+
+def _cache_write(folder: Path, key: str, history: History) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".history-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(history, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, folder / f"history-{key}.pickle")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
