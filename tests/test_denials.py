@@ -1,4 +1,4 @@
-"""Tests for denial outcomes, empirical-Bayes rates and the denial-risk model (analytics/denials.py)."""
+"""Tests for denial outcomes, empirical-Bayes rates and the denial-risk model (analytics/denials/)."""
 
 from __future__ import annotations
 
