@@ -29,7 +29,7 @@ _EXPORTS = {
     "write_dask_parquet": "analytics.pipeline",
     # practice data
     "read_service_lines": "analytics.intake",
-    "pseudonymise": "analytics.intake",
+    "pseudonymise": "analytics.privacy",
     "read_835": "analytics.remittance",
     "read_835_many": "analytics.remittance",
     "link_remittance": "analytics.remittance",

@@ -33,6 +33,7 @@ A denied line with group PR is what :func:`analytics.pricing.split_cost_share` b
 patient for.
 """
 
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -40,51 +41,31 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.payers import NONCOVERED_CARCS, PayerPolicy, check_payers_known, payer_table
+from analytics._frame import (
+    VISIT_KEYS,
+    LineKeys,
+    categorical,
+    coded_modifier_flags,
+    dense_ids,
+    distinct_rows,
+    factorize,
+    lookup_pairs,
+    modifier_flags,
+    normalise_modifier_text,
+    put,
+    sort_order,
+)
+from analytics.payers import NONCOVERED_CARCS, PayerColumns, PayerPolicy, payer_columns
 from analytics.refdata import NCCI_MODIFIERS, Reference, load_reference
-from analytics.units import VISIT_KEYS, LineKeys, _dense_ids, distinct_rows, factorize, sort_order
 
-__all__ = ["apply_edits", "apply_threshold_edits", "modifier_flags", "EDIT_COLUMNS"]
+__all__ = ["apply_edits", "apply_threshold_edits", "modifier_flags", "EDIT_COLUMNS", "DISPOSITIONS",
+           "OT_PROVIDER_TYPES", "apply_edits_with_keys", "apply_threshold_edits_with_keys"]
 
 EDIT_COLUMNS = ("disposition", "edit_reason", "carc", "group_code", "rarc")
 _THERAPY_MODS = ("GP", "GO", "GN")
 #: Rendering provider types whose lines count toward the occupational-therapy KX threshold
 #: when the line carries no therapy modifier (GP/GO/GN).
 OT_PROVIDER_TYPES = ("ot", "ota")
-
-
-def _normalise_modifiers(mods: pd.Series) -> pd.Series:
-    return (
-        mods.fillna("").astype(str).str.upper()
-        .str.replace(r"[\s:;|/]+", ",", regex=True).str.strip(",")
-    )
-
-
-def modifier_flags(mods: pd.Series, wanted: Sequence[str]) -> np.ndarray:
-    """True where a line's modifiers include any of ``wanted`` (computed once per distinct value)."""
-    return _modifier_flags(*factorize(mods), wanted)
-
-
-def _modifier_flags(codes: np.ndarray, uniq: np.ndarray, wanted: Sequence[str]) -> np.ndarray:
-    """:func:`modifier_flags` on factorized modifiers."""
-    if len(uniq) == 0:
-        return np.zeros(len(codes), dtype=bool)
-    norm = _normalise_modifiers(pd.Series(uniq, dtype=object))
-    want = set(wanted)
-    hit = np.array([bool(want.intersection(v.split(","))) if v else False for v in norm], dtype=bool)
-    return hit[codes]
-
-
-def _categorical(codes: np.ndarray, values) -> pd.Categorical:
-    """``values[codes]`` as a categorical whose categories are the distinct values used, sorted
-    (what ``pd.Categorical`` of the strings gives, without building a string per line)."""
-    uniq, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
-    line = inverse[codes]
-    used = np.bincount(line, minlength=len(uniq)) > 0
-    if not used.all():
-        line = (np.cumsum(used) - 1)[line]
-        uniq = uniq[used]
-    return pd.Categorical.from_codes(line, categories=uniq, validate=False)
 
 
 class _Outcome:
@@ -165,52 +146,6 @@ class _Outcome:
                                          validate=False)
 
 
-class _PayerColumns:
-    """Payer policy settings aligned to lines, computed per distinct payer."""
-
-    def __init__(self, lines: pd.DataFrame, payers: Mapping[str, PayerPolicy],
-                 codes: tuple[np.ndarray, np.ndarray] | None = None):
-        self.codes, self.values = codes if codes is not None else factorize(lines["payer_id"])
-        known = np.isin(self.values, list(payers))
-        if not known.all():
-            check_payers_known(lines["payer_id"], payers)
-        self.table = payer_table(payers).set_index("payer_id").reindex(self.values)
-        self.index = lines.index
-
-    def __getitem__(self, col: str) -> pd.Series:
-        values = self.table[col]
-        if values.dtype == object or pd.api.types.is_string_dtype(values):
-            cat = pd.Categorical(values.to_numpy(dtype=object))
-            return pd.Series(cat.take(self.codes), index=self.index, name=col)
-        return pd.Series(values.to_numpy()[self.codes], index=self.index, name=col)
-
-    def per_payer(self, col: str, dtype=float) -> np.ndarray:
-        """The setting of each distinct payer (index with ``self.codes`` for lines)."""
-        values = self.table[col]
-        if dtype is float:
-            return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        return values.to_numpy(dtype=dtype)
-
-    def array(self, col: str, dtype=float) -> np.ndarray:
-        return self.per_payer(col, dtype)[self.codes]
-
-
-def _payer_columns(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy],
-                   keys: LineKeys | None = None) -> _PayerColumns:
-    return _PayerColumns(lines, payers, keys.payer if keys is not None else None)
-
-
-def _lookup(a_codes, a_values, b_codes, b_values, pairs: set[tuple[str, str]]) -> np.ndarray:
-    """True where (a, b) is in ``pairs``, via a small table over the distinct values."""
-    table = np.zeros((len(a_values), len(b_values)), dtype=bool)
-    ai = {v: i for i, v in enumerate(a_values)}
-    bi = {v: i for i, v in enumerate(b_values)}
-    for a, b in pairs:
-        if a in ai and b in bi:
-            table[ai[a], bi[b]] = True
-    return table[a_codes, b_codes]
-
-
 def apply_edits(
     lines: pd.DataFrame,
     payers: Mapping[str, PayerPolicy],
@@ -238,14 +173,14 @@ def apply_edits(
         ``lines`` with ``disposition``, ``edit_reason``, ``carc``, ``group_code``, ``rarc``.
     """
     ref = reference or load_reference()
-    return _apply_edits(lines, payers, ref, LineKeys(lines, visit_keys, patient_col=patient_col))
+    return apply_edits_with_keys(lines, payers, ref, LineKeys(lines, visit_keys, patient_col=patient_col))
 
 
-def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
-                 keys: LineKeys) -> pd.DataFrame:
+def apply_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
+                          keys: LineKeys) -> pd.DataFrame:
     """:func:`apply_edits` on codes computed once (``keys``)."""
     n = len(lines)
-    pol = _PayerColumns(lines, payers, keys.payer)
+    pol = PayerColumns(lines, payers, keys.payer)
     payer_c, payer_v = pol.codes, pol.values
     cpt_c, cpt_v = keys.cpt
     catalog = ref.code_table(pd.Series(cpt_v))
@@ -262,7 +197,7 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     # with CARC 96 or 204, as each policy says
     excluded = {(p.payer_id, c) for p in payers.values() for c in p.not_covered}
     if excluded:
-        mask = _lookup(payer_c, payer_v, cpt_c, cpt_v, excluded) & out.open
+        mask = lookup_pairs(payer_c, payer_v, cpt_c, cpt_v, excluded) & out.open
         patient_owes = pol.array("noncovered_liability", object) == "patient"
         nc_carc = pol.array("noncovered_carc", object)
         for carc in NONCOVERED_CARCS:
@@ -282,7 +217,7 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     off_mfs = pol.array("fee_basis", object) == "percent_of_medicare"
     if (off_mfs & ~med).any():
         rated = {(p.payer_id, c) for p in payers.values() for c in p.fee.rates}
-        has_rate = _lookup(payer_c, payer_v, cpt_c, cpt_v, rated) if rated else np.zeros(n, dtype=bool)
+        has_rate = lookup_pairs(payer_c, payer_v, cpt_c, cpt_v, rated) if rated else np.zeros(n, dtype=bool)
         out.deny(off_mfs & ~med & (status == "B")[cpt_c] & ~has_rate, "97", "M15", keys_pc, lambda r: (
             f"bundled: {payer_v[r.p]} prices off the Medicare fee schedule, where {cpt_v[r.c]} is status B "
             "(never paid separately); a contract rate under fee.rates would pay it"))
@@ -293,13 +228,13 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
         pt_c, pt_v = factorize(pt_src)
         pt_v = np.array([str(v).lower() for v in pt_v], dtype=object)
         restricted = {(p.payer_id, c) for p in payers.values() for c in p.provider_types}
-        is_restricted = _lookup(payer_c, payer_v, cpt_c, cpt_v, restricted)
+        is_restricted = lookup_pairs(payer_c, payer_v, cpt_c, cpt_v, restricted)
         if is_restricted.any():
             pc = payer_c * len(cpt_v) + cpt_c
             pc_v = np.array([f"{a}|{b}" for a in payer_v for b in cpt_v], dtype=object)
             allowed = {(f"{p.payer_id}|{c}", t) for p in payers.values() for c, ts in p.provider_types.items()
                        for t in ts}
-            ok = _lookup(pc, pc_v, pt_c, pt_v, allowed)
+            ok = lookup_pairs(pc, pc_v, pt_c, pt_v, allowed)
             out.deny(is_restricted & ~ok & (pt_v != "")[pt_c], "170", "", {**keys_pc, "t": pt_c}, lambda r: (
                 f"{payer_v[r.p]} pays {cpt_v[r.c]} only to certain provider types, not {pt_v[r.t]} "
                 "(the rendering provider)"))
@@ -315,7 +250,7 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     # 6. Medicare therapy modifier
     need_gp = pol.array("require_gp", bool) & catalog["therapy"].to_numpy(bool)[cpt_c]
     if need_gp.any():
-        has_gp = _modifier_flags(mod_c, mod_v, _THERAPY_MODS)
+        has_gp = coded_modifier_flags(mod_c, mod_v, _THERAPY_MODS)
         out.deny(need_gp & ~has_gp, "4", "", {"c": cpt_c}, lambda r: (
             f"modifier: Medicare therapy lines need GP (PT plan of care), GO (OT) or GN (SLP); {cpt_v[r.c]} has none"))
 
@@ -357,17 +292,17 @@ def _apply_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
         _ptp(keys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers, ref, out)
 
     disposition = np.where(out.denied, 2, np.where(out.not_billed, 3, 0))
-    carc = _categorical(out.carc, out.carc_codes)
+    carc = categorical(out.carc, out.carc_codes)
     group_code = _group_codes(carc, ref)
     if out.liability_set.any():  # the plan, not the CARC's usual group, says who owes these lines
-        group_code = _put(pd.Series(group_code, index=lines.index), out.liability_set,
+        group_code = put(pd.Series(group_code, index=lines.index), out.liability_set,
                           np.where(out.patient_owes, "PR", "CO").astype(object)).array
     return lines.assign(
         disposition=pd.Categorical.from_codes(disposition, categories=DISPOSITIONS),
         edit_reason=out.categorical(),
         carc=carc,
         group_code=group_code,
-        rarc=_categorical(out.rarc, out.rarc_codes),
+        rarc=categorical(out.rarc, out.rarc_codes),
     )
 
 
@@ -408,7 +343,7 @@ def _group_codes(carc: pd.Categorical, ref: Reference) -> pd.Categorical:
     cats = pd.Series(carc.categories.astype(str))
     groups = np.where(cats == "", "", cats.map(typical).fillna("CO").to_numpy())
     codes = np.asarray(carc.codes)
-    return _categorical(np.where(codes < 0, len(groups), codes), np.append(groups, ""))
+    return categorical(np.where(codes < 0, len(groups), codes), np.append(groups, ""))
 
 
 def _visit_number(lines: pd.DataFrame, keys: LineKeys, payer_c: np.ndarray) -> np.ndarray:
@@ -441,7 +376,7 @@ def _mue(lines, cpt_c, cpt_v, group, use_mue, ref: Reference, out: _Outcome) -> 
     if not live.any():
         return
     n_visits = int(group.max()) + 1 if len(group) else 0
-    gc = _dense_ids(group * len(cpt_v) + cpt_c, n_visits * len(cpt_v))
+    gc = dense_ids(group * len(cpt_v) + cpt_c, n_visits * len(cpt_v))
     day_units = np.bincount(gc, weights=np.where(live, units, 0))[gc]
     over = live & np.where(mai == 1, units > val, day_units > val)
     out.deny(over, "151", "N362", {"c": cpt_c, "m": val}, lambda r: (
@@ -491,7 +426,7 @@ def _ptp(keys: LineKeys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers: 
     general = {payer_index[p.payer_id]: frozenset(p.ncci.modifiers) for p in payers.values()
                if p.payer_id in payer_index}
     mod_c, mod_v = keys.modifiers
-    mod_sets = [frozenset(x for x in v.split(",") if x) for v in _normalise_modifiers(pd.Series(mod_v))]
+    mod_sets = [frozenset(x for x in v.split(",") if x) for v in normalise_modifier_text(pd.Series(mod_v))]
     cand["m"] = mod_c[cand["i"].to_numpy()]
     combos = cand[["p", "c1", "c2", "ind", "m"]].drop_duplicates()
     verdict = {}
@@ -578,13 +513,13 @@ def apply_threshold_edits(
     """
     ref = reference or load_reference()
     keys = LineKeys(lines, (patient_col, "service_date"), patient_col=patient_col)
-    return _apply_threshold_edits(lines, payers, ref, keys, allowed_col=allowed_col)
+    return apply_threshold_edits_with_keys(lines, payers, ref, keys, allowed_col=allowed_col)
 
 
-def _apply_threshold_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
-                           keys: LineKeys, *, allowed_col: str = "allowed") -> pd.DataFrame:
+def apply_threshold_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
+                                    keys: LineKeys, *, allowed_col: str = "allowed") -> pd.DataFrame:
     """:func:`apply_threshold_edits` on codes computed once (``keys``)."""
-    pol = _payer_columns(lines, payers, keys)
+    pol = payer_columns(lines, payers, keys)
     use = pol.array("kx_threshold", bool)
     if not use.any():
         return lines
@@ -613,7 +548,7 @@ def _apply_threshold_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy
     thresholds = ref.thresholds[ref.thresholds["kind"] == "kx_threshold"].set_index("year")["amount"]
     years = np.unique(year)
     limit = pd.Series(years).map(thresholds).to_numpy(dtype=float, na_value=np.nan)[np.searchsorted(years, year)]
-    has_kx = _modifier_flags(*keys.modifiers, ["KX"])[counted]
+    has_kx = coded_modifier_flags(*keys.modifiers, ["KX"])[counted]
     hit = (cum > limit) & ~has_kx & np.isfinite(limit)
     if not hit.any():
         return lines
@@ -628,11 +563,11 @@ def _apply_threshold_edits(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy
     allowed = lines[allowed_col].to_numpy(dtype=float, na_value=np.nan, copy=True)
     allowed[over] = 0.0
     return lines.assign(**{
-        "disposition": _put(lines["disposition"], over, "denied"),
-        "edit_reason": _put(lines["edit_reason"], over, reason),
-        "carc": _put(lines["carc"], over, "119"),
-        "group_code": _put(lines["group_code"], over, "CO"),
-        "rarc": _put(lines["rarc"], over, "N640"),
+        "disposition": put(lines["disposition"], over, "denied"),
+        "edit_reason": put(lines["edit_reason"], over, reason),
+        "carc": put(lines["carc"], over, "119"),
+        "group_code": put(lines["group_code"], over, "CO"),
+        "rarc": put(lines["rarc"], over, "N640"),
         allowed_col: allowed,
     })
 
@@ -644,21 +579,10 @@ def _occupational_therapy(lines: pd.DataFrame, keys: LineKeys, rows: np.ndarray)
     Looked up once per distinct modifier value and provider type.
     """
     mod_c, mod_v = keys.modifiers
-    go = _modifier_flags(mod_c, mod_v, ["GO"])[rows]
-    no_mod = ~go & ~_modifier_flags(mod_c, mod_v, ["GP", "GN"])[rows]
+    go = coded_modifier_flags(mod_c, mod_v, ["GO"])[rows]
+    no_mod = ~go & ~coded_modifier_flags(mod_c, mod_v, ["GP", "GN"])[rows]
     if "provider_type" not in lines.columns or not no_mod.any():
         return go
     pt_c, pt_v = factorize(lines["provider_type"].iloc[rows])
     ot_type = np.array([str(v).strip().lower() in OT_PROVIDER_TYPES for v in pt_v], dtype=bool)[pt_c]
     return go | (no_mod & ot_type)
-
-
-def _put(col: pd.Series, mask: np.ndarray, values) -> pd.Series:
-    """``col`` with ``values`` (a scalar or an aligned array) where ``mask``, kept categorical."""
-    s = col.astype("category") if not isinstance(col.dtype, pd.CategoricalDtype) else col.copy()
-    new = values[mask] if isinstance(values, np.ndarray) else np.array([values], dtype=object)
-    add = [v for v in pd.unique(new) if v not in s.cat.categories]
-    if add:
-        s = s.cat.add_categories(add)
-    s[mask] = new if isinstance(values, np.ndarray) else values
-    return s

@@ -10,8 +10,8 @@ a quarantine table with their spreadsheet row number and every reason, so that::
     rows in = rows accepted + rows quarantined
 
 Patient names, dates of birth and similar columns are dropped as the file is read, and
-:func:`pseudonymise` replaces patient ids by salted hashes before anything leaves the
-practice.
+:func:`analytics.privacy.pseudonymise` (re-exported here) replaces patient ids by salted
+hashes before anything leaves the practice.
 
 Command line::
 
@@ -20,12 +20,8 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import os
 import re
-import sys
 import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -37,10 +33,18 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
-import pyarrow.parquet
 import yaml
 
 from analytics.exceptions import InputError, QuarantineWarning
+from analytics.privacy import (
+    DEFAULT_SALT,
+    NEVER_READ_COLUMNS,
+    PRIVATE_COLUMNS,
+    PSEUDONYMISED_KEY,
+    SALT_ENV,
+    header_key,
+    pseudonymise,
+)
 from analytics.schemas import (
     CANONICAL_COLUMNS,
     CANONICAL_DTYPES,
@@ -48,8 +52,8 @@ from analytics.schemas import (
     PROVIDER_TYPES,
     REQUIRED_COLUMNS,
     ServiceLineSchema,
-    _dx_list_problems,
     check_modifiers,
+    dx_list_problems,
     normalise_dx_codes,
     normalise_modifiers,
     normalise_provider_type,
@@ -64,65 +68,8 @@ __all__ = [
     "PRIVATE_COLUMNS",
     "DEFAULT_SALT",
     "SALT_ENV",
-    "register_cli",
+    "PSEUDONYMISED_KEY",
 ]
-
-#: Parquet schema metadata key listing (comma-separated) the columns that already hold
-#: pseudonyms; :func:`analytics.pipeline.evaluate_parquet` does not hash them again.
-PSEUDONYMISED_KEY = b"analytics.pseudonymised"
-#: Environment variable holding the practice's secret salt for :func:`pseudonymise`.
-SALT_ENV = "ANALYTICS_ID_SALT"
-
-#: Salt used when none is given. It is public, so hashes made with it can be reversed by
-#: anyone who can guess the ids (account numbers are short); set ``ANALYTICS_ID_SALT`` to a
-#: secret before sharing outputs outside the practice.
-DEFAULT_SALT = "massage-billing-analytics/public-default-salt"
-
-# Columns that name or directly identify a patient. They are never read, not even through
-# an explicit mapping (HIPAA Safe Harbor identifiers: names, dates of birth, SSNs).
-_NAME_COLUMNS = frozenset(
-    {
-        "name",
-        "patient",
-        "patient_name",
-        "patient_full_name",
-        "full_name",
-        "first_name",
-        "last_name",
-        "middle_name",
-        "patient_first_name",
-        "patient_last_name",
-        "guarantor_name",
-        "subscriber_name",
-        "insured_name",
-        "dob",
-        "patient_dob",
-        "date_of_birth",
-        "birth_date",
-        "birthdate",
-        "ssn",
-        "patient_ssn",
-        "social_security_number",
-    }
-)
-
-#: Column names (compared in snake case: "Patient Name" -> ``patient_name``) that are
-#: dropped on read for privacy. Of these, only the insurance and contact ids may be read
-#: deliberately, by mapping one to a canonical column (e.g. ``{"Member ID": "patient_id"}``,
-#: which is then pseudonymised like any patient id); names, dates of birth and SSNs never.
-PRIVATE_COLUMNS: frozenset[str] = _NAME_COLUMNS | {
-    "member_id",
-    "subscriber_id",
-    "insured_id",
-    "address",
-    "street_address",
-    "patient_address",
-    "phone",
-    "phone_number",
-    "patient_phone",
-    "email",
-    "patient_email",
-}
 
 _MODIFIER_COLUMNS = ("modifier_1", "modifier_2", "modifier_3", "modifier_4")
 _MODIFIER_HEADER = re.compile(r"mod(?:ifier)?_?([1-4])")
@@ -347,11 +294,6 @@ class _Problems:
 # --------------------------------------------------------------------------- reading
 
 
-def _header_key(name: object) -> str:
-    """Snake-case form used to compare headers: ``"Date of Service"`` -> ``date_of_service``."""
-    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
-
-
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Render typed columns (from Parquet) as the text a CSV export would hold."""
     out = {}
@@ -535,16 +477,16 @@ def _load_config(
 
 def _plan_columns(headers: Iterable[str], config: _Config, where: str) -> _Plan:
     """Decide, per export column, its canonical target, or privacy drop, or extra."""
-    explicit = {_header_key(k): v for k, v in config.columns.items()}
+    explicit = {header_key(k): v for k, v in config.columns.items()}
     candidates: dict[str, list[tuple[int, str]]] = {}
     private: list[str] = []
     extras: list[str] = []
     for header in headers:
-        key = _header_key(header)
+        key = header_key(header)
         target: str | None = None
         rank = 0
         if explicit.get(key) is not None:
-            if key in _NAME_COLUMNS:
+            if key in NEVER_READ_COLUMNS:
                 raise InputError(
                     f"{where}: column {header!r} holds patient names or birth dates or SSNs "
                     "and is never read. Map a patient account number to patient_id instead.",
@@ -639,6 +581,35 @@ def _parse_number(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return number.where(~bad), bad
 
 
+class _Fields:
+    """The mapped text columns of one export as the normalising steps read them (blanks
+    filled with the mapping's defaults), and the problems found in them so far."""
+
+    def __init__(self, text: pd.DataFrame, config: _Config, problems: _Problems):
+        self.index = pd.RangeIndex(len(text))
+        self.text = text.set_axis(self.index, axis=0)
+        self.config = config
+        self.problems = problems
+        self.date_hint = (
+            f"{config.date_format} or YYYY-MM-DD" if config.date_format else "YYYY-MM-DD or MM/DD/YYYY"
+        )
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.text
+
+    def column(self, name: str) -> pd.Series:
+        """The column's text (``""`` where absent), blanks filled with the mapping's default."""
+        values = self.text[name] if name in self.text else pd.Series("", index=self.index, dtype="str")
+        default = self.config.defaults.get(name)
+        if default is not None:
+            values = values.where(values != "", default)
+        return values.astype("str")
+
+    def required(self, name: str, values: pd.Series) -> None:
+        """Record a problem on every row where ``values`` is blank."""
+        self.problems.add(values == "", name, f"{name} is empty", f"{name} is empty")
+
+
 def _normalise(
     text: pd.DataFrame,
     config: _Config,
@@ -651,28 +622,35 @@ def _normalise(
 
     ``id_prefix`` qualifies generated line ids; ``earlier_ids`` maps line ids accepted
     from earlier files to where they were found, so a repeat is caught across files.
+    The steps run in a fixed order, which is the order a row's reasons are listed in.
     """
-    index = pd.RangeIndex(len(text))
-    text = text.set_axis(index, axis=0)
     problems = _Problems()
-
-    def column(name: str) -> pd.Series:
-        values = text[name] if name in text else pd.Series("", index=index, dtype="str")
-        default = config.defaults.get(name)
-        if default is not None:
-            values = values.where(values != "", default)
-        return values.astype("str")
-
-    def required(name: str, values: pd.Series) -> None:
-        problems.add(values == "", name, f"{name} is empty", f"{name} is empty")
-
+    fields = _Fields(text, config, problems)
     out: dict[str, pd.Series] = {}
-    rows = pd.Series(source_row, index=index).astype("str")
+    _identity_columns(fields, out, source_row, id_prefix, earlier_ids)
+    service_text = _visit_columns(fields, out)
+    _code_columns(fields, out)
+    _amount_columns(fields, out)
+    _claim_columns(fields, out, service_text)
+    canonical = pd.DataFrame({name: out[name] for name in CANONICAL_COLUMNS}, index=fields.index)
+    return canonical.astype(CANONICAL_DTYPES), problems
 
-    line_id = column("line_id")
+
+def _identity_columns(
+    fields: _Fields,
+    out: dict[str, pd.Series],
+    source_row: np.ndarray,
+    id_prefix: str,
+    earlier_ids: pd.Series | None,
+) -> None:
+    """``line_id`` (generated where blank, unique within and across files), ``claim_id``,
+    ``visit_id`` and ``patient_id``."""
+    rows = pd.Series(source_row, index=fields.index).astype("str")
+
+    line_id = fields.column("line_id")
     line_id = line_id.where(line_id != "", id_prefix + "L" + rows)
     first_row = rows.groupby(line_id.to_numpy()).transform("first")
-    problems.add(
+    fields.problems.add(
         line_id.duplicated(keep="first"),
         "line_id",
         "line_id repeats an earlier row",
@@ -682,7 +660,7 @@ def _normalise(
         first_row,
     )
     if earlier_ids is not None and len(earlier_ids):
-        problems.add(
+        fields.problems.add(
             line_id.isin(earlier_ids.index),
             "line_id",
             "line_id repeats an earlier file",
@@ -692,28 +670,29 @@ def _normalise(
             line_id.map(earlier_ids).fillna(""),
         )
     out["line_id"] = line_id
-    out["claim_id"] = column("claim_id")
-    out["visit_id"] = column("visit_id")
+    out["claim_id"] = fields.column("claim_id")
+    out["visit_id"] = fields.column("visit_id")
 
     for name in ("patient_id",):
-        out[name] = column(name)
-        required(name, out[name])
+        out[name] = fields.column(name)
+        fields.required(name, out[name])
 
-    date_hint = (
-        f"{config.date_format} or YYYY-MM-DD" if config.date_format else "YYYY-MM-DD or MM/DD/YYYY"
-    )
-    service_text = column("service_date")
-    service_date, unparsed, out_of_range = _parse_dates(service_text, config.date_format)
-    required("service_date", service_text)
-    problems.add(
+
+def _visit_columns(fields: _Fields, out: dict[str, pd.Series]) -> pd.Series:
+    """``service_date``, ``provider_id``, ``provider_type`` and ``payer_id``; returns the
+    service dates as written, for the messages of later checks."""
+    service_text = fields.column("service_date")
+    service_date, unparsed, out_of_range = _parse_dates(service_text, fields.config.date_format)
+    fields.required("service_date", service_text)
+    fields.problems.add(
         unparsed,
         "service_date",
         "service_date is not a date",
         "service_date '",
         service_text,
-        f"' is not a date (expected {date_hint})",
+        f"' is not a date (expected {fields.date_hint})",
     )
-    problems.add(
+    fields.problems.add(
         out_of_range,
         "service_date",
         "service_date is out of range",
@@ -723,13 +702,13 @@ def _normalise(
     )
     out["service_date"] = service_date
 
-    out["provider_id"] = column("provider_id")
-    required("provider_id", out["provider_id"])
+    out["provider_id"] = fields.column("provider_id")
+    fields.required("provider_id", out["provider_id"])
 
-    type_text = column("provider_type")
-    provider_type = normalise_provider_type(type_text, config.provider_types)
-    required("provider_type", type_text)
-    problems.add(
+    type_text = fields.column("provider_type")
+    provider_type = normalise_provider_type(type_text, fields.config.provider_types)
+    fields.required("provider_type", type_text)
+    fields.problems.add(
         (type_text != "") & ~provider_type.isin(PROVIDER_TYPES),
         "provider_type",
         "provider_type is unknown",
@@ -740,29 +719,34 @@ def _normalise(
     )
     out["provider_type"] = provider_type
 
-    out["payer_id"] = column("payer_id")
-    required("payer_id", out["payer_id"])
+    out["payer_id"] = fields.column("payer_id")
+    fields.required("payer_id", out["payer_id"])
+    return service_text
 
+
+def _code_columns(fields: _Fields, out: dict[str, pd.Series]) -> None:
+    """``cpt`` (with modifiers written into the code split off), ``minutes``, ``modifiers``
+    (the list and ``modifier_1`` .. ``modifier_4`` merged) and ``dx_codes``."""
     # Codes are text. Excel or a float column can turn 97140 into "97140.0"; a code
     # written with its modifiers ("97140-GP 59") is split.
-    cpt_text = column("cpt").str.upper().str.replace(r"^(\d{5})\.0+$", r"\1", regex=True)
+    cpt_text = fields.column("cpt").str.upper().str.replace(r"^(\d{5})\.0+$", r"\1", regex=True)
     split = cpt_text.str.extract(r"^([A-Z0-9]{5})[ \-:]+([A-Z0-9]{2}(?:[ \-:,;|]+[A-Z0-9]{2})*)$")
     embedded = split[0].notna()
     cpt = cpt_text.where(~embedded, split[0]).astype("str")
-    required("cpt", cpt)
-    problems.add(
+    fields.required("cpt", cpt)
+    fields.problems.add(
         (cpt != "") & ~cpt.str.fullmatch(CPT_PATTERN),
         "cpt",
         "cpt is not a CPT/HCPCS code",
         "cpt '",
-        column("cpt"),
+        fields.column("cpt"),
         "' is not a CPT/HCPCS code (5 digits, or a letter and 4 digits, e.g. 97140, G0283)",
     )
     out["cpt"] = cpt
 
-    minutes_text = column("minutes")
+    minutes_text = fields.column("minutes")
     minutes, not_number = _parse_number(minutes_text)
-    problems.add(
+    fields.problems.add(
         not_number,
         "minutes",
         "minutes is not a number",
@@ -770,7 +754,7 @@ def _normalise(
         minutes_text,
         "' is not a number",
     )
-    problems.add(
+    fields.problems.add(
         minutes < 0,
         "minutes",
         "minutes is negative",
@@ -780,31 +764,35 @@ def _normalise(
     )
     out["minutes"] = minutes.where(~(minutes < 0))
 
-    pieces = [column("modifiers")]
-    pieces += [column(name) for name in _MODIFIER_COLUMNS if name in text]
+    pieces = [fields.column("modifiers")]
+    pieces += [fields.column(name) for name in _MODIFIER_COLUMNS if name in fields]
     pieces.append(split[1].fillna("").str.replace("-", ",", regex=False).astype("str"))
     joined = pieces[0]
     for piece in pieces[1:]:
         joined = joined + "," + piece
     modifiers = normalise_modifiers(joined)
     modifier_reason = check_modifiers(modifiers)
-    problems.add(modifier_reason != "", "modifiers", "modifiers are invalid", modifier_reason)
+    fields.problems.add(modifier_reason != "", "modifiers", "modifiers are invalid", modifier_reason)
     out["modifiers"] = modifiers
 
-    dx_codes = normalise_dx_codes(column("dx_codes"))
-    bad_pos, kinds, reasons = _dx_list_problems(dx_codes)
-    problems.add_frame(
+    dx_codes = normalise_dx_codes(fields.column("dx_codes"))
+    bad_pos, kinds, reasons = dx_list_problems(dx_codes)
+    fields.problems.add_frame(
         pd.DataFrame({"pos": bad_pos, "column": "dx_codes", "kind": kinds, "reason": reasons})
     )
     out["dx_codes"] = dx_codes
 
-    charge_text = column("charge")
+
+def _amount_columns(fields: _Fields, out: dict[str, pd.Series]) -> None:
+    """``charge`` (``$1,200.00`` and ``(5.00)`` accepted), ``units_billed`` and
+    ``prescription_on_file``."""
+    charge_text = fields.column("charge")
     cleaned = charge_text.str.replace(r"[$, ]", "", regex=True)
     in_parens = cleaned.str.fullmatch(r"\(.*\)")
     cleaned = cleaned.where(~in_parens, "-" + cleaned.str.strip("()"))
     charge, not_number = _parse_number(cleaned)
-    required("charge", charge_text)
-    problems.add(
+    fields.required("charge", charge_text)
+    fields.problems.add(
         not_number,
         "charge",
         "charge is not a number",
@@ -812,7 +800,7 @@ def _normalise(
         charge_text,
         "' is not a number",
     )
-    problems.add(
+    fields.problems.add(
         charge < 0,
         "charge",
         "charge is negative",
@@ -822,9 +810,9 @@ def _normalise(
     )
     out["charge"] = charge
 
-    units_text = column("units_billed")
+    units_text = fields.column("units_billed")
     units, not_number = _parse_number(units_text)
-    problems.add(
+    fields.problems.add(
         not_number,
         "units_billed",
         "units_billed is not a number",
@@ -833,7 +821,7 @@ def _normalise(
         "' is not a number",
     )
     fractional = units.notna() & (units != np.floor(units))
-    problems.add(
+    fields.problems.add(
         fractional,
         "units_billed",
         "units_billed is not a whole number",
@@ -841,7 +829,7 @@ def _normalise(
         units_text,
         "' is not a whole number",
     )
-    problems.add(
+    fields.problems.add(
         units < 0,
         "units_billed",
         "units_billed is negative",
@@ -852,9 +840,9 @@ def _normalise(
     usable = units.notna() & ~fractional & (units >= 0)
     out["units_billed"] = units.where(usable).astype("Int64")
 
-    rx_text = column("prescription_on_file")
+    rx_text = fields.column("prescription_on_file")
     rx = rx_text.str.lower().map(_BOOLEANS)
-    problems.add(
+    fields.problems.add(
         (rx_text != "") & rx.isna(),
         "prescription_on_file",
         "prescription_on_file is not yes/no",
@@ -864,17 +852,22 @@ def _normalise(
     )
     out["prescription_on_file"] = rx.astype("boolean")
 
-    submitted_text = column("submission_date")
-    submitted, unparsed, out_of_range = _parse_dates(submitted_text, config.date_format)
-    problems.add(
+
+def _claim_columns(fields: _Fields, out: dict[str, pd.Series], service_text: pd.Series) -> None:
+    """``submission_date`` (not before the service), ``place_of_service``, the NPIs and
+    ``body_region``."""
+    service_date = out["service_date"]
+    submitted_text = fields.column("submission_date")
+    submitted, unparsed, out_of_range = _parse_dates(submitted_text, fields.config.date_format)
+    fields.problems.add(
         unparsed,
         "submission_date",
         "submission_date is not a date",
         "submission_date '",
         submitted_text,
-        f"' is not a date (expected {date_hint})",
+        f"' is not a date (expected {fields.date_hint})",
     )
-    problems.add(
+    fields.problems.add(
         out_of_range,
         "submission_date",
         "submission_date is out of range",
@@ -882,7 +875,7 @@ def _normalise(
         submitted_text,
         "' is outside 1900-2099",
     )
-    problems.add(
+    fields.problems.add(
         submitted < service_date,
         "submission_date",
         "submission_date is before service_date",
@@ -894,10 +887,10 @@ def _normalise(
     )
     out["submission_date"] = submitted
 
-    pos_text = column("place_of_service")
+    pos_text = fields.column("place_of_service")
     # Place-of-service codes are two digits; a spreadsheet turns 02 into 2.
     pos = pos_text.where(~pos_text.str.fullmatch(r"\d"), "0" + pos_text)
-    problems.add(
+    fields.problems.add(
         (pos != "") & ~pos.str.fullmatch(r"\d{2}"),
         "place_of_service",
         "place_of_service is not two digits",
@@ -908,9 +901,9 @@ def _normalise(
     out["place_of_service"] = pos
 
     for name in ("rendering_npi", "referring_npi"):
-        npi = column(name)
+        npi = fields.column(name)
         ten_digits = npi.str.fullmatch(r"\d{10}")
-        problems.add(
+        fields.problems.add(
             (npi != "") & ~valid_npi(npi),
             name,
             f"{name} is not a valid NPI",
@@ -919,14 +912,12 @@ def _normalise(
             "'",
             pd.Series(
                 np.where(ten_digits, " fails the NPI check digit", " is not a 10-digit NPI"),
-                index=index,
+                index=fields.index,
             ),
         )
         out[name] = npi
 
-    out["body_region"] = column("body_region")
-    canonical = pd.DataFrame({name: out[name] for name in CANONICAL_COLUMNS}, index=index)
-    return canonical.astype(CANONICAL_DTYPES), problems
+    out["body_region"] = fields.column("body_region")
 
 
 def _contract_problems(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -1070,7 +1061,7 @@ def read_service_lines(
     headers ("Date of Service", "CPT Code", "Units"); ``mapping`` overrides both. Other
     columns are kept, as text, after the canonical ones. Columns holding patient names,
     birth dates, SSNs, member ids or contact details are dropped on read
-    (:data:`PRIVATE_COLUMNS`).
+    (:data:`analytics.privacy.PRIVATE_COLUMNS`).
 
     All rows are checked at once: required values present; dates real and not before
     service; CPT/HCPCS shape; minutes, charge and units numbers and not negative;
@@ -1197,113 +1188,3 @@ def read_service_lines_many(
     if intake.quarantined:
         warnings.warn(_quarantine_message(intake), QuarantineWarning, stacklevel=2)
     return intake
-
-
-# --------------------------------------------------------------------------- privacy
-
-
-def pseudonymise(
-    lines: pd.DataFrame,
-    *,
-    salt: str | None = None,
-    columns: Iterable[str] = ("patient_id",),
-) -> pd.DataFrame:
-    """Replace identifiers by the first 16 hex digits of ``sha256(salt + value)``.
-
-    The same value and salt always give the same pseudonym, so visits and patient-years
-    still group; another salt gives unrelated pseudonyms. Blank values stay blank. Each
-    distinct value is hashed once.
-
-    Parameters
-    ----------
-    lines
-        Any table; it is not modified.
-    salt
-        Secret text. Default: the ``ANALYTICS_ID_SALT`` environment variable, else the
-        public :data:`DEFAULT_SALT` (fine for tests, not for data that leaves the practice:
-        short account numbers can be recovered by hashing guesses).
-    columns
-        Columns to replace.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with the columns replaced.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> pseudonymise(pd.DataFrame({"patient_id": ["A17"]}), salt="s3cret")["patient_id"][0]
-    'e10c3340131d82fb'
-    """
-    key = salt if salt is not None else (os.environ.get(SALT_ENV) or DEFAULT_SALT)
-    out = lines.copy()
-    for name in columns:
-        if name not in out.columns:
-            raise InputError(
-                f"pseudonymise: no column {name!r}; columns are {', '.join(map(str, out.columns))}."
-            )
-        values = out[name].astype("str").fillna("")
-        uniques = pd.unique(values[values != ""])
-        table = {v: hashlib.sha256((key + v).encode("utf-8")).hexdigest()[:16] for v in uniques}
-        out[name] = values.map(table).fillna("").astype("str")
-    return out
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``intake``: validate an export, write lines and quarantine, print the counts."""
-    parser = subparsers.add_parser(
-        "intake",
-        help="validate a service-line export and quarantine bad rows",
-        description=(
-            "Read a practice-management export (CSV, XLSX, Parquet), write the accepted "
-            "lines (patient ids pseudonymised with ANALYTICS_ID_SALT) to lines.parquet and "
-            "lines.csv and the rejected rows with their reasons to quarantine.csv."
-        ),
-    )
-    parser.add_argument("file", type=Path, help="the export to read")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--mapping", type=Path, help="YAML file mapping export columns")
-    parser.add_argument("--sheet", help="Excel sheet name (default: the first)")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary")
-    parser.set_defaults(func=_run_cli)
-
-
-def _run_cli(args: argparse.Namespace) -> int:
-    intake = read_service_lines(args.file, mapping=args.mapping, sheet=args.sheet)
-    args.out.mkdir(parents=True, exist_ok=True)
-    # Saved tables keep the canonical columns only: an export's extra columns may hold
-    # identifiers under headers the privacy list does not know.
-    lines = pseudonymise(intake.lines)
-    lines = lines[[c for c in (*CANONICAL_COLUMNS, "source_row") if c in lines.columns]]
-    table = pyarrow.Table.from_pandas(lines, preserve_index=False)
-    # say in the file that patient_id already holds pseudonyms, so `evaluate` keeps them as they are
-    marked = {**(table.schema.metadata or {}), PSEUDONYMISED_KEY: b"patient_id"}
-    pyarrow.parquet.write_table(table.replace_schema_metadata(marked), args.out / "lines.parquet")
-    lines.to_csv(args.out / "lines.csv", index=False, date_format="%Y-%m-%d")
-    patient_columns = [
-        header
-        for header, target in intake.column_map.items()
-        if target == "patient_id" and header in intake.quarantine.columns
-    ]
-    pseudonymise(intake.quarantine, columns=patient_columns).to_csv(
-        args.out / "quarantine.csv", index=False
-    )
-    if args.json:
-        summary = {
-            "file": str(args.file),
-            "rows_in": intake.rows_in,
-            "accepted": intake.accepted,
-            "quarantined": intake.quarantined,
-            "reasons": intake.reason_counts(),
-            "dropped_for_privacy": list(intake.dropped_columns),
-        }
-        print(json.dumps(summary, indent=2))
-    else:
-        print(intake.report())
-        if intake.dropped_columns:
-            print(f"dropped for privacy: {', '.join(intake.dropped_columns)}", file=sys.stderr)
-    return 0

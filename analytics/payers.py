@@ -110,14 +110,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
+from analytics._frame import LineKeys, factorize
 from analytics.exceptions import PayerPolicyError, UnknownPayerError
 from analytics.refdata import NCCI_MODIFIERS
 
 __all__ = ["PayerPolicy", "FeeSchedule", "NcciPolicy", "load_payers", "payer_table", "get_policy",
-           "PAYER_KINDS"]
+           "PAYER_KINDS", "check_payers_known", "PayerColumns", "payer_columns"]
 
 PAYER_KINDS = ("medicare", "commercial", "medicaid", "auto", "workers_comp", "cash")
 FEE_BASES = ("medicare", "percent_of_medicare", "flat", "charges")
@@ -407,3 +409,39 @@ def check_payers_known(payer_ids: pd.Series, payers: Mapping[str, PayerPolicy]) 
             f"{', '.join(map(str, rows.index[:10]))}). Add the payer to payers.yaml or fix the payer id; "
             f"known payers: {sorted(payers)}."
         )
+
+
+class PayerColumns:
+    """Payer policy settings aligned to lines, computed per distinct payer."""
+
+    def __init__(self, lines: pd.DataFrame, payers: Mapping[str, PayerPolicy],
+                 codes: tuple[np.ndarray, np.ndarray] | None = None):
+        self.codes, self.values = codes if codes is not None else factorize(lines["payer_id"])
+        known = np.isin(self.values, list(payers))
+        if not known.all():
+            check_payers_known(lines["payer_id"], payers)
+        self.table = payer_table(payers).set_index("payer_id").reindex(self.values)
+        self.index = lines.index
+
+    def __getitem__(self, col: str) -> pd.Series:
+        values = self.table[col]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            cat = pd.Categorical(values.to_numpy(dtype=object))
+            return pd.Series(cat.take(self.codes), index=self.index, name=col)
+        return pd.Series(values.to_numpy()[self.codes], index=self.index, name=col)
+
+    def per_payer(self, col: str, dtype=float) -> np.ndarray:
+        """The setting of each distinct payer (index with ``self.codes`` for lines)."""
+        values = self.table[col]
+        if dtype is float:
+            return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return values.to_numpy(dtype=dtype)
+
+    def array(self, col: str, dtype=float) -> np.ndarray:
+        return self.per_payer(col, dtype)[self.codes]
+
+
+def payer_columns(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy],
+                  keys: LineKeys | None = None) -> PayerColumns:
+    """The payers' settings aligned to ``lines``, reusing the payer codes of ``keys`` when given."""
+    return PayerColumns(lines, payers, keys.payer if keys is not None else None)

@@ -9,7 +9,7 @@
   :func:`write_dask_parquet` writes its result.
 
 Saved tables carry no direct identifiers: both writers replace the patient id by the salted
-pseudonym of :func:`analytics.intake.pseudonymise` (``ANALYTICS_ID_SALT``, the scheme intake
+pseudonym of :func:`analytics.privacy.pseudonymise` (``ANALYTICS_ID_SALT``, the scheme intake
 uses, so the keys match those of ``intake`` outputs) and leave out the columns that name or
 identify a patient (names, dates of birth, member, subscriber and account ids, contact
 details). A pseudonym stands for exactly one id, so visits and patient-years group as before
@@ -61,12 +61,10 @@ reference tables are small and travel with the tasks.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
 import shutil
-import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -78,31 +76,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.edits import (
-    DISPOSITIONS,
-    _apply_edits,
-    _apply_threshold_edits,
-    _categorical,
-    _payer_columns,
-)
+from analytics._frame import BLOCK_LINES, VISIT_KEYS, LineKeys, categorical, in_blocks, reissue
+from analytics.edits import DISPOSITIONS, apply_edits_with_keys, apply_threshold_edits_with_keys
 from analytics.exceptions import InputError, UnpricedCodeWarning
-from analytics.payers import PayerPolicy, load_payers
-from analytics.pricing import _price_lines, _split_cost_share, _warn_unpriced
-from analytics.refdata import Reference, load_reference
-from analytics.units import (
-    BLOCK_LINES,
-    UNIT_METHODS,
-    VISIT_KEYS,
-    LineKeys,
-    _check_codes,
-    _checked_minutes,
-    _compute_units,
-    _in_blocks,
-    _reissue,
+from analytics.payers import PayerPolicy, load_payers, payer_columns
+from analytics.pricing import price_lines_with_keys, split_cost_share_with_keys, warn_unpriced
+from analytics.privacy import (
+    identifying_columns,
+    marked_pseudonymous,
+    pseudonymise_frame,
+    pseudonymise_table,
+    resolve_salt,
 )
+from analytics.refdata import Reference, load_reference
+from analytics.units import UNIT_METHODS, check_codes, checked_minutes, compute_units_with_keys
 
 __all__ = ["evaluate", "evaluate_parquet", "evaluate_dask", "write_dask_parquet", "ParquetRun", "PARTITION_COLUMN",
-           "register_cli"]
+           "CHUNK_LINES", "read_lines_table", "prepare_output", "keep_freed_memory"]
 
 #: Name of the year-month partition column (``2025-03``) of the evaluated Parquet output.
 PARTITION_COLUMN = "year_month"
@@ -151,7 +141,7 @@ def evaluate(
     ref = reference or load_reference()
     # The columns every stage groups or looks up by are coded once, here, and shared.
     keys = LineKeys(lines, visit_keys)
-    pol = _payer_columns(lines, payers, keys)  # raises naming lines whose payer has no policy
+    pol = payer_columns(lines, payers, keys)  # raises naming lines whose payer has no policy
     count_units = "minutes" in lines.columns or "units" not in lines.columns
     methods = pol.per_payer("unit_method", object)
     if count_units:
@@ -161,27 +151,29 @@ def evaluate(
     if len(lines) > 1.5 * BLOCK_LINES:
         # Blocks of whole patients: the same figures, faster and in less memory. The input is
         # checked as a whole first, so that an error names every bad row at once.
-        _check_codes(lines, "cpt", *keys.cpt, ref)
+        check_codes(lines, "cpt", *keys.cpt, ref)
         if count_units:
-            _checked_minutes(lines, "minutes", ref.code_table(pd.Series(keys.cpt[1]))["timed"].to_numpy(bool)[
+            checked_minutes(lines, "minutes", ref.code_table(pd.Series(keys.cpt[1]))["timed"].to_numpy(bool)[
                 keys.cpt[0]])
-        return _in_blocks(lines, visit_keys[0], lambda part, rows: evaluate(
+        return in_blocks(lines, visit_keys[0], lambda part, rows: evaluate(
             part, payers, ref, visit_keys=visit_keys, denial_model=denial_model), block_lines=BLOCK_LINES,
             on_warnings=_block_warnings)
     if count_units:
-        out = _compute_units(lines, (methods == "cms")[pol.codes], ref, keys)
+        out = compute_units_with_keys(lines, (methods == "cms")[pol.codes], ref, keys)
     else:  # units given (e.g. a claim as billed): keep them, still validate the codes
-        _check_codes(lines, "cpt", *keys.cpt, ref)
+        check_codes(lines, "cpt", *keys.cpt, ref)
         out = lines.assign(units=pd.to_numeric(lines["units"]).astype("int64"), units_reason="units as given")
-    out = _apply_edits(out, payers, ref, keys)
-    out = _price_lines(out, payers, ref, keys)
-    out = _apply_threshold_edits(out, payers, ref, keys)
-    out = _split_cost_share(out, payers, ref, keys)
+    out = apply_edits_with_keys(out, payers, ref, keys)
+    out = price_lines_with_keys(out, payers, ref, keys)
+    out = apply_threshold_edits_with_keys(out, payers, ref, keys)
+    out = split_cost_share_with_keys(out, payers, ref, keys)
     disposition = np.asarray(pd.Categorical(out["disposition"], categories=DISPOSITIONS).codes)
     denied = np.isin(disposition, [DISPOSITIONS.index("denied"), DISPOSITIONS.index("not_billed")])
     if denial_model is not None:
         p = denial_model.predict_proba(out).to_numpy(dtype=float)
-        basis = "learned from remittances"
+        # a learned risk says per line what its chance rests on ("learned from 276 ... lines")
+        words = getattr(denial_model, "basis_words", None)
+        basis = words(out) if words is not None else "learned from remittances"
     else:
         p = pol.array("denial_prior")
         basis = "payer prior (policy denial_prior)"
@@ -192,13 +184,20 @@ def evaluate(
     share = out["patient_part"].to_numpy(dtype=float) - owed
     return out.assign(
         p_deny=p,
-        p_deny_basis=_categorical(
-            np.where(disposition == DISPOSITIONS.index("not_billed"), 2, denied.astype(np.int64)),
-            [basis, "denied by an edit", "not billed: no billable units"]),
+        p_deny_basis=_basis_column(basis, disposition, denied),
         expected=np.round(allowed * (1 - p) + owed, 2),
         expected_payer=np.round(out["payer_paid"].to_numpy(dtype=float) * (1 - p), 2),
         expected_patient=np.round(share * (1 - p) + owed, 2),
     )
+
+
+def _basis_column(basis, disposition: np.ndarray, denied: np.ndarray) -> pd.Categorical:
+    """Why each line has its chance of denial: ``basis`` (one text, or one per line) unless an
+    edit denies it or it has no billable units."""
+    words, inverse = np.unique(np.broadcast_to(np.asarray(basis, dtype=str), denied.shape), return_inverse=True)
+    rule = np.where(disposition == DISPOSITIONS.index("not_billed"), 2, denied.astype(np.int64))
+    return categorical(np.where(rule == 0, inverse.reshape(-1), len(words) + rule - 1),
+                       [*words, "denied by an edit", "not billed: no billable units"])
 
 
 def _block_warnings(result: pd.DataFrame, caught: list[warnings.WarningMessage]) -> None:
@@ -207,8 +206,8 @@ def _block_warnings(result: pd.DataFrame, caught: list[warnings.WarningMessage])
     unpriced = [w for w in caught if issubclass(w.category, UnpricedCodeWarning)]
     if unpriced:
         mask = (result["disposition"] == "unpriced").to_numpy()
-        _warn_unpriced(int(mask.sum()), result["cpt"][mask].astype(str).unique(), stacklevel=5)
-    _reissue([w for w in caught if not issubclass(w.category, UnpricedCodeWarning)], stacklevel=5)
+        warn_unpriced(int(mask.sum()), result["cpt"][mask].astype(str).unique(), stacklevel=5)
+    reissue([w for w in caught if not issubclass(w.category, UnpricedCodeWarning)], stacklevel=5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,113 +295,6 @@ def _compact(table):
     return table
 
 
-def _marked_pseudonymous(schema) -> set[str]:
-    """Columns a Parquet schema says already hold pseudonyms (written by ``intake``)."""
-    from analytics.intake import PSEUDONYMISED_KEY
-
-    value = (schema.metadata or {}).get(PSEUDONYMISED_KEY, b"")
-    return {c.strip() for c in value.decode("utf-8", "replace").split(",") if c.strip()}
-
-
-def _identifying_columns(columns: Sequence[str], patient_column: str = VISIT_KEYS[0]) -> list[str]:
-    """The columns that name or directly identify a patient, other than ``patient_column``.
-
-    Names, dates of birth, member, subscriber and account ids, medical record numbers, SSNs
-    and contact details, recognised by their header in snake case (``"Patient Name"`` is
-    ``patient_name``) from the lists of the intake and of the privacy guard. The patient
-    column itself is kept, to be pseudonymised; any other raw patient id column is listed.
-
-    Examples
-    --------
-    >>> _identifying_columns(["patient_id", "Patient Name", "DOB", "member_id", "cpt"])
-    ['Patient Name', 'DOB', 'member_id']
-    """
-    # imported here: `import analytics.pipeline` stays free of the intake's validation stack
-    from analytics.intake import PRIVATE_COLUMNS
-    from analytics.privacy import _DOB_COLUMNS, _ID_COLUMNS, _NAME_COLUMNS, _header
-
-    private = PRIVATE_COLUMNS | {*_NAME_COLUMNS, *_ID_COLUMNS, *_DOB_COLUMNS}
-    found = []
-    for name in columns:
-        key = _header(name)
-        if name != patient_column and (key in private or ("patient" in key and key.endswith("_name"))):
-            found.append(name)
-    return found
-
-
-def _resolve_salt(salt: str | None) -> str:
-    """The salt :func:`analytics.intake.pseudonymise` would use, read once here (so that
-    forked processes and Dask workers need not see the environment)."""
-    from analytics.intake import DEFAULT_SALT, SALT_ENV
-
-    return salt if salt is not None else (os.environ.get(SALT_ENV) or DEFAULT_SALT)
-
-
-def _pseudonyms(values: np.ndarray, salt: str) -> np.ndarray:
-    """The pseudonym of each of ``values`` (distinct ids), as intake makes them."""
-    from analytics.intake import pseudonymise
-
-    ids = pd.DataFrame({"patient_id": pd.Series(values, dtype=object).astype("str")})
-    return pseudonymise(ids, salt=salt)["patient_id"].to_numpy(dtype=object)
-
-
-def _pseudonymise_table(table, column: str, salt: str):
-    """The Arrow table with ``column`` replaced by pseudonyms, each distinct id hashed once.
-
-    The ids are dictionary-encoded (one dictionary for every chunk), the dictionary is hashed
-    and the codes are kept: no per-line work outside Arrow. The column keeps its kind
-    (dictionary stays dictionary, text stays text); numeric ids are hashed as their text;
-    missing ids stay missing.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    index = table.column_names.index(column)
-    col = table.column(index)
-    kind = col.type
-    is_dictionary = pa.types.is_dictionary(col.type)
-    value_type = col.type.value_type if is_dictionary else col.type
-    if is_dictionary:  # one dictionary per row group: decode, then code afresh
-        col = pc.cast(col, value_type)
-    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
-        value_type = pa.string()
-        col = pc.cast(col, value_type)
-    coded = pc.dictionary_encode(col)
-    if not coded.num_chunks:  # no lines
-        return table.set_column(index, column, pa.chunked_array([], type=kind if is_dictionary else value_type))
-    dictionary = coded.chunk(0).dictionary
-    hashed = pa.array(_pseudonyms(dictionary.to_numpy(zero_copy_only=False), salt), type=value_type)
-    out = pa.chunked_array([pa.DictionaryArray.from_arrays(c.indices, hashed) for c in coded.chunks])
-    if not is_dictionary:
-        out = pc.cast(out, value_type)
-    return table.set_column(index, column, out)
-
-
-def _pseudonymise_frame(frame: pd.DataFrame, column: str | None, salt: str, drop: Sequence[str]) -> pd.DataFrame:
-    """The frame without the ``drop`` columns and with ``column`` replaced by pseudonyms.
-
-    Each distinct id is hashed once and mapped back by its factorize code. A categorical
-    stays categorical; other ids become text; missing ids stay missing.
-    """
-    out = frame.drop(columns=list(drop))
-    if column is None:
-        return out
-    values = out[column]
-    codes, uniques = pd.factorize(values)
-    hashed = _pseudonyms(np.asarray(uniques, dtype=object), salt)
-    # equal pseudonyms (blank ids, 7 and "7") share one category
-    hashed_codes, categories = pd.factorize(hashed)
-    mapped = np.full(len(codes), -1, dtype=np.int64)
-    present = codes >= 0
-    mapped[present] = hashed_codes[codes[present]]
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        new = pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str"))
-    else:
-        new = pd.array(np.asarray(categories, dtype=object), dtype="str").take(mapped, allow_fill=True)
-    out[column] = pd.Series(new, index=out.index, name=column)
-    return out
-
-
 def _months(dates: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Month number of every service date (months since 1970-01), the distinct numbers in
     order, and their ``YYYY-MM`` labels (``unknown`` for a missing date)."""
@@ -452,7 +344,7 @@ def _write_partitioned(out: pd.DataFrame, dst: Path, part: int, partition_by: st
 _SHARED: dict[str, Any] = {}
 
 
-def _keep_freed_memory() -> None:
+def keep_freed_memory() -> None:
     """Let this process reuse the memory it frees instead of handing it back to the kernel.
 
     Every chunk allocates and frees the same large arrays. By default glibc returns blocks of
@@ -512,7 +404,7 @@ def evaluate_parquet(
     The written lines carry no direct identifiers: columns that name or identify a patient
     (names, dates of birth, member, subscriber and account ids, contact details) are not even
     read, and the patient id is replaced, before evaluation, by the salted pseudonym of
-    :func:`analytics.intake.pseudonymise`. Each distinct id is hashed once; a pseudonym
+    :func:`analytics.privacy.pseudonymise`. Each distinct id is hashed once; a pseudonym
     stands for one id, so every figure is that of the raw ids.
 
     Parameters
@@ -539,7 +431,7 @@ def evaluate_parquet(
         evaluated lines carry the same pseudonyms as the intake's.
     salt
         Secret for the pseudonyms. Default: the ``ANALYTICS_ID_SALT`` environment variable,
-        else the public default of :func:`analytics.intake.pseudonymise`.
+        else the public default of :func:`analytics.privacy.pseudonymise`.
 
     Returns
     -------
@@ -574,16 +466,16 @@ def evaluate_parquet(
         import pyarrow.parquet as pq
 
         names = pq.ParquetDataset(src).schema.names
-        dropped = _identifying_columns(names, patient_col)
+        dropped = identifying_columns(names, patient_col)
         table = read_lines_table(src, [c for c in names if c not in dropped])
     else:
         table = read_lines_table(src)
-    _prepare_output(dst, partition_by, overwrite)
+    prepare_output(dst, partition_by, overwrite)
     n = table.num_rows
     n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
     chunk, patients = _patient_chunks(table, patient_col, n_chunks)  # raises when there is no patient column
-    if pseudonymise and patient_col not in _marked_pseudonymous(table.schema):
-        table = _pseudonymise_table(table, patient_col, _resolve_salt(salt))
+    if pseudonymise and patient_col not in marked_pseudonymous(table.schema):
+        table = pseudonymise_table(table, patient_col, resolve_salt(salt))
     workers = _workers(workers, n_chunks)
     _SHARED.update(table=table, chunk=chunk, payers=pol, reference=ref, visit_keys=tuple(visit_keys),
                    denial_model=denial_model, dst=dst, partition_by=partition_by)
@@ -591,7 +483,7 @@ def evaluate_parquet(
         if workers == 1:
             results = [_evaluate_chunk(part) for part in range(n_chunks)]
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_keep_freed_memory) as pool:
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=keep_freed_memory) as pool:
                 results = list(pool.map(_evaluate_chunk, range(n_chunks)))
     except BaseException:
         for written in dst.glob(f"{partition_by}=*"):  # no half-written output is left behind
@@ -619,7 +511,9 @@ def _workers(workers: int | None, n_chunks: int) -> int:
     return max(1, min(int(workers), n_chunks))
 
 
-def _prepare_output(dst: Path, partition_by: str, overwrite: bool) -> None:
+def prepare_output(dst: Path, partition_by: str, overwrite: bool) -> None:
+    """Make ``dst`` ready for evaluated partitions: absent or empty, or (with ``overwrite``)
+    cleared of the ``{partition_by}=*`` directories of a previous run."""
     if dst.exists() and not dst.is_dir():
         raise InputError(f"{dst} is a file; pass a directory for the evaluated lines.")
     if dst.exists() and any(dst.iterdir()):
@@ -710,7 +604,7 @@ def write_dask_parquet(
     The files carry no direct identifiers: columns that name or identify a patient (names,
     dates of birth, member, subscriber and account ids, contact details) are left out and
     ``patient_column`` is replaced by the salted pseudonym of
-    :func:`analytics.intake.pseudonymise`, each distinct id of a partition hashed once. A
+    :func:`analytics.privacy.pseudonymise`, each distinct id of a partition hashed once. A
     pseudonym stands for one id, so grouping by patient gives what the raw ids give.
 
     Each partition codes its categoricals on its own (a few reasons here, many there), so
@@ -729,7 +623,7 @@ def write_dask_parquet(
     salt
         Secret for the pseudonyms. Default: the ``ANALYTICS_ID_SALT`` environment variable of
         this (the client's) process, else the public default of
-        :func:`analytics.intake.pseudonymise`. It travels with the tasks to the workers.
+        :func:`analytics.privacy.pseudonymise`. It travels with the tasks to the workers.
     patient_column
         The patient id column.
     """
@@ -738,11 +632,11 @@ def write_dask_parquet(
     if pseudonymise:
         from dask.dataframe.utils import clear_known_categories
 
-        drop = _identifying_columns(list(evaluated.columns), patient_column)
+        drop = identifying_columns(list(evaluated.columns), patient_column)
         column = patient_column if patient_column in evaluated.columns else None
-        key = _resolve_salt(salt)
-        meta = clear_known_categories(_pseudonymise_frame(evaluated._meta, column, key, drop))
-        evaluated = evaluated.map_partitions(_pseudonymise_frame, column, key, drop, meta=meta,
+        key = resolve_salt(salt)
+        meta = clear_known_categories(pseudonymise_frame(evaluated._meta, column, key, drop))
+        evaluated = evaluated.map_partitions(pseudonymise_frame, column, key, drop, meta=meta,
                                              align_dataframes=False)
     categorical = [c for c, t in evaluated.dtypes.items() if isinstance(t, pd.CategoricalDtype) and c != partition_by]
     schema = {c: pa.dictionary(pa.int32(), pa.large_string()) for c in categorical}
@@ -759,90 +653,3 @@ def _with_month(out: pd.DataFrame, partition_by: str | None) -> pd.DataFrame:
     if not partition_by:
         return out
     return out.assign(**{partition_by: _year_month(out["service_date"])})
-
-
-# ---------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="evaluate service lines from Parquet and write them partitioned by year-month "
-                         "(patient ids pseudonymised)",
-        description="Run every rule stage (units, edits, pricing, KX, cost share, denial risk) on service "
-                    "lines stored as Parquet and write the evaluated lines to OUT/year_month=YYYY-MM/. "
-                    "Lines are processed in chunks of whole patients, in parallel processes; with --dask "
-                    "the same engine runs on a Dask cluster. The written lines carry no direct "
-                    "identifiers: patient ids are pseudonymised with ANALYTICS_ID_SALT (the scheme of "
-                    "`intake`) and columns holding patient names, dates of birth, member, subscriber or "
-                    "account ids or contact details are dropped.")
-    p.add_argument("--lines", required=True, help="service lines: a Parquet file or a directory of them")
-    p.add_argument("--payers", type=Path, required=True, help="payer policy YAML")
-    p.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
-    p.add_argument("--workers", type=int, help="processes (default: the CPU count)")
-    p.add_argument("--chunk-lines", type=int, default=CHUNK_LINES, help=f"lines per chunk (default {CHUNK_LINES:,})")
-    p.add_argument("--overwrite", action="store_true", help="replace the partitions of a previous run in --out")
-    p.add_argument("--dask", action="store_true", help="run on Dask (a local cluster unless --scheduler is given)")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
-    p.set_defaults(func=_run_evaluate)
-
-
-def _run_evaluate(args: argparse.Namespace) -> int:
-    """``evaluate``: the lines of ``--lines`` evaluated and written to ``--out`` with
-    pseudonymised patient ids and without identifying columns."""
-    payers = load_payers(args.payers)
-    if args.dask or args.scheduler:
-        lines, seconds, dropped = _run_dask(args, payers)
-        print(f"evaluated {lines:,} lines on Dask in {seconds:.1f} s; wrote {args.out} partitioned by "
-              f"{PARTITION_COLUMN}, patient ids pseudonymised")
-        _say_dropped(dropped)
-        return 0
-    _keep_freed_memory()  # this process only evaluates chunks from here on
-    run = evaluate_parquet(args.lines, args.out, payers, chunk_lines=args.chunk_lines, workers=args.workers,
-                           overwrite=args.overwrite, pseudonymise=True)
-    _say_dropped(run.dropped_columns)
-    print(f"evaluated {run.lines_out:,} lines ({run.patients:,} patients) in {run.chunks} chunk(s) on "
-          f"{run.workers} process(es) in {run.seconds:.1f} s")
-    print(f"wrote {len(run.files)} files in {len(run.partitions)} partitions ({run.partitions[0]} .. "
-          f"{run.partitions[-1]}) to {args.out}, patient ids pseudonymised" if run.partitions
-          else f"wrote nothing to {args.out}")
-    return 0
-
-
-def _say_dropped(columns: Sequence[str]) -> None:
-    if columns:
-        print(f"dropped for privacy: {', '.join(columns)}", file=sys.stderr)
-
-
-def _run_dask(args: argparse.Namespace, payers) -> tuple[int, float, list[str]]:
-    try:
-        import dask.dataframe as dd
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise InputError('--dask needs Dask: pip install "massage-billing-analytics[dask]".') from exc
-    started = time.perf_counter()
-    out = Path(args.out) if "://" not in args.out else None
-    if out is not None:
-        _prepare_output(out, PARTITION_COLUMN, args.overwrite)
-    if args.scheduler:
-        cluster, client = None, Client(args.scheduler)
-    else:
-        cluster = LocalCluster(n_workers=args.workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        client = Client(cluster)
-    try:
-        import pyarrow.parquet as pq
-
-        lines = dd.read_parquet(args.lines)
-        dropped = _identifying_columns(list(lines.columns))
-        evaluated = evaluate_dask(lines.drop(columns=dropped), payers)  # identifying columns are never read
-        # ids intake already pseudonymised keep their pseudonyms (hashing twice would break the link)
-        hashed = VISIT_KEYS[0] in _marked_pseudonymous(pq.ParquetDataset(args.lines).schema)
-        write_dask_parquet(evaluated, args.out, pseudonymise=not hashed)
-        n = int(dd.read_parquet(args.out, columns=["units"]).shape[0].compute())
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    return n, time.perf_counter() - started, dropped

@@ -31,23 +31,27 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.edits import DISPOSITIONS, _lookup, _modifier_flags, _payer_columns, _put
-from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
-from analytics.payers import PayerPolicy
-from analytics.refdata import Reference, load_reference
-from analytics.units import (
+from analytics._frame import (
     VISIT_KEYS,
     LineKeys,
-    _break_ties,
-    _cases,
-    _ranks,
+    break_ties,
+    cases,
+    coded_modifier_flags,
     distinct_rows,
     factorize,
+    lookup_pairs,
+    put,
+    ranks,
     sort_order,
 )
+from analytics.edits import DISPOSITIONS
+from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
+from analytics.payers import PayerPolicy, payer_columns
+from analytics.refdata import Reference, load_reference
 
 __all__ = ["price_lines", "split_cost_share", "to_cents", "MPPR_PE_SHARE", "ASSISTANT_SHARE",
-           "NON_PAR_SHARE", "LIMITING_CHARGE_SHARE"]
+           "NON_PAR_SHARE", "LIMITING_CHARGE_SHARE", "price_lines_with_keys", "split_cost_share_with_keys",
+           "warn_unpriced"]
 
 MPPR_PE_SHARE = 0.5  # PE paid on every unit after the first (CMS, since 2013-04-01)
 ASSISTANT_SHARE = 0.85  # CQ/CO services (since 2022-01-01)
@@ -138,14 +142,14 @@ def price_lines(
     [50.62, 20.7]
     """
     ref = reference or load_reference()
-    return _price_lines(lines, payers, ref, LineKeys(lines, visit_keys))
+    return price_lines_with_keys(lines, payers, ref, LineKeys(lines, visit_keys))
 
 
-def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
-                 keys: LineKeys) -> pd.DataFrame:
+def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
+                          keys: LineKeys) -> pd.DataFrame:
     """:func:`price_lines` on codes computed once (``keys``)."""
     n = len(lines)
-    pol = _payer_columns(lines, payers, keys)
+    pol = payer_columns(lines, payers, keys)
     cpt_c, cpt_v = keys.cpt
     units = lines["units"].to_numpy(dtype=float)
     disp_cat = pd.Categorical(lines["disposition"], categories=DISPOSITIONS)
@@ -180,7 +184,7 @@ def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     group = keys.visit
     n_reduced = np.zeros(n)
     mod_c, mod_v = keys.modifiers
-    assistant = _modifier_flags(mod_c, mod_v, ["CQ", "CO"])
+    assistant = coded_modifier_flags(mod_c, mod_v, ["CQ", "CO"])
     if mppr_line.any():
         idx = np.flatnonzero(mppr_line)
         # Ties on PE go to the higher fee-schedule amount (after the CQ/CO 85%), then to the
@@ -193,7 +197,7 @@ def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
                    _dense_rank(-fi["pe"][idx]), group[idx])
         order = sort_order(*ranking)
         if "line_id" in lines.columns:
-            order = _break_ties(order, ranking, lambda at: _ranks(*factorize(lines["line_id"].iloc[idx[at]])))
+            order = break_ties(order, ranking, lambda at: ranks(*factorize(lines["line_id"].iloc[idx[at]])))
         top = idx[order][np.r_[True, np.diff(group[idx][order]) != 0]]
         n_reduced[idx] = units[idx]
         n_reduced[top] -= 1
@@ -241,7 +245,7 @@ def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
     reduced = live & ~unpriced & (((n_reduced > 0) & uses_mfs) | capped)
     new_disp = np.where(unpriced, 4, np.where(reduced, 1, disp))
     if unpriced.any():
-        _warn_unpriced(int(unpriced.sum()), cpt_v[np.unique(cpt_c[unpriced])], stacklevel=4)
+        warn_unpriced(int(unpriced.sum()), cpt_v[np.unique(cpt_c[unpriced])], stacklevel=4)
     basis_text = _basis_text(
         pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced,
         assistant, capped, cap, is_med, is_pct, par, basis, cf,
@@ -263,13 +267,14 @@ def _price_lines(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Re
         else:
             no_carc = carc.astype(str).to_numpy() == ""
         cut = mppr_cut & no_carc
-        out["carc"] = _put(lines["carc"], cut, "59")
+        out["carc"] = put(lines["carc"], cut, "59")
         if "group_code" in out.columns:
-            out["group_code"] = _put(lines["group_code"], cut, "CO")
+            out["group_code"] = put(lines["group_code"], cut, "CO")
     return out
 
 
-def _warn_unpriced(count: int, codes, stacklevel: int = 2) -> None:
+def warn_unpriced(count: int, codes, stacklevel: int = 2) -> None:
+    """Warn that ``count`` payable lines of ``codes`` have no rate (:class:`UnpricedCodeWarning`)."""
     warnings.warn(
         f"{count} payable line(s) have no rate ({', '.join(sorted(set(map(str, codes))))}): contractor-priced or "
         "absent from the fee schedule. Add the payer's rate under fee.rates in payers.yaml; "
@@ -355,7 +360,7 @@ def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, fu
         "u": units.astype(np.int64), "r": n_reduced.astype(np.int64), "unpriced": unpriced,
         "cq": assistant, "capped": capped,
     }
-    codes, first = _cases(list(cols.values()), where=live)  # one text for every unpaid line
+    codes, first = cases(list(cols.values()), where=live)  # one text for every unpaid line
     u = pd.DataFrame({
         "payer": pol.codes[first], "cpt": cpt_c[first], "year": fi["fee_year"][first], "loc": fi["loc_c"][first],
         "u": units[first].astype(np.int64), "r": n_reduced[first].astype(np.int64), "live": live[first],
@@ -458,16 +463,16 @@ def split_cost_share(
     if allowed_col not in lines.columns:
         raise InputError(f"The lines have no {allowed_col!r} column; run price_lines first.")
     keys = LineKeys(lines, visit_keys, patient_col=patient_col)
-    return _split_cost_share(lines, payers, ref, keys, allowed_col=allowed_col)
+    return split_cost_share_with_keys(lines, payers, ref, keys, allowed_col=allowed_col)
 
 
-def _split_cost_share(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference, keys: LineKeys,
-                      *, allowed_col: str = "allowed") -> pd.DataFrame:
+def split_cost_share_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference,
+                               keys: LineKeys, *, allowed_col: str = "allowed") -> pd.DataFrame:
     """:func:`split_cost_share` on codes computed once (``keys``)."""
     if allowed_col not in lines.columns:
         raise InputError(f"The lines have no {allowed_col!r} column; run price_lines first.")
     n = len(lines)
-    pol = _payer_columns(lines, payers, keys)
+    pol = payer_columns(lines, payers, keys)
     allowed = np.nan_to_num(lines[allowed_col].to_numpy(dtype=float, na_value=np.nan))
     year = keys.year
     ded_plan = pol.array("deductible")
@@ -543,7 +548,7 @@ def _owed_on_denial(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], pol,
     else:
         owed = {(p.payer_id, c) for p in payers.values() if p.noncovered_liability == "patient"
                 for c in p.not_covered}
-        line &= _lookup(pol.codes, pol.values, cpt_c, cpt_v, owed) if owed else False
+        line &= lookup_pairs(pol.codes, pol.values, cpt_c, cpt_v, owed) if owed else False
     if not line.any():
         return np.zeros(n)
     units = pd.to_numeric(lines["units"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -1,36 +1,99 @@
-"""A privacy guard for everything that leaves the practice: reports, notebooks, saved tables.
+"""Privacy for everything that leaves the practice: pseudonyms for patient ids, and a guard
+for reports, notebooks and saved tables.
 
-The guard collects the direct identifiers present in the inputs (raw patient and member ids,
-patient names, dates of birth) and scans every output file for them. Identifiers are matched
-as whole tokens, case-insensitively, so an id such as ``MBR001`` is found inside HTML or CSV
-text but not inside ``MBR0012``. The report runner refuses to finish when the guard finds one.
+Pseudonyms
+    :func:`pseudonymise` replaces patient ids by the first 16 hex digits of
+    ``sha256(salt + id)``; the salt is the practice's secret (``ANALYTICS_ID_SALT``). The
+    intake, the Parquet and Dask writers of the rules engine and the reports all use this one
+    scheme, so their keys match. :func:`identifying_columns` names the columns (patient
+    names, dates of birth, member, subscriber and account ids, contact details) that saved
+    tables leave out.
+
+The guard
+    It collects the direct identifiers present in the inputs (raw patient and member ids,
+    patient names, dates of birth) and scans every output file for them. Identifiers are
+    matched as whole tokens, case-insensitively, so an id such as ``MBR001`` is found inside
+    HTML or CSV text but not inside ``MBR0012``. The report runner refuses to finish when the
+    guard finds one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from analytics.exceptions import PrivacyError
+from analytics._frame import VISIT_KEYS
+from analytics.exceptions import InputError, PrivacyError
 
 __all__ = ["Identifiers", "identifiers_from_export", "identifiers_from_835", "scan_text", "scan_outputs",
-           "scan_notebook", "redact", "check_outputs"]
+           "scan_notebook", "redact", "check_outputs", "pseudonymise", "pseudonyms", "pseudonymise_table",
+           "pseudonymise_frame", "resolve_salt", "marked_pseudonymous", "identifying_columns", "header_key",
+           "is_identifying", "SALT_ENV", "DEFAULT_SALT", "REMITTANCE_SALT", "PSEUDONYMISED_KEY", "NAME_COLUMNS",
+           "DOB_COLUMNS", "SSN_COLUMNS", "MEMBER_ID_COLUMNS", "ACCOUNT_COLUMNS", "CONTACT_COLUMNS", "ID_COLUMNS",
+           "NEVER_READ_COLUMNS", "PRIVATE_COLUMNS", "IDENTIFYING_COLUMNS"]
+
+#: Environment variable holding the practice's secret salt for :func:`pseudonymise`.
+SALT_ENV = "ANALYTICS_ID_SALT"
+
+#: Salt used when none is given. It is public, so hashes made with it can be reversed by
+#: anyone who can guess the ids (account numbers are short); set ``ANALYTICS_ID_SALT`` to a
+#: secret before sharing outputs outside the practice.
+DEFAULT_SALT = "massage-billing-analytics/public-default-salt"
+
+#: Salt of the remittance ``patient_key`` when neither a ``salt`` argument nor
+#: ``ANALYTICS_ID_SALT`` is set. It is public, so keys made with it only stop casual reading
+#: of ids; set ``ANALYTICS_ID_SALT`` to a private value for real data.
+REMITTANCE_SALT = "massage-billing-analytics/patient-key/v1"
+
+#: Parquet schema metadata key listing (comma-separated) the columns that already hold
+#: pseudonyms; :func:`analytics.pipeline.evaluate_parquet` does not hash them again.
+PSEUDONYMISED_KEY = b"analytics.pseudonymised"
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
-# Headers in snake case. They cover every name, id and birth-date header the intake drops or
-# reads as the patient id (analytics/intake.py PRIVATE_COLUMNS and its patient_id aliases).
-_NAME_COLUMNS = ("patient_name", "name", "first_name", "last_name", "firstname", "lastname", "patient_first_name",
-                 "patient_last_name", "subscriber_name", "insured_name", "patient", "full_name", "patient_full_name",
-                 "middle_name", "guarantor_name")
-_ID_COLUMNS = ("patient_id", "member_id", "subscriber_id", "insured_id", "mrn", "chart_number", "account_number",
-               "patient_account", "patient_account_number", "patient_number", "ssn", "patient_ssn",
-               "social_security_number")
-_DOB_COLUMNS = ("dob", "date_of_birth", "birth_date", "birthdate", "patient_dob")
+
+# The one list of identifying column headers, used by the intake (dropped on read), by the
+# engine's Parquet and Dask writers (left out of saved tables) and by the guard (values
+# collected). Headers are compared in snake case (:func:`header_key`: "Patient Name" is
+# ``patient_name``). They are the HIPAA Safe Harbor identifiers practice-management exports
+# carry (45 CFR 164.514(b)(2)(i): names, dates of birth, telephone numbers, e-mail and street
+# addresses, social security, medical record, health plan beneficiary and account numbers).
+
+#: Headers of columns holding a patient's, subscriber's or guarantor's name.
+NAME_COLUMNS = ("patient_name", "name", "first_name", "last_name", "firstname", "lastname", "patient_first_name",
+                "patient_last_name", "subscriber_name", "insured_name", "patient", "full_name", "patient_full_name",
+                "middle_name", "guarantor_name")
+#: Headers of columns holding a date of birth.
+DOB_COLUMNS = ("dob", "date_of_birth", "birth_date", "birthdate", "patient_dob")
+#: Headers of columns holding a social security number.
+SSN_COLUMNS = ("ssn", "patient_ssn", "social_security_number")
+#: Headers of columns holding a health plan member id.
+MEMBER_ID_COLUMNS = ("member_id", "subscriber_id", "insured_id")
+#: Headers of the practice's own patient numbers; the intake reads them as ``patient_id``
+#: (then pseudonymised) when the export has no patient id column.
+ACCOUNT_COLUMNS = ("mrn", "chart_number", "account_number", "patient_account", "patient_account_number",
+                   "patient_number")
+#: Headers of columns holding contact details.
+CONTACT_COLUMNS = ("address", "street_address", "patient_address", "phone", "phone_number", "patient_phone", "email",
+                   "patient_email")
+#: Headers of columns holding an id of one patient; the guard collects their values.
+ID_COLUMNS = ("patient_id", *MEMBER_ID_COLUMNS, *ACCOUNT_COLUMNS, *SSN_COLUMNS)
+#: Headers never read, not even through an explicit mapping: names, dates of birth, SSNs.
+NEVER_READ_COLUMNS: frozenset[str] = frozenset({*NAME_COLUMNS, *DOB_COLUMNS, *SSN_COLUMNS})
+#: Headers the intake drops on read. Of these, only the member ids may be read deliberately,
+#: by mapping one to a canonical column (e.g. ``{"Member ID": "patient_id"}``, which is then
+#: pseudonymised like any patient id); names, dates of birth and SSNs never.
+PRIVATE_COLUMNS: frozenset[str] = NEVER_READ_COLUMNS | {*MEMBER_ID_COLUMNS, *CONTACT_COLUMNS}
+#: Every identifying header: saved tables leave these columns out (:func:`identifying_columns`).
+IDENTIFYING_COLUMNS: frozenset[str] = PRIVATE_COLUMNS | set(ID_COLUMNS)
+
 _TEXT_SUFFIXES = {".html", ".htm", ".ipynb", ".csv", ".json", ".txt", ".md", ".yaml", ".yml", ".svg"}
 _MIN_ID = 4  # shorter ids ("1", "p1") are too common as ordinary tokens to guard meaningfully
 
@@ -66,7 +129,8 @@ class Identifiers:
             self.dates_of_birth |= {ts.strftime("%Y-%m-%d"), ts.strftime("%m/%d/%Y"), ts.strftime("%Y%m%d")}
 
 
-def _header(name: object) -> str:
+def header_key(name: object) -> str:
+    """A column header in snake case, as the header lists hold it: ``"Patient Name"`` -> ``patient_name``."""
     return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
 
 
@@ -81,13 +145,13 @@ def identifiers_from_export(path: str | Path, *, sheet: str | int | None = None)
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     found = Identifiers()
     for col in frame.columns:
-        key = _header(col)
+        key = header_key(col)
         values = frame[col].dropna().unique()
-        if key in _NAME_COLUMNS or key.endswith("_name") and "patient" in key:
+        if key in NAME_COLUMNS or key.endswith("_name") and "patient" in key:
             found.add_names(values)
-        elif key in _ID_COLUMNS:
+        elif key in ID_COLUMNS:
             found.add_ids(values)
-        elif key in _DOB_COLUMNS:
+        elif key in DOB_COLUMNS:
             found.add_dates(values)
     return found
 
@@ -206,3 +270,159 @@ def check_outputs(paths: Iterable[str | Path], identifiers: Identifiers) -> None
             "leave the practice; remove the identifying columns from the inputs or the notebook, then rerun.",
             rows=found,
         )
+
+
+# --------------------------------------------------------------------------- pseudonyms
+
+
+def pseudonymise(
+    lines: pd.DataFrame,
+    *,
+    salt: str | None = None,
+    columns: Iterable[str] = ("patient_id",),
+) -> pd.DataFrame:
+    """Replace identifiers by the first 16 hex digits of ``sha256(salt + value)``.
+
+    The same value and salt always give the same pseudonym, so visits and patient-years
+    still group; another salt gives unrelated pseudonyms. Blank values stay blank. Each
+    distinct value is hashed once.
+
+    Parameters
+    ----------
+    lines
+        Any table; it is not modified.
+    salt
+        Secret text. Default: the ``ANALYTICS_ID_SALT`` environment variable, else the
+        public :data:`DEFAULT_SALT` (fine for tests, not for data that leaves the practice:
+        short account numbers can be recovered by hashing guesses).
+    columns
+        Columns to replace.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the columns replaced.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pseudonymise(pd.DataFrame({"patient_id": ["A17"]}), salt="s3cret")["patient_id"][0]
+    'e10c3340131d82fb'
+    """
+    key = salt if salt is not None else (os.environ.get(SALT_ENV) or DEFAULT_SALT)
+    out = lines.copy()
+    for name in columns:
+        if name not in out.columns:
+            raise InputError(
+                f"pseudonymise: no column {name!r}; columns are {', '.join(map(str, out.columns))}."
+            )
+        values = out[name].astype("str").fillna("")
+        uniques = pd.unique(values[values != ""])
+        table = {v: hashlib.sha256((key + v).encode("utf-8")).hexdigest()[:16] for v in uniques}
+        out[name] = values.map(table).fillna("").astype("str")
+    return out
+
+
+def marked_pseudonymous(schema) -> set[str]:
+    """Columns a Parquet schema says already hold pseudonyms (written by ``intake``)."""
+    value = (schema.metadata or {}).get(PSEUDONYMISED_KEY, b"")
+    return {c.strip() for c in value.decode("utf-8", "replace").split(",") if c.strip()}
+
+
+def identifying_columns(columns: Sequence[str], patient_column: str = VISIT_KEYS[0]) -> list[str]:
+    """The columns that name or directly identify a patient, other than ``patient_column``.
+
+    Names, dates of birth, member, subscriber and account ids, medical record numbers, SSNs
+    and contact details, recognised by their header (:func:`is_identifying`). The patient
+    column itself is kept, to be pseudonymised; any other raw patient id column is listed.
+
+    Examples
+    --------
+    >>> identifying_columns(["patient_id", "Patient Name", "DOB", "member_id", "cpt"])
+    ['Patient Name', 'DOB', 'member_id']
+    """
+    return [name for name in columns if name != patient_column and is_identifying(name)]
+
+
+def is_identifying(header: object) -> bool:
+    """True when a column with this header names or identifies a patient.
+
+    The header is compared in snake case with :data:`IDENTIFYING_COLUMNS`; any other
+    ``patient..._name`` header counts too.
+
+    Examples
+    --------
+    >>> is_identifying("Patient SSN"), is_identifying("Date of Birth"), is_identifying("CPT")
+    (True, True, False)
+    """
+    key = header_key(header)
+    return key in IDENTIFYING_COLUMNS or ("patient" in key and key.endswith("_name"))
+
+
+def resolve_salt(salt: str | None) -> str:
+    """The salt :func:`pseudonymise` would use, read once here (so that forked processes and
+    Dask workers need not see the environment)."""
+    return salt if salt is not None else (os.environ.get(SALT_ENV) or DEFAULT_SALT)
+
+
+def pseudonyms(values: np.ndarray, salt: str) -> np.ndarray:
+    """The pseudonym of each of ``values`` (distinct ids), as :func:`pseudonymise` makes them."""
+    ids = pd.DataFrame({"patient_id": pd.Series(values, dtype=object).astype("str")})
+    return pseudonymise(ids, salt=salt)["patient_id"].to_numpy(dtype=object)
+
+
+def pseudonymise_table(table, column: str, salt: str):
+    """The Arrow table with ``column`` replaced by pseudonyms, each distinct id hashed once.
+
+    The ids are dictionary-encoded (one dictionary for every chunk), the dictionary is hashed
+    and the codes are kept: no per-line work outside Arrow. The column keeps its kind
+    (dictionary stays dictionary, text stays text); numeric ids are hashed as their text;
+    missing ids stay missing.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = table.column_names.index(column)
+    col = table.column(index)
+    kind = col.type
+    is_dictionary = pa.types.is_dictionary(col.type)
+    value_type = col.type.value_type if is_dictionary else col.type
+    if is_dictionary:  # one dictionary per row group: decode, then code afresh
+        col = pc.cast(col, value_type)
+    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+        value_type = pa.string()
+        col = pc.cast(col, value_type)
+    coded = pc.dictionary_encode(col)
+    if not coded.num_chunks:  # no lines
+        return table.set_column(index, column, pa.chunked_array([], type=kind if is_dictionary else value_type))
+    dictionary = coded.chunk(0).dictionary
+    hashed = pa.array(pseudonyms(dictionary.to_numpy(zero_copy_only=False), salt), type=value_type)
+    out = pa.chunked_array([pa.DictionaryArray.from_arrays(c.indices, hashed) for c in coded.chunks])
+    if not is_dictionary:
+        out = pc.cast(out, value_type)
+    return table.set_column(index, column, out)
+
+
+def pseudonymise_frame(frame: pd.DataFrame, column: str | None, salt: str, drop: Sequence[str]) -> pd.DataFrame:
+    """The frame without the ``drop`` columns and with ``column`` replaced by pseudonyms.
+
+    Each distinct id is hashed once and mapped back by its factorize code. A categorical
+    stays categorical; other ids become text; missing ids stay missing.
+    """
+    out = frame.drop(columns=list(drop))
+    if column is None:
+        return out
+    values = out[column]
+    codes, uniques = pd.factorize(values)
+    hashed = pseudonyms(np.asarray(uniques, dtype=object), salt)
+    # equal pseudonyms (blank ids, 7 and "7") share one category
+    hashed_codes, categories = pd.factorize(hashed)
+    mapped = np.full(len(codes), -1, dtype=np.int64)
+    present = codes >= 0
+    mapped[present] = hashed_codes[codes[present]]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        new = pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str"))
+    else:
+        new = pd.array(np.asarray(categories, dtype=object), dtype="str").take(mapped, allow_fill=True)
+    out[column] = pd.Series(new, index=out.index, name=column)
+    return out

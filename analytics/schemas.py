@@ -14,7 +14,8 @@ The value-level checks here are vectorised and reusable on their own:
   form (``"M54.50,M62.830"``, ``"GP,59"``);
 - :func:`valid_npi` applies the NPI check digit (Luhn with the ``80840`` prefix);
 - :func:`normalise_provider_type` maps credentials ("LMT", "Physical Therapist") to the
-  short provider types payer policies use.
+  short provider types payer policies use;
+- :func:`dx_list_problems` finds the unusable codes in comma-separated diagnosis lists.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "check_modifiers",
     "valid_npi",
     "normalise_provider_type",
+    "dx_list_problems",
 ]
 
 #: Canonical service-line columns, in output order, with the dtype each holds after intake.
@@ -348,7 +350,7 @@ def _join_lists(
     return pd.Series(pd.array(joined, dtype="str"), index=index)
 
 
-def _dx_list_problems(dx_codes: pd.Series) -> tuple[np.ndarray, pd.Series, pd.Series]:
+def dx_list_problems(dx_codes: pd.Series) -> tuple[np.ndarray, pd.Series, pd.Series]:
     """Problems in comma-separated diagnosis lists: (row positions, kinds, reasons)."""
     pos, codes = _split_lists(dx_codes)
     kinds, reasons = _icd10cm_problems(codes)
@@ -534,7 +536,7 @@ class ServiceLineSchema(pa.DataFrameModel):
     @pa.check("dx_codes", name="icd10cm")
     @classmethod
     def _icd10cm(cls, dx_codes: Series[str]) -> Series[bool]:
-        bad_rows = _dx_list_problems(dx_codes)[0]
+        bad_rows = dx_list_problems(dx_codes)[0]
         return pd.Series(~np.isin(np.arange(len(dx_codes)), bad_rows), index=dx_codes.index)
 
     @pa.check("rendering_npi", "referring_npi", name="npi")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.edits import _payer_columns, apply_edits, apply_threshold_edits
-from analytics.payers import load_payers
+from analytics.edits import apply_edits, apply_threshold_edits
+from analytics.payers import load_payers, payer_columns
 from analytics.pricing import price_lines, split_cost_share
 from analytics.units import compute_units
 
@@ -68,7 +68,7 @@ def main() -> None:
     lines = synthetic_lines(args.lines)
     n = len(lines)
     warnings.simplefilter("ignore")
-    method = _payer_columns(lines, payers)["unit_method"]
+    method = payer_columns(lines, payers)["unit_method"]
     t_units, u = timed(lambda: compute_units(lines, method), args.repeat)
     t_edits, e = timed(lambda: apply_edits(u, payers), args.repeat)
     t_price, p = timed(lambda: split_cost_share(apply_threshold_edits(price_lines(e, payers), payers), payers),

@@ -39,12 +39,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.edits import DISPOSITIONS, _apply_edits, _apply_threshold_edits, _payer_columns
-from analytics.payers import load_payers
+from analytics._frame import key_codes
+from analytics.edits import DISPOSITIONS, apply_edits_with_keys, apply_threshold_edits_with_keys
+from analytics.payers import load_payers, payer_columns
 from analytics.pipeline import evaluate, evaluate_parquet
-from analytics.pricing import _price_lines, _split_cost_share
+from analytics.pricing import price_lines_with_keys, split_cost_share_with_keys
 from analytics.refdata import load_reference
-from analytics.units import BLOCK_LINES, VISIT_KEYS, LineKeys, _compute_units, _key_codes
+from analytics.units import BLOCK_LINES, VISIT_KEYS, LineKeys, compute_units_with_keys
 
 REPO = Path(__file__).resolve().parents[1]
 PAYERS = REPO / "data" / "sample" / "payers.yaml"
@@ -93,23 +94,23 @@ def stage_times(lines: pd.DataFrame, payers, ref) -> dict[str, float]:
     keys = LineKeys(lines, VISIT_KEYS)
     for name in ("cpt", "payer", "modifiers", "visit", "patient", "date", "year", "date_rank", "visit_first"):
         getattr(keys, name)
-    pol = _payer_columns(lines, payers, keys)
+    pol = payer_columns(lines, payers, keys)
     t["line keys (visits, patients, codes, dates)"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    out = _compute_units(lines, (pol.per_payer("unit_method", object) == "cms")[pol.codes], ref, keys)
+    out = compute_units_with_keys(lines, (pol.per_payer("unit_method", object) == "cms")[pol.codes], ref, keys)
     t["units (8-minute rule / midpoint, reasons)"] = time.perf_counter() - start
     start = time.perf_counter()
-    out = _apply_edits(out, payers, ref, keys)
+    out = apply_edits_with_keys(out, payers, ref, keys)
     t["edits (NCCI, MUE, coverage, limits ...)"] = time.perf_counter() - start
     start = time.perf_counter()
-    out = _price_lines(out, payers, ref, keys)
+    out = price_lines_with_keys(out, payers, ref, keys)
     t["pricing (fee schedule, MPPR, contracts, caps)"] = time.perf_counter() - start
     start = time.perf_counter()
-    out = _apply_threshold_edits(out, payers, ref, keys)
+    out = apply_threshold_edits_with_keys(out, payers, ref, keys)
     t["KX threshold"] = time.perf_counter() - start
     start = time.perf_counter()
-    out = _split_cost_share(out, payers, ref, keys)
+    out = split_cost_share_with_keys(out, payers, ref, keys)
     t["cost share"] = time.perf_counter() - start
     start = time.perf_counter()
     disp = np.asarray(pd.Categorical(out["disposition"], categories=DISPOSITIONS).codes)
@@ -122,7 +123,7 @@ def stage_times(lines: pd.DataFrame, payers, ref) -> dict[str, float]:
 def block_stage_times(lines: pd.DataFrame, payers, ref) -> dict[str, float]:
     """Stage seconds summed over blocks of whole patients, as evaluate splits a large frame."""
     k = max(1, -(-len(lines) // BLOCK_LINES))
-    block = _key_codes(lines["patient_id"])[0] % k
+    block = key_codes(lines["patient_id"])[0] % k
     total: dict[str, float] = {}
     for b in range(k):
         part = lines.iloc[np.flatnonzero(block == b)]

@@ -6,11 +6,15 @@ import pandas as pd
 import pytest
 
 from analytics.exceptions import PrivacyError
+from analytics.intake import read_service_lines
 from analytics.privacy import (
+    IDENTIFYING_COLUMNS,
     Identifiers,
     check_outputs,
     identifiers_from_835,
     identifiers_from_export,
+    identifying_columns,
+    is_identifying,
     scan_outputs,
 )
 
@@ -66,3 +70,49 @@ def test_parquet_outputs_are_scanned(tmp_path):
     ids.add_ids(["PT-88231"])
     pd.DataFrame({"patient_id": ["PT-88231"]}).to_parquet(tmp_path / "lines.parquet")
     assert scan_outputs([tmp_path], ids)["kind"].tolist() == ["id"]
+
+
+# Every header (snake case) that names or identifies a patient, written out here so that a
+# header dropped from the list in analytics/privacy.py fails a test.
+IDENTIFYING_HEADERS = (
+    # names
+    "patient_name", "name", "first_name", "last_name", "firstname", "lastname", "patient_first_name",
+    "patient_last_name", "subscriber_name", "insured_name", "patient", "full_name", "patient_full_name",
+    "middle_name", "guarantor_name",
+    # dates of birth
+    "dob", "date_of_birth", "birth_date", "birthdate", "patient_dob",
+    # social security numbers
+    "ssn", "patient_ssn", "social_security_number",
+    # health plan member ids
+    "member_id", "subscriber_id", "insured_id",
+    # the practice's patient and account numbers
+    "patient_id", "mrn", "chart_number", "account_number", "patient_account", "patient_account_number",
+    "patient_number",
+    # contact details
+    "address", "street_address", "patient_address", "phone", "phone_number", "patient_phone", "email",
+    "patient_email",
+)
+REQUIRED = {"patient_id": "PT-1", "service_date": "2025-03-04", "provider_id": "t1", "provider_type": "lmt",
+            "payer_id": "aetna", "cpt": "97140", "charge": "60"}
+
+
+def test_one_list_of_identifying_headers():
+    assert set(IDENTIFYING_HEADERS) == IDENTIFYING_COLUMNS
+
+
+@pytest.mark.parametrize("header", IDENTIFYING_HEADERS)
+def test_each_identifying_header_is_recognised(header, tmp_path):
+    exported = header.replace("_", " ").title()  # as an export heads it: "Patient Ssn"
+    assert is_identifying(header) and is_identifying(exported)
+    # saved tables leave it out (the patient column itself is kept, to be pseudonymised)
+    assert identifying_columns([exported, "cpt", "units"], patient_column="line_id") == [exported]
+    assert identifying_columns([exported, "cpt"], patient_column=exported) == []
+    if header == "patient_id":
+        return
+    # the intake drops it, or reads it as the patient id, which a patient_id column outranks
+    path = tmp_path / "export.csv"
+    pd.DataFrame({**REQUIRED, exported: "Zqxplanted 9981"}, index=[0]).to_csv(path, index=False)
+    intake = read_service_lines(path)
+    assert intake.accepted == 1
+    assert exported not in intake.lines.columns
+    assert not intake.lines.astype(str).isin(["Zqxplanted 9981"]).any().any()

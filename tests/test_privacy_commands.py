@@ -201,7 +201,7 @@ def test_evaluate_on_dask_writes_pseudonyms_and_no_identifying_column(practice, 
 # Every header the intake drops for privacy or reads as the patient id, by the kind of value
 NAME_HEADERS = ("name", "patient", "patient_name", "patient_full_name", "full_name", "first_name", "last_name",
                 "middle_name", "patient_first_name", "patient_last_name", "guarantor_name", "subscriber_name",
-                "insured_name")
+                "insured_name", "firstname", "lastname")
 DOB_HEADERS = ("dob", "patient_dob", "date_of_birth", "birth_date", "birthdate")
 ID_HEADERS = ("ssn", "patient_ssn", "social_security_number", "member_id", "subscriber_id", "insured_id", "mrn",
               "chart_number", "account_number", "patient_account", "patient_account_number", "patient_number")
@@ -219,7 +219,7 @@ def test_the_header_lists_cover_the_intakes():
 def test_every_identifying_header_is_guarded_and_left_out_by_evaluate(practice, tmp_path):
     lines = service_lines(practice).head(30).drop(columns=list(PLANTED_HEADERS))
     planted = {
-        **{h: f"Plimsworth{'abcdefghijklm'[i]}x Ophelia" for i, h in enumerate(NAME_HEADERS)},
+        **{h: f"Plimsworth{'abcdefghijklmno'[i]}x Ophelia" for i, h in enumerate(NAME_HEADERS)},
         **{h: f"19{40 + i}-0{i + 1}-1{i}" for i, h in enumerate(DOB_HEADERS)},
         **{h: f"ZX{9000 + i}" for i, h in enumerate(ID_HEADERS)},
         **{h: f"{i} Quarrybank Lane" for i, h in enumerate(CONTACT_HEADERS)},
