@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import doctest
 import functools
+import importlib
 import json
+import pkgutil
 import re
 import subprocess
 import sys
@@ -18,6 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import analytics.remittance as remittance
+import analytics.remittance.files as remittance_files
+import analytics.remittance.reader as remittance_reader
+import analytics.remittance.tables as remittance_tables
 from analytics.cli import main
 from analytics.exceptions import BalanceWarning, X12Error, X12Warning
 from analytics.remittance import (
@@ -626,17 +631,19 @@ def _varied_folder(folder: Path) -> list[Path]:
 )
 def test_batched_files_equal_files_read_one_by_one(tmp_path, monkeypatch, batch_rows, chunk_bytes):
     if batch_rows is not None:
-        monkeypatch.setattr(remittance, "_BATCH_ROWS", batch_rows)
+        monkeypatch.setattr(remittance_files, "_BATCH_ROWS", batch_rows)
     if chunk_bytes is not None:
-        collect = functools.partial(remittance._collect, chunk_bytes=chunk_bytes)
-        monkeypatch.setattr(remittance, "_collect", collect)
+        collect = functools.partial(remittance_files._collect, chunk_bytes=chunk_bytes)
+        monkeypatch.setattr(remittance_files, "_collect", collect)
     built: list[list[str]] = []
-    build = remittance._build
-    monkeypatch.setattr(
-        remittance,
-        "_build",
-        lambda entries: built.append([e.name for e in entries]) or build(entries),
-    )
+    build = remittance_files.build_tables
+    # files read whole are built in read_835_many, the parts of a file by its reader
+    for module in (remittance_files, remittance_reader):
+        monkeypatch.setattr(
+            module,
+            "build_tables",
+            lambda entries: built.append([e.name for e in entries]) or build(entries),
+        )
     paths = _varied_folder(tmp_path)
     remit = _assert_many_equals_one_by_one(paths)
     unreadable = ["d_truncated.835", "g_not_finite.835", "j_garbage.835", "m_infinite_allowed.835"]
@@ -679,7 +686,7 @@ def test_same_file_twice_and_only_unreadable_files(tmp_path):
     for name, frame in empty.tables().items():
         assert frame.empty
         assert (
-            frame.dtypes.to_dict() == getattr(remittance._empty_remittance(), name).dtypes.to_dict()
+            frame.dtypes.to_dict() == getattr(remittance_tables._empty_remittance(), name).dtypes.to_dict()
         )
 
 
@@ -722,12 +729,12 @@ def test_batches_never_change_the_outcome(tmp_path_factory, texts, batch_rows):
     for i, text in enumerate(texts):
         paths.append(folder / f"{i:02d}.835")
         paths[-1].write_text(text)
-    saved = remittance._BATCH_ROWS
-    remittance._BATCH_ROWS = batch_rows
+    saved = remittance_files._BATCH_ROWS
+    remittance_files._BATCH_ROWS = batch_rows
     try:
         _assert_many_equals_one_by_one(paths)
     finally:
-        remittance._BATCH_ROWS = saved
+        remittance_files._BATCH_ROWS = saved
 
 
 # ---- privacy -----------------------------------------------------------------------------------
@@ -1049,9 +1056,19 @@ def test_generated_remittances_balance(claims, plb):
 
 
 def test_docstring_examples_run():
+    # the package and each of its modules (testmod looks only at what a module defines)
+    modules = [remittance] + [
+        importlib.import_module(f"{remittance.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(remittance.__path__)
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = doctest.testmod(remittance, optionflags=doctest.NORMALIZE_WHITESPACE)
+        results = [
+            doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE) for m in modules
+        ]
+    result = doctest.TestResults(
+        sum(r.failed for r in results), sum(r.attempted for r in results)
+    )
     assert result.failed == 0 and result.attempted >= 5
 
 

@@ -20,10 +20,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import analytics.cli.remit as remit_command
 import analytics.remittance as remittance
+import analytics.remittance.tables as remittance_tables
 from analytics.cli import main
-from analytics.exceptions import AnalyticsError, BalanceWarning, ParameterError, X12Error
+from analytics.exceptions import (
+    AnalyticsError,
+    BalanceWarning,
+    ParameterError,
+    X12Error,
+    X12Warning,
+)
 from analytics.remittance import Remittance, iter_835, read_835, read_835_many
+from analytics.remittance.sources import TextPieces
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "x12-835"
 TABLES = ("payments", "claims", "service_lines", "adjustments", "remarks", "plb", "balance")
@@ -448,14 +457,14 @@ def test_component_separator_settled_by_reading_ahead(monkeypatch):
     assert whole.plb[["reason", "reference"]].values.tolist() == [["WO", "ADJ1"]]
     assert whole_notes == [
         (
-            remittance.X12Warning,
+            X12Warning,
             "<text>: ISA16 at segment 1 declares component separator ':', but the composites "
             "use '>' (e.g. 'HC>97140>GP'); read with '>'.",
         )
     ]
     forks = []
-    fork = remittance._TextPieces.fork
-    monkeypatch.setattr(remittance._TextPieces, "fork", lambda self: forks.append(1) or fork(self))
+    fork = TextPieces.fork
+    monkeypatch.setattr(TextPieces, "fork", lambda self: forks.append(1) or fork(self))
     parts, notes = _parts_with_notes(text, chunk_bytes=64)
     assert len(parts) > 10 and forks
     _assert_identical(Remittance.concat(parts), whole)
@@ -549,7 +558,7 @@ def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
 
 
 def test_cli_writes_parts_like_a_whole_read(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(remittance, "_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(remit_command, "CHUNK_BYTES", 1024)
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a_generated.835").write_text(_generated(seed=13, claims=30))
@@ -596,7 +605,7 @@ def test_cli_with_only_failing_files_writes_empty_tables(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["remit", str(tmp_path / "bad.835"), "--out", str(out)]) == 1
     assert "No 835 file was read." in capsys.readouterr().out
-    empty = remittance._empty_remittance()
+    empty = remittance_tables._empty_remittance()
     for name in TABLES:
         frame = pd.read_parquet(out / f"{name}.parquet")
         assert frame.empty and frame.dtypes.to_dict() == getattr(empty, name).dtypes.to_dict()
