@@ -10,8 +10,9 @@ without insurance or without remittances gets a sentence saying so instead of em
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from analytics.history import History
@@ -35,6 +36,18 @@ __all__ = [
     "denials_narrative",
     "contracts_narrative",
     "data_notes",
+    "RECOMMENDATION_COLUMNS",
+    "recommendation_table",
+    "recommendations_markdown",
+    "denial_actions",
+    "underpayment_actions",
+    "denials_recommendations",
+    "revenue_recommendations",
+    "contracts_recommendations",
+    "denial_risk_recommendations",
+    "scenarios_recommendations",
+    "denial_risk_narrative",
+    "whatif_narrative",
 ]
 
 
@@ -236,3 +249,306 @@ def _nothing_to_compare(history: History) -> str:
 def data_notes(history: History) -> str:
     """The history's data notes as Markdown bullets (empty when there are none)."""
     return _bullets(history.notes)
+
+
+# ---------------------------------------------------------------------------------------
+# Recommendations: up to five actions in dollars, each resting on one row of a page's table
+# ---------------------------------------------------------------------------------------
+
+#: Columns of every recommendations table (:func:`recommendation_table`).
+RECOMMENDATION_COLUMNS = ("rank", "action", "dollars", "source", "payer", "code", "lines", "count")
+
+
+def recommendation_table(rows: Sequence[Mapping[str, object]], top: int = 5) -> pd.DataFrame:
+    """The actions, largest dollars first (at most ``top``), as a table.
+
+    Each row: ``rank``, ``action`` (the sentence), ``dollars`` (the figure it cites),
+    ``source`` (the table of the page whose row holds the figures, and that row), ``payer``,
+    ``code``, ``lines`` and ``count`` (the lines and the denials or claims it counts).
+    """
+    frame = pd.DataFrame(list(rows), columns=[c for c in RECOMMENDATION_COLUMNS if c != "rank"])
+    frame = frame[frame["dollars"].astype(float) > 0.5]
+    frame = frame.sort_values(["dollars", "action"], ascending=[False, True], kind="stable").head(top)
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame.reset_index(drop=True)
+
+
+def recommendations_markdown(table: pd.DataFrame) -> str:
+    """The actions as a numbered Markdown list under "What to do next" (a sentence when none)."""
+    if table.empty:
+        return "**What to do next**\n\n- Nothing stands out in this period: no action is worth a dollar figure."
+    items = "\n".join(f"{int(r.rank)}. {r.action}" for r in table.itertuples(index=False))
+    return f"**What to do next** (largest dollars first; the figures are in the table below)\n\n{items}"
+
+
+def _name(history: History, payer_id: str) -> str:
+    return _payer_names(history, [payer_id])[0]
+
+
+def denial_actions(history: History) -> pd.DataFrame:
+    """The period's denials by payer, reason category and code: the table the denials page's
+    actions rest on.
+
+    Columns ``payer_id, payer, category, cpt, lines`` (adjudicated insurance lines of that
+    payer and code), ``denied_lines`` (of them, denied in that category), ``denied_amount``
+    and ``carc`` (the most frequent CARC).
+    """
+    ins = insurance(history.period)
+    adj = ins[ins["adjudicated"].to_numpy()]
+    cols = ["payer_id", "payer", "category", "cpt", "lines", "denied_lines", "denied_amount", "carc"]
+    d = adj[(adj["denied_amount"] > 0.005).to_numpy()]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    lines = adj.groupby(["payer_id", "cpt"], observed=True).size().rename("lines")
+    g = d.assign(category=d["denial_category"].astype(str).replace("", "other")).groupby(
+        ["payer_id", "category", "cpt"], observed=True, sort=True).agg(
+        denied_lines=("denied_amount", "size"), denied_amount=("denied_amount", "sum"),
+        carc=("denial_carc", lambda s: s.astype(str).value_counts().index[0]))
+    g = g.reset_index().join(lines, on=["payer_id", "cpt"])
+    g["payer"] = [_name(history, p) for p in g["payer_id"]]
+    g["denied_amount"] = g["denied_amount"].round(2)
+    return g[cols].sort_values(["denied_amount", "payer_id", "cpt"], ascending=[False, True, True],
+                               kind="stable").reset_index(drop=True)
+
+
+def _category_label(category: str) -> str:
+    """A CARC catalog category in words ("prescription_referral" -> "prescription referral")."""
+    return str(category).replace("_", " ") or "other"
+
+
+_PER_CODE = ("non_covered", "coverage", "bundling", "provider_eligibility", "medical_necessity")
+
+
+def _column1(history: History, payer_id: str, cpt: str) -> tuple[str, str]:
+    """The column-1 code a payer pairs ``cpt`` with, and the modifier it honours (XS default)."""
+    from analytics.refdata import load_reference
+
+    pol = history.payers.get(payer_id)
+    for c1, c2, mods in getattr(getattr(pol, "ncci", None), "pairs", ()):
+        if c2 == cpt:
+            return c1, (list(mods) or ["XS"])[0]
+    ptp = load_reference().ncci_ptp
+    hit = ptp[(ptp["column2"].astype(str) == cpt) & (ptp["modifier_indicator"] == 1)]
+    return (str(hit["column1"].iloc[0]), "XS") if len(hit) else ("", "")
+
+
+def _denial_sentence(history: History, r) -> str:
+    """The action for one row of :func:`denial_actions` (codes summed for per-payer categories)."""
+    payer, k, n, money = r.payer, int(r.denied_lines), int(r.lines), fmt_money(r.denied_amount)
+    cat, cpt = str(r.category), str(r.cpt)
+    pol = history.payers.get(r.payer_id)
+    if cat in ("non_covered", "coverage") or (cat == "bundling" and cpt == "97010"):
+        return f"Stop billing {cpt} to {payer}: denied on {k:,} of {n:,} lines, {money}."
+    if cat == "bundling":
+        c1, mod = _column1(history, r.payer_id, cpt)
+        if c1:
+            return (f"When {cpt} and {c1} treat separate body regions, document it and bill {cpt}-{mod} at "
+                    f"{payer}; otherwise bill one of the two: {k:,} bundling denials of {cpt}, {money}.")
+        return f"Check the code pairs billed with {cpt} at {payer}: {k:,} bundling denials, {money}."
+    if cat == "provider_eligibility":
+        return (f"Have {payer}'s {cpt} services rendered by a provider type the plan pays: {k:,} denials, "
+                f"{money}.")
+    if cat == "medical_necessity":
+        return (f"Record the diagnosis and plan of care that support {cpt} for {payer}: {k:,} medical-necessity "
+                f"denials, {money}.")
+    words = {
+        "prescription_referral": f"Check prescriptions before {payer} visits",
+        "authorization": f"Get the authorisation before {payer} visits that need one",
+        "timely_filing": (f"Send {payer} claims within its {pol.timely_filing_days}-day filing limit"
+                          if pol is not None and pol.timely_filing_days else f"Send {payer} claims sooner"),
+        "benefit_max": f"Check the visits left on the plan before {payer} visits",
+        "frequency": f"Check units and visit counts against {payer}'s limits",
+        "eligibility": f"Verify {payer} eligibility before each visit",
+    }
+    lead = words.get(cat, f"Fix the claim data behind {payer}'s '{_category_label(cat)}' denials before resubmitting")
+    return f"{lead}: {k:,} denials (CARC {r.carc}), {money}."
+
+
+def denials_recommendations(history: History, top: int = 5) -> pd.DataFrame:
+    """Up to ``top`` actions from the period's denials (:func:`recommendation_table`).
+
+    A plan exclusion or a bundled 97010 becomes "stop billing"; a bundling denial "document
+    separate regions and bill the X modifier, otherwise one code" (never billing what the
+    notes do not show); prescriptions, authorisations, filing limits and visit limits become
+    checks before the visit. Each row cites its row of :func:`denial_actions` (summed over
+    codes for the per-payer reasons).
+    """
+    acts = denial_actions(history)
+    rows = []
+    if len(acts):
+        per_code = acts[acts["category"].isin(_PER_CODE)]
+        rest = acts[~acts["category"].isin(_PER_CODE)]
+        if len(rest):
+            lines = insurance(history.period)
+            lines = lines[lines["adjudicated"].to_numpy()].groupby("payer_id", observed=True).size()
+            rest = rest.groupby(["payer_id", "payer", "category"], sort=True).agg(
+                denied_lines=("denied_lines", "sum"), denied_amount=("denied_amount", "sum"),
+                carc=("carc", "first")).reset_index().assign(cpt="all codes")
+            rest["lines"] = rest["payer_id"].map(lines).fillna(0).astype(np.int64)
+        for r in pd.concat([per_code, rest], ignore_index=True).itertuples(index=False):
+            rows.append({"action": _denial_sentence(history, r), "dollars": round(float(r.denied_amount), 2),
+                         "source": f"denials by payer, reason and code: {r.payer}, {_category_label(r.category)}, "
+                                   f"{r.cpt}", "payer": r.payer, "code": r.cpt, "lines": int(r.lines),
+                         "count": int(r.denied_lines)})
+    return recommendation_table(rows, top)
+
+
+def revenue_recommendations(history: History, top: int = 5) -> pd.DataFrame:
+    """Up to ``top`` actions from the revenue figures: bill what is unbilled, chase A/R over 90
+    days, work each payer's denials. Each cites a row of the headline, A/R or by-payer table."""
+    from analytics.kpis import ar_aging
+
+    rows = []
+    s = summary(history)
+    ins = insurance(history.period)
+    unbilled = ins[~ins["submitted"].to_numpy()]
+    if s["unbilled_charges"] > 0:
+        rows.append({"action": f"Bill the {len(unbilled):,} insurance lines not yet billed: "
+                               f"{fmt_money(s['unbilled_charges'])} in charges.",
+                     "dollars": float(s["unbilled_charges"]), "source": "headline: Not yet billed", "payer": "",
+                     "code": "", "lines": len(unbilled), "count": int(unbilled["claim_id"].nunique())})
+    aging = ar_aging(history)
+    for r in aging.itertuples(index=False):
+        old = float(r[aging.columns.get_loc("91-120")] + r[aging.columns.get_loc("over 120")])
+        if old > 0:
+            rows.append({"action": f"Follow up {r.payer}'s claims waiting over 90 days for an answer: "
+                                   f"{fmt_money(old)} of {fmt_money(r.total)} open.",
+                         "dollars": round(old, 2), "source": f"insurance A/R: {r.payer}", "payer": r.payer,
+                         "code": "", "lines": int(r.lines), "count": int(r.claims)})
+    for r in by_payer(history).itertuples(index=False):
+        if r.denied_amount > 0:
+            rows.append({"action": f"Work {r.payer}'s denials (the denials page names the reasons): "
+                                   f"{fmt_money(r.denied_amount)} denied in this period.",
+                         "dollars": float(r.denied_amount), "source": f"by payer: {r.payer}", "payer": r.payer,
+                         "code": "", "lines": int(r.visits), "count": int(r.visits)})
+    return recommendation_table(rows, top)
+
+
+def underpayment_actions(history: History, *, tolerance: float = 0.05) -> pd.DataFrame:
+    """Underpaid lines by payer and code over the period: ``payer_id, payer, cpt, months``
+    (first to last month of service), ``lines``, ``claims`` and ``recoverable``."""
+    u = underpayments(history, tolerance=tolerance).lines
+    cols = ["payer_id", "payer", "cpt", "months", "lines", "claims", "recoverable"]
+    if u.empty:
+        return pd.DataFrame(columns=cols)
+    g = u.groupby(["payer_id", "payer", "cpt"], sort=True).agg(
+        first=("month", "min"), last=("month", "max"), lines=("shortfall", "size"),
+        claims=("claim_id", "nunique"), recoverable=("shortfall", "sum")).reset_index()
+    g["months"] = np.where(g["first"] == g["last"], g["first"].dt.strftime("%Y-%m"),
+                           g["first"].dt.strftime("%Y-%m") + " to " + g["last"].dt.strftime("%Y-%m"))
+    g["recoverable"] = g["recoverable"].round(2)
+    return g[cols].sort_values(["recoverable", "payer_id", "cpt"], ascending=[False, True, True],
+                               kind="stable").reset_index(drop=True)
+
+
+def contracts_recommendations(history: History, top: int = 5, *, tolerance: float = 0.05) -> pd.DataFrame:
+    """Up to ``top`` appeals: each payer and code paid below contract, with the claims to appeal
+    (rows of :func:`underpayment_actions`)."""
+    rows = [{"action": f"Appeal {r.payer}'s underpaid {r.cpt} claims ({r.months}): {fmt_money(r.recoverable)} "
+                       f"recoverable across {_plural(int(r.claims), 'claim', 'claims')}.",
+             "dollars": float(r.recoverable), "source": f"underpaid by payer and code: {r.payer}, {r.cpt}",
+             "payer": r.payer, "code": r.cpt, "lines": int(r.lines), "count": int(r.claims)}
+            for r in underpayment_actions(history, tolerance=tolerance).itertuples(index=False)]
+    return recommendation_table(rows, top)
+
+
+def denial_risk_recommendations(summary_: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """Up to ``top`` actions from the worklist by payer and status
+    (:func:`analytics.denials.worklist_summary`)."""
+    rows = []
+    for r in summary_.itertuples(index=False):
+        if r.status == "not billed yet":
+            what = (f"Before billing {r.payer}'s {_plural(int(r.lines), 'open line', 'open lines')}, work the "
+                    f"checks on the worklist")
+        else:
+            what = f"Follow up {r.payer}'s {_plural(int(r.lines), 'billed line', 'billed lines')} with no 835 yet"
+        certain = f", {int(r.certain):,} of them denied for certain as they stand" if r.certain else ""
+        rows.append({"action": f"{what}: {fmt_money(r.dollars_at_risk)} at risk{certain}.",
+                     "dollars": float(r.dollars_at_risk), "source": f"worklist by payer: {r.payer}, {r.status}",
+                     "payer": r.payer, "code": "", "lines": int(r.lines), "count": int(r.claims)})
+    return recommendation_table(rows, top)
+
+
+def scenarios_recommendations(by_payer_: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """Up to ``top`` actions from the practice what-if by payer
+    (:attr:`analytics.scenarios.PracticeWhatIf.by_payer`): code each visit its best documented
+    way, and record separate regions or time blocks where the notes show them."""
+    rows = []
+    for r in by_payer_.itertuples(index=False):
+        if r.difference_per_month > 0:
+            rows.append({"action": f"At {r.payer}, bill each visit its best documented way (most often "
+                                   f"{r.best_alternative}): {fmt_money(r.difference_per_month)} more a month in "
+                                   f"expected collections, on {r.visits_improved:,} of {r.visits:,} visits.",
+                         "dollars": float(r.difference_per_month), "source": f"practice what-if: {r.payer}",
+                         "payer": r.payer, "code": "", "lines": int(r.visits), "count": int(r.visits_improved)})
+        if r.if_documented_per_month > 0:
+            rows.append({"action": f"At {r.payer}, when the notes show 97124 and 97140 (or another pair) on "
+                                   "separate body regions or in separate time blocks, record it in the export: "
+                                   f"up to {fmt_money(r.if_documented_per_month)} a month more with the right "
+                                   f"modifier, on {r.unknown_visits:,} visits whose documentation is not in it.",
+                         "dollars": float(r.if_documented_per_month), "source": f"practice what-if: {r.payer}",
+                         "payer": r.payer, "code": "", "lines": int(r.visits), "count": int(r.unknown_visits)})
+    return recommendation_table(rows, top)
+
+
+def denial_risk_narrative(risk, worklist_: pd.DataFrame) -> str:
+    """Sentences on the learned risk (how, from what, how well it did on the last months) and
+    on the worklist (Markdown bullets). ``risk`` is :func:`analytics.denials.learned_risk`."""
+    out = []
+    if risk.mode == "prior":
+        out.append("No line has an answer from a payer (835) yet, so nothing can be learned: every chance of "
+                   "denial below is the payer's denial_prior in payers.yaml, marked \"payer prior, no history\".")
+    elif risk.mode == "rates":
+        out.append(f"The history is too thin to fit the model: {_plural(risk.denials, 'denial', 'denials')} in "
+                   f"{_plural(risk.lines, 'answered line', 'answered lines')} (it needs {risk.min_denials}). Each "
+                   "chance below is the payer and code's denial rate shrunk toward the payer's rate, marked "
+                   "\"shrunk rate\".")
+    else:
+        out.append(f"The chance of denial is learned from {_plural(risk.lines, 'answered line', 'answered lines')} "
+                   f"for services from {risk.start.date()} to {risk.end.date()}, {risk.denials:,} denied. "
+                   f"{_plural(risk.rule_denied, 'more line was', 'more lines were')} denied by payer rules the "
+                   "toolkit applies itself: those count as certain, not learned.")
+        v = risk.validation
+        if v is None:
+            out.append(f"Not validated by time: {risk.validation_note}.")
+        else:
+            s = v.scores.set_index("predictor")
+            m, o, r = (s.iloc[i] for i in range(3))
+            better = m["brier"] < o["brier"] and m["brier"] < r["brier"]
+            auc = f"{m['auc']:.2f}" if np.isfinite(m["auc"]) else "-"
+            out.append(f"Fitted on {v.train_start.date()} to {v.train_end.date()} and scored on the "
+                       f"{_plural(int(m['lines']), 'line', 'lines')} of {v.test_start.date()} to "
+                       f"{v.test_end.date()}: Brier score {m['brier']:.4f} against {o['brier']:.4f} for the "
+                       f"practice's overall rate and {r['brier']:.4f} for shrunk payer x code rates (lower is "
+                       f"better); AUC {auc} (0.5 is chance). "
+                       + ("The model beats both baselines." if better else
+                          "The model does not beat both baselines on the last months: read its chances as rough."))
+    if worklist_.empty:
+        out.append("No line is waiting: every insurance line has been billed and answered by an 835.")
+    else:
+        unbilled = int((worklist_["status"] == "not billed yet").sum())
+        certain = int((worklist_["p_deny"] >= 1).sum())
+        out.append(f"{_plural(len(worklist_), 'line is', 'lines are')} open ({unbilled:,} not billed yet, "
+                   f"{len(worklist_) - unbilled:,} billed with no 835 yet), worth "
+                   f"{fmt_money(worklist_['value'].sum())}; {fmt_money(worklist_['dollars_at_risk'].sum())} of it "
+                   f"is at risk, and {_plural(certain, 'line is', 'lines are')} denied for certain as "
+                   f"{'it stands' if certain == 1 else 'they stand'}.")
+    return _bullets(out)
+
+
+def whatif_narrative(whatif) -> str:
+    """Sentences on the practice what-if (:func:`analytics.scenarios.practice_whatif`)."""
+    t = whatif.by_payer
+    if t.empty:
+        return "- No insurance visit in this period: no coding what-if to show."
+    billed, best = float(t["billed_per_month"].sum()), float(t["best_per_month"].sum())
+    unknown = int(t["unknown_visits"].sum())
+    out = [f"The period's {whatif.visits:,} insurance visits, as billed, are expected to bring in "
+           f"{fmt_money(billed)} a month; coded each its best documented way, {fmt_money(best)} "
+           f"({fmt_money(best - billed)} more)."]
+    if unknown:
+        out.append(f"{_plural(unknown, 'visit pairs', 'visits pair')} codes that a 59 or X modifier would unbundle, "
+                   "but the export does not say whether the notes show separate body regions or time blocks: "
+                   "they are counted under \"documentation unknown\", never assumed "
+                   f"(up to {fmt_money(float(t['if_documented_per_month'].sum()))} a month more, were it documented).")
+    return _bullets(out)

@@ -652,7 +652,7 @@ def test_cli_compare_json_shape(capsys):
     for alt in data["alternatives"]:
         assert set(alt) == {"name", "payer", "supported", "lines", "expected_total"}
         for ln in alt["lines"]:
-            assert set(ln) == {"code", "modifiers", "units", "allowed", "p_deny", "expected"}
+            assert set(ln) == {"code", "modifiers", "units", "allowed", "p_deny", "p_deny_basis", "expected"}
         assert alt["expected_total"] == pytest.approx(
             sum(ln["expected"] for ln in alt["lines"]), abs=0.005
         )
@@ -724,22 +724,32 @@ def test_notebook_parameters_are_all_readable_by_papermill():
     assert all(p["help"] and p["inferred_type_name"] != "None" for p in params.values())
 
 
-def test_notebook_runs_headless_with_default_parameters(tmp_path):
+def test_notebook_runs_headless_as_a_batch_report(tmp_path):
+    """The page as ``report scenarios`` runs it (no explorer), for a session of 30 + 30 minutes."""
     papermill = pytest.importorskip("papermill")
     out = tmp_path / "coding_scenarios.ipynb"
     from analytics.reports import _register_engine
 
-    # default parameters, explorer included; the report runner's engine re-polls the kernel
-    # (jupyter/nbclient#312) and a cell timeout turns any stall into a failure, not a hang
+    # the report runner's engine re-polls the kernel (jupyter/nbclient#312) and a cell timeout
+    # turns any stall into a failure, not a hang
     papermill.execute_notebook(
         str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK.parent),
         engine_name=_register_engine(), execution_timeout=300,
+        parameters={"minutes_97124": 30, "minutes_97140": 30, "minutes_97112": 0, "minutes_97110": 0,
+                    "show_explorer": False},
     )
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    markdown = " ".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert "Expected per visit" in html and "97140 + 97124-XS" in html  # the totals table
     assert "Gold PPO" in html and "$" in html  # payer names and dollars, not ids and bare numbers
     assert ">Why<" in html and "8-minute rule" in html  # the per-line table with its explanations
-    assert any("image/png" in o.get("data", {}) for o in outputs)  # the chart
+    assert "learned from" in html and "Gold PPO 97124 lines" in html  # the chance of denial and its basis
+    assert "documentation unknown" in html  # the practice what-if never assumes 59/X documentation
+    assert "What to do next" in markdown
+    assert "## Explorer" not in markdown  # no empty explorer section in a batch run
+    heading = next(o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
+    assert heading.startswith("# Coding scenarios") and "\n\n." not in heading and " ." not in heading
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the charts
     assert not any(o.output_type == "error" for o in outputs)

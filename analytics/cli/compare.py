@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from analytics.exceptions import InputError
+from analytics.history import load_history
 from analytics.payers import load_payers
-from analytics.scenarios import Session, compare
+from analytics.scenarios import Session, compare, learned_risk
 
 __all__ = ["register_cli"]
 
@@ -38,6 +39,13 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help="payer id from the policies (repeat; default: all)",
     )
     p.add_argument("--payers", type=Path, help=f"payer policy YAML (default {_DEFAULT_PAYERS})")
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="practice folder (service_lines.csv, payers.yaml, remittances/): the chance of denial is learned "
+        "from its remittances, and its payers.yaml is used unless --payers is given",
+    )
     p.add_argument(
         "--distinct-regions",
         action="store_true",
@@ -94,7 +102,11 @@ def _run_compare(args: argparse.Namespace) -> int:
         date = pd.Timestamp(f"{args.year}-06-01")
     else:
         date = pd.Timestamp.today().normalize()
-    path = args.payers or _DEFAULT_PAYERS
+    risk = None
+    if args.data is not None:
+        history = load_history(args.data)  # names the folder and the fix when it is not a practice
+        risk = learned_risk(history, validate=False)
+    path = args.payers or (args.data / "payers.yaml" if args.data is not None else _DEFAULT_PAYERS)
     payers = (
         load_payers(path)
         if Path(path).exists() or args.payers
@@ -114,7 +126,7 @@ def _run_compare(args: argparse.Namespace) -> int:
         visits_used=args.visits_used,
         plan_of_care=None if args.plan_of_care == "none" else args.plan_of_care,
     )
-    result = compare(session, payers, payer_ids=args.payer_ids)
+    result = compare(session, payers, payer_ids=args.payer_ids, risk=risk)
     if args.json:
         print(json.dumps(result.to_json_dict(), indent=2))
         return 0
@@ -167,6 +179,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             code = f"{r.group_code}-{r.carc}" if r.carc else r.disposition
             billed = "-".join([r.cpt, *filter(None, str(r.modifiers).split(","))])
             print(f"  {r.payer_id}: {billed} ({code}): {r.edit_reason}")
+    _print_chances(result)
     unsupported = t.loc[~t["supported"]].drop_duplicates("alternative")
     if len(unsupported):
         print("\nNot supported by the documentation (do not bill unless the record shows it):")
@@ -174,3 +187,15 @@ def _run_compare(args: argparse.Namespace) -> int:
             print(f"  {r.alternative}: {r.missing}")
     print("\n* = the supported alternative with the highest expected collections for that payer")
     return 0
+
+
+def _print_chances(result) -> None:
+    """Each payer and code's chance of denial on lines no edit denies, and what it rests on."""
+    t = result.table
+    live = t[~t["disposition"].isin(["denied", "not_billed"])]
+    live = live.drop_duplicates(["payer_id", "cpt", "p_deny_basis"])
+    if live.empty:
+        return
+    print("\nChance of denial (lines no edit denies):")
+    for r in live.itertuples(index=False):
+        print(f"  {r.payer_id} {r.cpt}: {r.p_deny:.0%} ({r.p_deny_basis})")

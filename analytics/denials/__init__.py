@@ -22,7 +22,10 @@ training labels), :mod:`~analytics.denials.rates` (shrunk rates, trends, top rea
 :mod:`~analytics.denials.bands` (diagnosis groups and the bands of visit number, filing delay
 and units), :mod:`~analytics.denials.features` and :mod:`~analytics.denials.design` (the
 model's features and design matrix) and :mod:`~analytics.denials.model` (the model);
-:mod:`~analytics.denials.keys` joins the remittance tables for the outcomes. The ``denials``
+:mod:`~analytics.denials.keys` joins the remittance tables for the outcomes;
+:mod:`~analytics.denials.learned` learns the risk from a practice's history (model, or shrunk
+payer x code rates when the history is thin, validated by time) and
+:mod:`~analytics.denials.worklist` scores the lines not yet billed or answered. The ``denials``
 command lives in :mod:`analytics.cli.denials`.
 """
 
@@ -38,13 +41,32 @@ from analytics.denials.bands import (
     units_band,
     visit_band,
 )
+from analytics.denials.chart import calibration_chart
 from analytics.denials.features import INTERACTIONS
+from analytics.denials.learned import (
+    LearnedRisk,
+    TimeValidation,
+    calibration_table,
+    fit_learned_risk,
+    history_frame,
+    learned_risk,
+)
 from analytics.denials.model import DenialRiskModel, RiskReport
 from analytics.denials.outcomes import OUTCOMES, label_lines, line_outcomes
 from analytics.denials.rates import denial_rates, fit_beta_prior, monthly_trend, top_reasons
+from analytics.denials.worklist import worklist, worklist_summary
 
 __all__ = [
     "DenialRiskModel",
+    "LearnedRisk",
+    "TimeValidation",
+    "learned_risk",
+    "fit_learned_risk",
+    "history_frame",
+    "calibration_table",
+    "calibration_chart",
+    "worklist",
+    "worklist_summary",
     "RiskReport",
     "line_outcomes",
     "label_lines",

@@ -25,8 +25,11 @@ Modules, one job each: :mod:`~analytics.scenarios.session` (the documented sessi
 checks), :mod:`~analytics.scenarios.catalog` (code catalog and NCCI pairs),
 :mod:`~analytics.scenarios.alternatives`, :mod:`~analytics.scenarios.tables` (the lines,
 per-line table and totals of a comparison), :mod:`~analytics.scenarios.chart`,
-:mod:`~analytics.scenarios.compare`, :mod:`~analytics.scenarios.claim_form` and
-:mod:`~analytics.scenarios.explorer`. The ``compare`` command is in
+:mod:`~analytics.scenarios.compare`, :mod:`~analytics.scenarios.claim_form`,
+:mod:`~analytics.scenarios.practice` (the practice-level what-if over the period's actual
+visits) and :mod:`~analytics.scenarios.explorer`. :func:`learned_risk` (from
+:mod:`analytics.denials.learned`) gives the chance of denial learned from a practice's
+history, for ``compare(..., risk=...)`` and :func:`practice_whatif`. The ``compare`` command is in
 :mod:`analytics.cli.compare`.
 
 Sources: FACTS sec. 3 (units), sec. 4 (NCCI pairs and modifiers; CMS accepts 59 or the
@@ -35,6 +38,7 @@ more specific X{EPSU} subsets), sec. 8 (CMS-1500 items, code sets), sec. 9 (ICD-
 
 from __future__ import annotations
 
+from analytics.denials.learned import learned_risk
 from analytics.scenarios.alternatives import MODIFIER_CHOICES, Alternative, alternatives
 from analytics.scenarios.claim_form import ClaimForm, claim_form
 from analytics.scenarios.compare import (
@@ -44,6 +48,7 @@ from analytics.scenarios.compare import (
     with_fee_schedule,
 )
 from analytics.scenarios.explorer import explorer
+from analytics.scenarios.practice import PracticeWhatIf, common_session, practice_whatif
 from analytics.scenarios.session import SAMPLE_CHARGES, Referring, Service, Session
 
 __all__ = [
@@ -59,6 +64,10 @@ __all__ = [
     "with_fee_schedule",
     "practice_defaults",
     "explorer",
+    "learned_risk",
+    "practice_whatif",
+    "PracticeWhatIf",
+    "common_session",
     "MODIFIER_CHOICES",
     "SAMPLE_CHARGES",
 ]
