@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lab bench chromium lint clean
+.PHONY: install demo test test-fast lab lab-env bench chromium lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ install: $(STAMP)
 demo: install
 	$(PY) -m analytics demo --data data/sample --out reports
 
-test: install chromium
+# Everything: unit tests, docstring examples, the report notebooks, Chromium, Dask.
+test: install chromium lab-env
 	$(PY) -m pytest -q
+
+# The fast tier (about a minute): leaves out the tests marked slow in tests/conftest.py.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 # Headless Chromium opens the HTML reports in the tests (Debian package).
 chromium:
@@ -25,9 +30,25 @@ chromium:
 	  echo "installing Debian chromium for the report tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-lab: install
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebook]'
-	$(VENV)/bin/jupyter lab notebooks/
+# JupyterLab lives in its own environment, $(VENV)/lab: its dependencies make every nbformat
+# import (each report run) about 2 s slower. Its Python kernel is the project's $(VENV).
+LAB := $(VENV)/lab
+$(LAB)/.installed: $(STAMP)
+	$(PYTHON) -m venv $(LAB)
+	$(LAB)/bin/python -m pip install --quiet --disable-pip-version-check 'jupyterlab>=4' \
+	  "jupyterlab_widgets==$$($(PY) -c 'import importlib.metadata as m; print(m.version("jupyterlab_widgets"))')"
+	$(PY) -m ipykernel install --prefix "$(abspath $(LAB))" --name python3 \
+	  --display-name 'Python 3 (ipykernel)' >/dev/null 2>&1
+	mkdir -p $(LAB)/share/jupyter/lab/settings
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+	  > $(LAB)/share/jupyter/lab/settings/overrides.json
+	touch $@
+
+lab-env: $(LAB)/.installed
+
+# The coding-choice explorer (notebooks/explorer.ipynb) in JupyterLab; --allow-root as root.
+lab: lab-env
+	$(LAB)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/explorer.ipynb
 
 bench: install
 	$(PY) benchmarks/run_all.py

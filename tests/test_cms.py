@@ -4,8 +4,13 @@ Known values are typed in from the public CMS figures quoted in FACTS 1.1 (CY202
 October release) and FACTS 1.4 (CY2025 GPCIs, addendum E). The PTP and MUE fixtures are
 built here in the CMS layout; their codes and indicators are test data, not CMS figures.
 
-CPT descriptors are AMA copyright: no test prints them, and the copies of the real PPRRVU
-file written to tmp_path carry a placeholder in the DESCRIPTION column.
+The real files are read from tests/data/cms (fixtures ``cms_dir``, ``cms26_dir``): the GPCI
+and locality files whole, the PPRRVU files as extracts that keep CMS's title and header lines
+and the rows of the therapy, manipulation and a few component-split codes (see
+tests/data/README.md).
+
+CPT descriptors are AMA copyright: the extracts carry an empty DESCRIPTION column, no test
+prints a descriptor, and the copies written to tmp_path carry a placeholder in that column.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ from analytics.exceptions import ReferenceDataError, UnpricedCodeWarning
 PPRRVU_2025 = "PPRRVU2025_Oct.csv"
 GPCI_2025 = "GPCI2025.csv"
 LOCCO_2025 = "25LOCCO.csv"
+PPRRVU_2026 = "PPRRVU2026_Jul_nonQPP.csv"
+GPCI_2026 = "GPCI2026.csv"
+SHIPPED = Path(__file__).resolve().parents[1] / "analytics" / "reference"
 CODE = re.compile(r"[0-9A-Z]{5}")
 
 # FACTS 1.1, CY2025 (RVU25D): status, work, PE non-facility, PE facility, MP, total.
@@ -286,22 +294,30 @@ def rvu_2025(cms_dir: Path) -> pd.DataFrame:
 
 def test_pprrvu_reads_every_row_of_the_real_file(cms_dir: Path, rvu_2025: pd.DataFrame) -> None:
     assert len(rvu_2025) == _count_data_rows(cms_dir / PPRRVU_2025)
-    assert len(rvu_2025) > 19_000
     assert list(rvu_2025.columns) == RVU_COLUMNS
     assert not rvu_2025.duplicated(["cpt", "modifier"]).any()
+    # the extract keeps the code families the toolkit prices, and component-split rows
+    assert set(RVU_2025) | {"98940", "98943", "G0283"} <= set(rvu_2025["cpt"])
     assert set(rvu_2025["modifier"]) >= {"", "26", "TC"}
 
 
-def test_pprrvu_returns_no_descriptor(cms_dir: Path, rvu_2025: pd.DataFrame) -> None:
-    assert "description" not in {c.lower() for c in rvu_2025.columns}
-    records = _records(cms_dir / PPRRVU_2025)
+@pytest.mark.parametrize("name", [f"rvu25d/{PPRRVU_2025}", f"rvu26c/{PPRRVU_2026}"])
+def test_pprrvu_extracts_carry_no_descriptor(cms_dir: Path, name: str) -> None:
+    """AMA rule: the DESCRIPTION cells of the project's CMS extracts stay empty."""
+    records = _records(cms_dir.parent / name)
     at = _header_at(records)
     desc = records[at].index("DESCRIPTION")
-    descriptors = {r[desc].strip() for r in records[at + 1 :] if len(r) > desc} - {""}
-    text_columns = rvu_2025.select_dtypes(exclude=["number", "bool"])
+    rows = [r for r in records[at + 1 :] if r and CODE.fullmatch(r[0].strip())]
+    assert rows and all(r[desc] == "" for r in rows)
+
+
+def test_pprrvu_returns_no_descriptor(cms_dir: Path, tmp_path: Path) -> None:
+    labelled = _write(tmp_path / PPRRVU_2025, _without_descriptors(_records(cms_dir / PPRRVU_2025)))
+    rvu = read_pprrvu(labelled)
+    assert "description" not in {c.lower() for c in rvu.columns}
+    text_columns = rvu.select_dtypes(exclude=["number", "bool"])
     values = set(pd.unique(text_columns.to_numpy().ravel()))
-    leaked = bool(descriptors & values)
-    assert not leaked, "a CPT descriptor appears in the loaded table"
+    assert "placeholder, not a descriptor" not in values, "the DESCRIPTION column reached the table"
 
 
 @pytest.mark.parametrize("code", sorted(RVU_2025))
@@ -382,6 +398,42 @@ def test_pprrvu_reads_the_csv_inside_a_zip(cms_dir: Path, tmp_path: Path) -> Non
     assert from_zip.loc[from_zip["modifier"] == "", "total_nonfacility"].item() == pytest.approx(
         0.84
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The real CY2026 files (RVU26C, July release)
+# --------------------------------------------------------------------------------------------
+
+
+def test_pprrvu_2026_with_pric_ind_reproduces_the_shipped_2026_rvus(cms26_dir: Path) -> None:
+    """The CY2026 file has PRIC IND after TEAM SURG; read by header name it gives the shipped table."""
+    rvu = read_pprrvu(cms26_dir / PPRRVU_2026)
+    assert list(rvu.columns) == RVU_COLUMNS
+    assert (rvu["year"] == 2026).all() and (rvu["source"] == f"CMS {PPRRVU_2026}").all()
+    shipped = pd.read_csv(SHIPPED / "rvu.csv", dtype={"cpt": str, "mult_proc": str}).query("year == 2026")
+    assert len(shipped) > 0
+    got = rvu[rvu["modifier"] == ""].set_index("cpt").loc[shipped["cpt"]]
+    numbers = ["work_rvu", "pe_rvu_nonfacility", "pe_rvu_facility", "mp_rvu", "total_nonfacility",
+               "total_facility"]  # fmt: skip
+    assert got[numbers].to_numpy() == pytest.approx(shipped[numbers].to_numpy(dtype=float))
+    assert got["status"].tolist() == shipped["status"].tolist()
+    assert got["mult_proc"].tolist() == shipped["mult_proc"].tolist()
+    factors = pd.read_csv(SHIPPED / "conversion_factors.csv").query("year == 2026 and apm_status == 'non_qp'")
+    assert (rvu["conversion_factor"] == factors["conversion_factor"].item()).all()
+
+
+def test_gpci_2026_reproduces_the_shipped_2026_gpcis(cms26_dir: Path) -> None:
+    gpci = read_gpci(cms26_dir / GPCI_2026)
+    assert list(gpci.columns) == GPCI_COLUMNS
+    assert len(gpci) == 109 and (gpci["year"] == 2026).all()
+    # FACTS: the 1.0 work GPCI floor is in force for 2026 (the file prints the floored values)
+    assert (gpci["pw_gpci"] >= 1.0).all()
+    shipped = pd.read_csv(SHIPPED / "gpci.csv", dtype={"locality_id": str}).query(
+        "year == 2026 and locality_id != '00000-00'"
+    )
+    got = gpci.set_index("locality_id").loc[shipped["locality_id"]]
+    for column in ["pw_gpci", "pe_gpci", "mp_gpci"]:
+        assert got[column].to_numpy() == pytest.approx(shipped[column].to_numpy()), column
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,11 +38,12 @@ from analytics.remittance import read_835, read_835_many
 # Read from the files: every SVC's CAS segments (and claim-level CAS) were added up by hand.
 # fmt: off
 EXPECTED = {
-    # Nevada Medicaid: three claims with no service lines, denied at claim level. Claim 1:
+    # Synthetic state Medicaid notification (PLB): three claims with no service lines, denied at
+    # claim level. Claim 1:
     # OA-147 50016 + CO-26 22216, the larger names it; claim 3: CO-26 31866 > OA-147 9365.04.
-    ("dbx_plb_sample.txt", 1, None): ("denied", "147", "OA", "provider_eligibility", 72232.00, 0, 0),
-    ("dbx_plb_sample.txt", 2, None): ("denied", "176", "OA", "prescription_referral", 3002.00, 0, 0),
-    ("dbx_plb_sample.txt", 3, None): ("denied", "26", "CO", "eligibility", 41231.04, 0, 0),
+    ("synthetic_835_plb_notification.edi", 1, None): ("denied", "147", "OA", "provider_eligibility", 72232.00, 0, 0),
+    ("synthetic_835_plb_notification.edi", 2, None): ("denied", "176", "OA", "prescription_referral", 3002.00, 0, 0),
+    ("synthetic_835_plb_notification.edi", 3, None): ("denied", "26", "CO", "eligibility", 41231.04, 0, 0),
     # Blue Cross NC: CO-42 is a contractual write-down, PR-2/PR-3 cost share; line 3 has no amounts.
     ("edi835parser_blue_cross_nc_sample.txt", 1, 1): ("paid", "", "", "", 0, 34.60, 117.54),
     ("edi835parser_blue_cross_nc_sample.txt", 1, 2): ("paid", "", "", "", 0, 0, 25.00),

@@ -371,7 +371,7 @@ def test_export_whose_every_line_is_quarantined_stops_with_exit_2(tmp_path, caps
     code = cli.main(["report", "all", "--data", str(folder), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "None of the 1 charge line(s)" in err and "python -m analytics intake" in err
+    assert "none of the 1 charge line(s)" in err.lower() and "python -m analytics intake" in err
     assert "quarantine.csv" in err
 
 

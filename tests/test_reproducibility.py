@@ -2,14 +2,14 @@
 
 Two complete runs of the report pack on the sample practice, started at the same time into
 one output folder, must each finish, keep their own run folder, and agree byte for byte on
-every saved table (CSV), every chart (PNG) and every page (HTML).
+every saved table (CSV), every chart (PNG) and every page (HTML). The two runs are the
+session's ``sample_pack_runs`` (tests/conftest.py), which the page tests also read.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -53,27 +53,9 @@ def test_two_computations_are_byte_identical():
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory) -> list[reports.RunResult]:
-    if not (SAMPLE / "service_lines.csv").exists():
-        pytest.skip("data/sample has no service_lines.csv: generate it with `python -m analytics sample --out "
-                    "data/sample`")
-    out = tmp_path_factory.mktemp("twice")
-    results: list[reports.RunResult] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            results.append(reports.run_reports("all", SAMPLE, out, date="2026-03-01", timeout=600))
-        except BaseException as exc:  # surfaced below, not lost in the thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
+def two_runs(sample_pack_runs) -> list[reports.RunResult]:
+    """The session's two runs of ``report all`` on the sample, started at once into one folder."""
+    return list(sample_pack_runs.runs)
 
 
 def _files(run: reports.RunResult) -> dict[str, bytes]:
