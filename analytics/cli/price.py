@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from analytics.edits import modifier_flags
-from analytics.exceptions import InputError
+from analytics.exceptions import InputError, UnknownPayerError
+from analytics.onboarding import check_locality
 from analytics.payers import PayerPolicy, get_policy, load_payers
 from analytics.pipeline import evaluate
 from analytics.refdata import load_reference
@@ -28,7 +29,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                                    ":MOD:MOD (e.g. 97110x2 97124:59). Edits run first, so a denied line "
                                    "shows $0 with its reason.")
     p.add_argument("services", nargs="+", metavar="CODE[xUNITS][:MOD...]")
-    p.add_argument("--payer", default="medicare")
+    p.add_argument("--payer", default="medicare", help="payer id, name or alias from the policies (default medicare)")
     p.add_argument("--payers", type=Path, help=f"payer policy YAML (default {DEFAULT_PAYERS} when present)")
     p.add_argument("--year", type=int, help="fee-schedule year (default: the year of --date)")
     p.add_argument("--date", help="date of service (default: 1 June of --year, else today)")
@@ -52,16 +53,22 @@ def _policies(path: Path | None) -> dict[str, PayerPolicy]:
 
 def _run_price(args: argparse.Namespace) -> int:
     payers = _policies(args.payers)
-    policy = get_policy(payers, args.payer)
+    try:
+        policy = get_policy(payers, args.payer)  # by id, name or alias: --payer Medicare
+    except UnknownPayerError as exc:
+        source = args.payers or (DEFAULT_PAYERS if DEFAULT_PAYERS.exists() else "the built-in Medicare policy")
+        raise UnknownPayerError(f"--payer {args.payer}: {exc} (policies read from {source}; another file: "
+                                "--payers FILE)") from None
+    payer_id = policy.payer_id
     fee = policy.fee
     if args.locality:
-        fee = dataclasses.replace(fee, locality=args.locality)
+        fee = dataclasses.replace(fee, locality=check_locality(args.locality, where="--locality"))
     if args.apm:
         fee = dataclasses.replace(fee, apm_status=args.apm)
     if args.year and args.date and pd.Timestamp(args.date).year != args.year:
         fee = dataclasses.replace(fee, year=args.year)
     policy = dataclasses.replace(policy, fee=fee)
-    payers = {**payers, args.payer: policy}
+    payers = {**payers, payer_id: policy}
     if args.date:
         date = pd.Timestamp(args.date)
     elif args.year:
@@ -77,7 +84,7 @@ def _run_price(args: argparse.Namespace) -> int:
         mods = [x for x in m["mods"].split(":") if x]
         rows.append({"cpt": m["code"], "units": int(m["units"] or 1), "modifiers": ",".join(mods)})
     lines = pd.DataFrame(rows).assign(
-        patient_id="cli", service_date=date, provider_id="cli", payer_id=args.payer,
+        patient_id="cli", service_date=date, provider_id="cli", payer_id=payer_id,
         provider_type=args.provider_type, prescription_on_file=args.prescription,
     ).set_axis(pd.RangeIndex(1, len(rows) + 1, name="argument"))
     note = ""
@@ -93,7 +100,7 @@ def _run_price(args: argparse.Namespace) -> int:
     total = round(float(out["allowed"].fillna(0).sum()), 2)
     if args.json:
         print(json.dumps({
-            "payer": args.payer,
+            "payer": payer_id,
             "service_date": str(date.date()),
             "lines": [
                 {"code": r.cpt, "modifiers": r.modifiers, "units": int(r.units), "disposition": str(r.disposition),
@@ -108,7 +115,7 @@ def _run_price(args: argparse.Namespace) -> int:
         }, indent=2))
         return 0
     show = out.assign(allowed=out["allowed"].map(lambda x: "no rate" if pd.isna(x) else f"${x:,.2f}"))
-    print(f"{policy.name} ({args.payer}), service date {date.date()}")
+    print(f"{policy.name} ({payer_id}), service date {date.date()}")
     print(show[["cpt", "modifiers", "units", "disposition", "allowed", "carc", "edit_reason", "price_basis"]]
           .rename(columns={"cpt": "code", "edit_reason": "edits", "price_basis": "price"}).to_string(index=False))
     print(f"total allowed: ${total:,.2f}  (patient ${out['patient_part'].sum():,.2f}, "
