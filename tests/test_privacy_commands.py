@@ -209,11 +209,16 @@ CONTACT_HEADERS = ("address", "street_address", "patient_address", "phone", "pho
                    "email", "patient_email")
 
 
-def test_the_header_lists_cover_the_intakes():
+def test_the_header_lists_cover_the_intakes(tmp_path):
     from analytics.intake import _ALIASES, PRIVATE_COLUMNS
 
     assert set(PRIVATE_COLUMNS) <= {*NAME_HEADERS, *DOB_HEADERS, *ID_HEADERS, *CONTACT_HEADERS}
-    assert {alias for alias, target in _ALIASES.items() if target == "patient_id"} <= set(ID_HEADERS)
+    # every header the intake reads as the patient id ("Account #", "Acct No") is one whose
+    # values the guard collects
+    for alias in [a for a, target in _ALIASES.items() if target == "patient_id"] + ["Account #"]:
+        export = tmp_path / "export.csv"
+        pd.DataFrame({alias.replace("_", " ").title(): ["ZX90210"], "cpt": ["97140"]}).to_csv(export, index=False)
+        assert "ZX90210" in identifiers_from_export(export).ids, alias
 
 
 def test_every_identifying_header_is_guarded_and_left_out_by_evaluate(practice, tmp_path):
@@ -259,10 +264,11 @@ def test_remit_tables_have_keys_not_names_or_member_ids(practice, identifiers, t
     out = tmp_path / "out"
     assert run(["remit", str(practice / "remittances"), "--out", str(out / "remit")], out / "stdout.txt") == 0
     assert_clean(out, identifiers)
-    claims = pd.read_parquet(out / "remit" / "claims.parquet")
-    lines = pd.read_parquet(out / "remit" / "service_lines.parquet")
+    # remit names its tables remit_*.parquet/.csv (never a practice's service_lines.*)
+    claims = pd.read_parquet(next((out / "remit").glob("*claims.parquet")))
+    lines = pd.read_parquet(next((out / "remit").glob("*lines.parquet")))
     assert len(claims) == _count(files, "CLP") and len(lines) == _count(files, "SVC")
-    assert len(pd.read_csv(out / "remit" / "claims.csv")) == len(claims)
+    assert len(pd.read_csv(next((out / "remit").glob("*claims.csv")))) == len(claims)
     assert claims["patient_key"].str.fullmatch("[0-9a-f]{16}").all()
 
 

@@ -37,7 +37,7 @@ from analytics.exceptions import AnalyticsError, AnalyticsWarning
 _COMMAND_MODULES = tuple(
     f"analytics.cli.{name}"
     for name in ("units", "price", "demo", "init", "remit", "intake", "compare", "sample", "denials",
-                 "report", "evaluate")
+                 "report", "evaluate", "rekey")
 )
 #: Flags (by argparse dest) that take a date of the form YYYY-MM-DD.
 DATE_FLAGS = frozenset({"date", "start", "end", "as_of", "since", "until", "service_date"})

@@ -246,7 +246,7 @@ def payer_policies(
     if payer_ids is not None:
         if isinstance(payer_ids, str):  # "medicare,ppo_gold", e.g. from a report parameter
             payer_ids = [p.strip() for p in payer_ids.split(",") if p.strip()]
-        pol = {pid: get_policy(pol, pid) for pid in payer_ids}
+        pol = {(found := get_policy(pol, pid)).payer_id: found for pid in payer_ids}
     if not pol:
         raise InputError(
             "No payer to compare; pass payer policies (load_payers('data/sample/payers.yaml'))."

@@ -84,12 +84,19 @@ def _flag(lines: pd.DataFrame, col: str) -> np.ndarray:
     return np.where(text.isin(["true", "1", "yes", "y"]), 1, np.where(text.isin(["false", "0", "no", "n"]), 0, -1))
 
 
-def _visit_table(history: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the period's insurance lines with the visit's features, one row per visit)."""
+def _visit_table(history: Any, ref: Reference) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the period's insurance lines with the visit's features, one row per visit).
+
+    A visit with a code outside the catalog is left out whole: its alternatives cannot be
+    priced, and the data notes already list such lines as not priced.
+    """
     from analytics.denials.worklist import visit_numbers
 
     period = history.period
     period = period[~period["self_pay"].to_numpy() & ~period["cpt"].astype(str).eq("").to_numpy()]
+    outside = ~period["cpt"].astype(str).isin(ref.codes["cpt"]).to_numpy()
+    if outside.any():
+        period = period[~period["visit"].isin(period["visit"].to_numpy()[outside]).to_numpy()]
     extra = [c for c in ("provider_type", "minutes", "dx_codes", "prescription_on_file", "prior_auth",
                          "visits_before", "body_region", *DOCUMENTATION_COLUMNS)
              if c in history.base.columns and c not in period.columns]
@@ -217,7 +224,7 @@ def practice_whatif(
     ref = reference or load_reference()
     pol = dict(payers or history.payers)
     months = max(((history.end - history.start).days + 1) / _DAYS_PER_MONTH, 1.0 / _DAYS_PER_MONTH)
-    lines, visits = _visit_table(history)
+    lines, visits = _visit_table(history, ref)
     if visits.empty:
         return PracticeWhatIf(_empty_payers(), _empty_alternatives(), months, 0)
     alts = _alternative_table(visits, pol, ref)
@@ -316,7 +323,8 @@ def common_session(history: Any) -> dict[str, Any]:
     >>> common_session(load_history("data/sample"))["minutes"]  # doctest: +SKIP
     {'97124': 38, '97140': 30}
     """
-    lines, visits = _visit_table(history) if len(history.period) else (pd.DataFrame(), pd.DataFrame())
+    lines, visits = (_visit_table(history, load_reference()) if len(history.period)
+                     else (pd.DataFrame(), pd.DataFrame()))
     when = pd.Timestamp(history.end).date()
     if visits.empty:
         return {"minutes": {"97124": 30, "97140": 30}, "service_date": when, "hot_pack": False,

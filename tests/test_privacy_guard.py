@@ -1,0 +1,152 @@
+"""A precise guard: names found when shown as names, and nowhere else.
+
+The cases are the ones a real export met: the surname "White" in a page's CSS, "TOTAL" as a
+column header and a totals row, common-word names (Will, Mark, Page, May, Rich, Case, Gold,
+Bill, Cash) in the toolkit's own words and in payer names ("Blue Shield Gold PPO"), and names
+hidden inside claim numbers (``SMITH-JOHN-0423``, ``PCN-FENWICK-HOLLY``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analytics.exceptions import PrivacyError
+from analytics.privacy import (
+    Identifiers,
+    Matcher,
+    check_outputs,
+    identifiers_from_835,
+    identifiers_from_export,
+    scan_html,
+    scan_outputs,
+    scan_table,
+    scan_text,
+)
+
+
+@pytest.fixture
+def ids() -> Identifiers:
+    found = Identifiers()
+    found.add_names(["White, Donna", "Will, Mark", "Page, May", "Cash, Total", "Smith, John", "Fenwick, Holly",
+                     "Qwertyson, Zelda"])
+    found.add_ids(["100234", "MBR77120"])
+    found.add_dates(["1961-03-04"])
+    found.add_protected(["Blue Shield Gold PPO", "Hannah Reyes, PT", "Medicare Part B"])
+    return found
+
+
+PAGE = """<html><head><style>body { color: white; } .total { background: gold }</style>
+<script>var will = "Mark White";</script><title>Revenue</title></head>
+<body><h1>Revenue</h1>
+<p>White claims will be paid in May. Bill the payer; cash totals mark the page.</p>
+<p title="Donna White"><img alt="Donna White chart" src="data:image/png;base64,MTAwMjM0"></p>
+<table><caption>By payer</caption>
+<thead><tr><th>Payer</th><th>White</th><th>Total</th><th>Provider</th></tr></thead>
+<tbody><tr><td>Blue Shield Gold PPO</td><td>12</td><td>$1,234</td><td>Hannah Reyes, PT</td></tr>
+<tr><td>Cash</td><td>May</td><td>Will</td><td>Mark</td></tr>
+<tr><td>Total</td><td>White</td><td>Gold</td><td>Page</td></tr></tbody></table>
+</body></html>"""
+
+
+def test_a_page_of_common_words_css_headers_payers_and_totals_is_clean(ids):
+    assert scan_html(PAGE, ids) == []
+
+
+@pytest.mark.parametrize(("html", "kind", "where"), [
+    ("<p>Seen: Donna White on 3/2</p>", "name", "page text"),
+    ("<p>WHITE, DONNA</p>", "name", "page text"),
+    ("<p>Donna M. White</p>", "name", "page text"),
+    ("<p>claim SMITH-JOHN-0423 was denied</p>", "name", "page text"),
+    ("<table><thead><tr><th>payer_claim_id</th></tr></thead><tbody><tr><td>PCN-FENWICK-HOLLY</td></tr></tbody>"
+     "</table>", "name", "row 1 column 'payer_claim_id'"),
+    ("<table><thead><tr><th>Patient</th></tr></thead><tbody><tr><td>White</td></tr></tbody></table>", "name",
+     "row 1 column 'Patient'"),
+    ("<table><thead><tr><th>Claim</th></tr></thead><tbody><tr><td>WHITE-0423</td></tr></tbody></table>", "name",
+     "column 'Claim'"),
+    ("<table><thead><tr><th>who</th></tr></thead><tbody><tr><td>Qwertyson</td></tr></tbody></table>", "name",
+     "table 1"),
+    ("<table><tr><td>Cash Total</td></tr></table>", "name", "row 1"),
+    ("<p>account 100234</p>", "id", "page text"),
+    ("<p>ref C-100234-01</p>", "id", "page text"),
+    ('<pre>{"member": "mbr77120"}</pre>', "id", "page text"),
+    ("<p>born 03/04/1961</p>", "date_of_birth", "page text"),
+], ids=lambda v: v if len(v) < 30 else v[:30])
+def test_identifiers_shown_as_such_are_found(ids, html, kind, where):
+    found = scan_html(html, ids, name="revenue.html")
+    assert found, html
+    assert found[0][1] == kind and where in found[0][0]
+    assert all("*" in value for _, _, value in found)  # masked
+
+
+def test_common_word_names_in_running_text_are_not_names(ids):
+    assert scan_text("Total cash collected in May: Mark the page, will you", ids) == []
+    # two common words count only as the whole of a cell
+    assert Matcher(ids).cell("Cash Total", patient_column=False)
+    assert not Matcher(ids).cell("Cash total for May", patient_column=False)
+
+
+def test_saved_tables_are_scanned_by_cell_not_header(ids, tmp_path):
+    table = pd.DataFrame({"Total": ["TOTAL", "x"], "White": ["Mark", "Cash"], "paid": [1.0, 2.0]})
+    assert scan_table(table, ids) == []
+    leak = pd.DataFrame({"claim_id": ["C1", "SMITH-JOHN-0423"], "paid": [1.0, 2.0]})
+    ((where, kind, value),) = scan_table(leak, ids, name="claims_to_appeal.csv")
+    assert where == "claims_to_appeal.csv row 3 column 'claim_id'" and kind == "name" and value == "S***H J**N"
+    leak.to_csv(tmp_path / "claims_to_appeal.csv", index=False)
+    with pytest.raises(PrivacyError, match=r"claims_to_appeal.csv row 3 column 'claim_id': name S\*\*\*H J\*\*N"):
+        check_outputs([tmp_path], ids)
+
+
+def test_notebook_outputs_and_sources(ids, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1  # white will mark"),
+                nbformat.v4.new_code_cell("show()", outputs=[nbformat.v4.new_output(
+                    "display_data", data={"text/html": "<table><thead><tr><th>patient</th></tr></thead><tbody>"
+                                                       "<tr><td>Fenwick</td></tr></tbody></table>",
+                                          "text/plain": "patient\nFenwick"})])]
+    nbformat.write(nb, tmp_path / "revenue.ipynb")
+    found = scan_outputs([tmp_path], ids)
+    assert found["where"].tolist() == ["revenue.ipynb code cell 2 outputs"]
+    assert found["value"].tolist() == ["F*****K"]
+
+
+def test_identifiers_from_a_messy_export(tmp_path):
+    """Title rows above the header, a totals row, separate first and last names, an
+    unrecognised birth-date header and an account number column."""
+    rows = [["Harbor Street Massage - charges"], [],
+            ["Account #", "Last Name", "First Name", "Pt DOB", "CPT", "Primary Insurance", "Rendering Provider"],
+            ["100234", "White", "Donna", "03/04/1961", "97140", "Blue Shield Gold PPO", "Hannah Reyes, PT"],
+            ["100235", "Will", "Mark", "1970-12-01", "97124", "Medicare Part B", "Tessa Ng, LMT"],
+            ["", "TOTAL", "", "", "", "", ""]]
+    rows = [r + [""] * (7 - len(r)) for r in rows]
+    path = tmp_path / "export.xlsx"
+    pd.DataFrame(rows).to_excel(path, header=False, index=False)
+    found = identifiers_from_export(path)
+    assert found.ids == {"100234", "100235"}
+    assert (("DONNA",), ("WHITE",)) in found.people and (("MARK",), ("WILL",)) in found.people
+    assert "TOTAL" not in found.names
+    assert {"1961-03-04", "1970-12-01"} <= found.dates_of_birth
+    assert {"BLUE SHIELD GOLD PPO", "HANNAH REYES PT"} <= found.protected
+
+
+def test_identifiers_from_835_people_and_payers(tmp_path):
+    path = tmp_path / "a.835"
+    path.write_text("ISA*00*~N1*PR*GOLD PPO~NM1*QC*1*FENWICK*HOLLY*Q***MI*MBR1234~NM1*82*1*REYES*HANNAH~"
+                    "DMG*D8*19610304~")
+    found = identifiers_from_835([path])
+    assert (("HOLLY",), ("FENWICK",)) in found.people and "MBR1234" in found.ids
+    assert {"GOLD PPO", "HANNAH REYES"} <= found.protected and "1961-03-04" in found.dates_of_birth
+
+
+def test_names_inside_ids_are_taken_out(ids):
+    from analytics.privacy import PracticeKey, mask_names_in_ids, pseudonym
+
+    claims = pd.Series(["SMITH-JOHN-0423", "PCN-FENWICK-HOLLY", "C000123", None], dtype=object)
+    shown = mask_names_in_ids(claims, ids)
+    assert shown.tolist()[:3] == ["*****-****-0423", "PCN-*******-*****", "C000123"] and shown[3] is None
+    assert not scan_table(pd.DataFrame({"claim_id": shown}), ids)
+    key = PracticeKey(bytes(32), "test")
+    keyed = mask_names_in_ids(claims, ids, key=key)
+    assert keyed[0] == "ID-" + pseudonym("SMITH-JOHN-0423", key) and keyed[2] == "C000123"
