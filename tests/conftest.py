@@ -35,6 +35,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the practice cache of a test session in a temporary folder, never in ``~/.cache``."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("ANALYTICS_CACHE_DIR", tempfile.mkdtemp(prefix="analytics-test-cache-"))
+
 if TYPE_CHECKING:
     from analytics.reports import RunResult
 
