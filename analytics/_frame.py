@@ -216,6 +216,8 @@ class LineKeys:
         self.patient_col = patient_col or self.visit_keys[0]
         self.code_col = code_col
         self.n = len(lines)
+        #: group ids already computed, by grouping (see :func:`analytics.grouping.group_ids`)
+        self.groups: dict[tuple, np.ndarray] = {}
 
     @functools.cached_property
     def cpt(self) -> tuple[np.ndarray, np.ndarray]:

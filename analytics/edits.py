@@ -19,9 +19,10 @@ Rules, in the order they are checked (the first that denies a line names its rea
    or CO when the policy says ``provider``; a visit past the visits allowed without prior
    authorisation is always the practice's (CO-197);
 8. claim submitted after the timely-filing limit (CO-29, always the practice's);
-9. medically unlikely edits per code per day, by MUE adjudication indicator (CO-151);
+9. medically unlikely edits per code per day (the visit, grouping ``mue``), by MUE
+   adjudication indicator (CO-151);
 10. NCCI procedure-to-procedure pairs: the column-2 code is denied when the column-1 code is
-    billed the same visit, unless the indicator is 1 and the column-2 line carries a modifier
+    billed the same visit (grouping ``ncci``), unless the indicator is 1 and the column-2 line carries a modifier
     the payer honours (CO-97, M80);
 11. after pricing: Medicare lines without KX once the patient's allowed therapy dollars for
     the year pass the KX threshold (CO-119), counted apart for PT/SLP and for OT.
@@ -55,6 +56,7 @@ from analytics._frame import (
     put,
     sort_order,
 )
+from analytics.grouping import group_ids, grouping_per_line
 from analytics.payers import NONCOVERED_CARCS, PayerColumns, PayerPolicy, payer_columns
 from analytics.refdata import NCCI_MODIFIERS, Reference, load_reference
 
@@ -279,16 +281,16 @@ def apply_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
         out.deny(days > lim, "29", "", {"d": days, "l": lim}, lambda r: (
             f"timely filing: submitted {r.d:.0f} days after the service, past the payer's {r.l:.0f}-day limit"))
 
-    group = keys.visit
-
-    # 9. MUE
+    # 9. MUE, per date of service of the patient with the provider (grouping "mue")
     use_mue = pol.array("mue", bool)
     if use_mue.any():
+        group = group_ids(keys, grouping_per_line("mue", payer_c, payer_v, payers))
         _mue(lines, cpt_c, cpt_v, group, use_mue, ref, out)
 
-    # 10. NCCI procedure-to-procedure pairs
+    # 10. NCCI procedure-to-procedure pairs, within the visit (grouping "ncci")
     follow = pol.array("ncci_follow", bool)
     if follow.any():
+        group = group_ids(keys, grouping_per_line("ncci", payer_c, payer_v, payers))
         _ptp(keys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers, ref, out)
 
     disposition = np.where(out.denied, 2, np.where(out.not_billed, 3, 0))

@@ -6,6 +6,7 @@ optional except ``kind`` and ``fee.basis``. The full schema, with defaults::
     payers:
       ppo_gold:
         name: Gold PPO                 # shown in reports (default: the id)
+        aliases: [Blue Shield Gold PPO, "BSC Gold"]   # other names of the payer (see below)
         kind: commercial               # medicare | commercial | medicaid | auto | workers_comp | cash
         unit_method: ama               # cms (8-minute rule) | ama (CPT midpoint per code)
         fee:
@@ -44,8 +45,18 @@ optional except ``kind`` and ``fee.basis``. The full schema, with defaults::
         sequestration: 0.0             # Medicare 2% payment reduction (CARC 253); set 0.02 to apply
         timely_filing_days: 365
         denial_prior: 0.05             # denial probability used before any history is learned
+        grouping: {mppr: patient_day}  # which lines each rule sees together (docs/rules.md)
 
 Sequestration is off by default because its 2% figure is unconfirmed in the reference pack.
+
+Payer names and aliases (``aliases``)
+    An export's payer column and an 835's payer (``N1*PR`` name, payer id) rarely use the
+    ids of this file: "Medicare Part B", "Blue Shield Gold PPO", "BSC01". A payer is found by
+    its id, its ``name`` or any of its ``aliases``, compared without regard to case, spaces
+    and punctuation (``"Blue-Shield  gold ppo"`` finds ``Blue Shield Gold PPO``), so
+    ``--payer Medicare`` works wherever a payer is named (:func:`resolve_payer`,
+    :func:`resolve_payers`). An id or alias claimed by two payers is an error; a name shared
+    by two payers is not used to find either.
 
 Plan exclusions (``not_covered``, ``noncovered_liability``, ``noncovered_carc``)
     A line whose code the plan excludes is denied and the payer allows nothing. Who owes it
@@ -116,10 +127,12 @@ import yaml
 
 from analytics._frame import LineKeys, factorize
 from analytics.exceptions import PayerPolicyError, UnknownPayerError
+from analytics.grouping import DEFAULT_GROUPING, rule_groupings
 from analytics.refdata import NCCI_MODIFIERS
 
 __all__ = ["PayerPolicy", "FeeSchedule", "NcciPolicy", "load_payers", "payer_table", "get_policy",
-           "PAYER_KINDS", "check_payers_known", "PayerColumns", "payer_columns"]
+           "PAYER_KINDS", "check_payers_known", "PayerColumns", "payer_columns", "payer_key", "resolve_payer",
+           "resolve_payers"]
 
 PAYER_KINDS = ("medicare", "commercial", "medicaid", "auto", "workers_comp", "cash")
 FEE_BASES = ("medicare", "percent_of_medicare", "flat", "charges")
@@ -186,6 +199,9 @@ class PayerPolicy:
     sequestration: float = 0.0
     timely_filing_days: int | None = 365
     denial_prior: float = 0.05
+    aliases: tuple[str, ...] = ()
+    #: which lines each rule sees together (analytics.grouping, docs/rules.md)
+    grouping: Mapping[str, str] = dataclasses.field(default_factory=lambda: DEFAULT_GROUPING)
 
     @classmethod
     def from_dict(cls, payer_id: str, spec: Mapping[str, Any], *, where: str = "payer policy") -> PayerPolicy:
@@ -249,7 +265,25 @@ class PayerPolicy:
             sequestration=_number(spec.get("sequestration", 0.0), f"{here}: sequestration", lo=0, hi=1),
             timely_filing_days=_int_or_none(spec.get("timely_filing_days", 365), f"{here}: timely_filing_days"),
             denial_prior=_number(spec.get("denial_prior", 0.05), f"{here}: denial_prior", lo=0, hi=1),
+            aliases=_aliases(spec.get("aliases"), here),
+            grouping=rule_groupings(spec.get("grouping"), here),
         )
+
+
+def _aliases(value: Any, here: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                       for v in value):
+        raise PayerPolicyError(f"{here}: aliases is a list of the payer's other names, e.g. "
+                               f"aliases: [Medicare Part B, \"Noridian JF\"]; got {value!r}.")
+    out = tuple(str(v).strip() for v in value if str(v).strip())
+    blank = [v for v in out if not payer_key(v)]
+    if blank:
+        raise PayerPolicyError(f"{here}: alias {blank[0]!r} has no letters or digits; give the payer's name.")
+    return out
 
 
 def _code(value: Any) -> str:
@@ -362,16 +396,93 @@ def load_payers(source: str | Path | Mapping[str, Any]) -> dict[str, PayerPolicy
         data = source
     if not isinstance(data, Mapping) or not isinstance(data.get("payers"), Mapping) or not data["payers"]:
         raise PayerPolicyError(f"{where} must hold a non-empty 'payers:' mapping of payer id to policy.")
-    return {str(pid): PayerPolicy.from_dict(str(pid), spec, where=where) for pid, spec in data["payers"].items()}
+    policies = {str(pid): PayerPolicy.from_dict(str(pid), spec, where=where) for pid, spec in data["payers"].items()}
+    _payer_lookup(policies, where)  # an alias claimed by two payers stops here, naming both
+    return policies
+
+
+def payer_key(name: object) -> str:
+    """A payer name as payers are compared: lower case, letters and digits only.
+
+    Examples
+    --------
+    >>> payer_key("Blue-Shield  Gold P.P.O."), payer_key("MEDICARE PART B")
+    ('blueshieldgoldppo', 'medicarepartb')
+    """
+    return "".join(ch for ch in str(name).casefold() if ch.isalnum())
+
+
+def _payer_lookup(payers: Mapping[str, PayerPolicy], where: str = "payer policies") -> dict[str, str]:
+    """Compared name -> payer id, from every payer's id, aliases and (unless shared) name."""
+    claimed: dict[str, str] = {}
+    for pid, policy in payers.items():
+        for label in (pid, *policy.aliases):
+            key = payer_key(label)
+            other = claimed.get(key)
+            if other is not None and other != pid:
+                raise PayerPolicyError(
+                    f"{where}: {label!r} names both payer {other!r} and payer {pid!r}; keep the id or alias "
+                    "under one payer only (aliases are compared without case, spaces or punctuation).")
+            claimed[key] = pid
+    names: dict[str, set[str]] = {}
+    for pid, policy in payers.items():
+        if policy.name:
+            names.setdefault(payer_key(policy.name), set()).add(pid)
+    for key, ids in names.items():
+        if len(ids) == 1 and key and key not in claimed:
+            claimed[key] = next(iter(ids))
+    claimed.pop("", None)
+    return claimed
+
+
+def resolve_payer(name: object, payers: Mapping[str, PayerPolicy]) -> str | None:
+    """The id of the payer ``name`` names (its id, name or an alias), or ``None``.
+
+    Examples
+    --------
+    >>> pol = load_payers({"payers": {"medicare": {"kind": "medicare", "name": "Medicare Part B",
+    ...                                            "aliases": ["Noridian JF"]}}})
+    >>> resolve_payer("MEDICARE", pol), resolve_payer("medicare part-b", pol), resolve_payer("noridian jf", pol)
+    ('medicare', 'medicare', 'medicare')
+    >>> resolve_payer("Aetna", pol) is None
+    True
+    """
+    text = str(name).strip()
+    if text in payers:
+        return text
+    return _payer_lookup(payers).get(payer_key(text))
+
+
+def resolve_payers(names: pd.Series, payers: Mapping[str, PayerPolicy]) -> pd.Series:
+    """The payer id each of ``names`` names, ``""`` where no payer matches (each distinct name
+    is looked up once).
+
+    Examples
+    --------
+    >>> pol = load_payers({"payers": {"ppo_gold": {"kind": "commercial", "aliases": ["Blue Shield Gold PPO"]}}})
+    >>> resolve_payers(pd.Series(["Blue Shield Gold PPO", "ppo_gold", "Cash"]), pol).tolist()
+    ['ppo_gold', 'ppo_gold', '']
+    """
+    lookup = _payer_lookup(payers)
+    text = names.astype("str").fillna("").str.strip()
+    codes, uniques = pd.factorize(text)
+    found = np.array([u if u in payers else lookup.get(payer_key(u), "") for u in uniques], dtype=object)
+    out = found[codes] if len(uniques) else np.full(len(text), "", dtype=object)
+    out = np.where(codes < 0, "", out)
+    return pd.Series(out, index=names.index, dtype="str", name=names.name)
 
 
 def get_policy(payers: Mapping[str, PayerPolicy], payer_id: str) -> PayerPolicy:
-    try:
-        return payers[payer_id]
-    except KeyError:
+    """The policy of ``payer_id``, found by id, name or alias (see :func:`resolve_payer`)."""
+    found = resolve_payer(payer_id, payers)
+    if found is None:
+        names = sorted({p.name for p in payers.values() if p.name} - set(payers))
         raise UnknownPayerError(
-            f"Unknown payer {payer_id!r}; the policies define {sorted(payers)}. Add it to payers.yaml."
-        ) from None
+            f"Unknown payer {payer_id!r}; the policies define {sorted(payers)}"
+            + (f" (named {names})" if names else "")
+            + ". Add it to payers.yaml, or add this name to a payer's aliases there."
+        )
+    return payers[found]
 
 
 def payer_table(payers: Mapping[str, PayerPolicy]) -> pd.DataFrame:

@@ -67,7 +67,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -159,7 +159,7 @@ def evaluate(
             part, payers, ref, visit_keys=visit_keys, denial_model=denial_model), block_lines=BLOCK_LINES,
             on_warnings=_block_warnings)
     if count_units:
-        out = compute_units_with_keys(lines, (methods == "cms")[pol.codes], ref, keys)
+        out = compute_units_with_keys(lines, (methods == "cms")[pol.codes], ref, keys, payers=payers)
     else:  # units given (e.g. a claim as billed): keep them, still validate the codes
         check_codes(lines, "cpt", *keys.cpt, ref)
         out = lines.assign(units=pd.to_numeric(lines["units"]).astype("int64"), units_reason="units as given")
@@ -393,6 +393,7 @@ def evaluate_parquet(
     overwrite: bool = False,
     pseudonymise: bool = True,
     salt: str | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> ParquetRun:
     """Evaluate service lines stored as Parquet and write the result partitioned by year-month.
 
@@ -432,6 +433,10 @@ def evaluate_parquet(
     salt
         Secret for the pseudonyms. Default: the ``ANALYTICS_ID_SALT`` environment variable,
         else the public default of :func:`analytics.privacy.pseudonymise`.
+    progress
+        Called as ``progress(0, stage="evaluating", total=lines)`` once the lines are read,
+        then ``progress(n)`` as each chunk of ``n`` lines is written (an
+        :class:`analytics.progress.Progress` draws it on a terminal).
 
     Returns
     -------
@@ -453,8 +458,9 @@ def evaluate_parquet(
     >>> out = pd.read_parquet(tmp / "out")
     >>> out["allowed"].tolist()
     [50.62, 20.7]
-    >>> out["patient_id"].astype(str).unique().tolist()  # "p", pseudonymised with the default salt
-    ['03f87c62c5aca98b']
+    >>> from analytics.privacy import pseudonym
+    >>> out["patient_id"].astype(str).unique().tolist() == [pseudonym("p")]  # "p", pseudonymised
+    True
     """
     started = time.perf_counter()
     ref = reference or load_reference()
@@ -480,11 +486,18 @@ def evaluate_parquet(
     _SHARED.update(table=table, chunk=chunk, payers=pol, reference=ref, visit_keys=tuple(visit_keys),
                    denial_model=denial_model, dst=dst, partition_by=partition_by)
     try:
+        tick = progress or (lambda *_, **__: None)
+        tick(0, stage="evaluating", total=n)
+        results = []
         if workers == 1:
-            results = [_evaluate_chunk(part) for part in range(n_chunks)]
+            for part in range(n_chunks):
+                results.append(_evaluate_chunk(part))
+                tick(results[-1][0])
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=keep_freed_memory) as pool:
-                results = list(pool.map(_evaluate_chunk, range(n_chunks)))
+                for done in pool.map(_evaluate_chunk, range(n_chunks)):
+                    results.append(done)
+                    tick(done[0])
     except BaseException:
         for written in dst.glob(f"{partition_by}=*"):  # no half-written output is left behind
             shutil.rmtree(written, ignore_errors=True)

@@ -4,14 +4,24 @@ Medicare (Physician Fee Schedule)::
 
     fee per unit = [(work RVU x work GPCI) + (PE RVU x PE GPCI) + (MP RVU x MP GPCI)] x CF
 
-for the service year, the payer's locality and APM status. Products stay unrounded; each
-line's allowed amount is rounded to cents once, at the end (:func:`to_cents`).
+for the service year, the payer's locality and APM status. As CMS does, each unit is priced
+from per-unit amounts in cents: the fee schedule amount and the therapy-reduction amount
+(``(work RVU x work GPCI + 50% x PE RVU x PE GPCI + MP RVU x MP GPCI) x CF``) are each rounded
+to cents, and a line of n units is the sum of its n unit amounts. The RVU x GPCI products stay
+unrounded until then.
 
-Multiple procedure payment reduction (MPPR, "always therapy" codes, since April 2013): in a
-visit, the unit with the highest PE RVU (ties: the highest total) is paid in full; every other
-unit of every MPPR code, including further units of the same code, gets 50% of its PE.
-Assistant services (CQ/CO) are paid at 85%; non-participating providers at 95%, with the
-limiting charge at 109.25% of the participating amount.
+Multiple procedure payment reduction (MPPR, "always therapy" codes, since April 2013): of all
+the patient's therapy units that day billed by the practice to the payer, whatever the
+discipline and the rendering therapist (grouping ``mppr``, default ``patient_day``; see
+:mod:`analytics.grouping`), the unit with the highest PE RVU (ties: the highest amount) is paid
+in full; every other unit of every MPPR code, including further units of the same code, is
+paid the therapy-reduction amount (50% of its PE).
+
+Assistant services (CQ/CO) are paid 85% of the unit amount, in cents. A Medicare line
+rendered by a PTA or OTA without CQ/CO gets the same 85% (the reduction the law requires
+whatever the claim says) and ``assistant_modifier_missing``. Non-participating providers are
+paid 95% of the participating unit amount, in cents; the limiting charge is 109.25% of the
+participating unit amount after MPPR and CQ/CO, in cents (42 CFR 414.48).
 
 Other payers: a percent of the Medicare amount for a locality and year (with or without
 MPPR), a flat rate per unit, the practice's own charges (cash), and an optional cap per visit.
@@ -46,17 +56,20 @@ from analytics._frame import (
 )
 from analytics.edits import DISPOSITIONS
 from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
+from analytics.grouping import group_ids, grouping_per_line
 from analytics.payers import PayerPolicy, payer_columns
 from analytics.refdata import Reference, load_reference
 
 __all__ = ["price_lines", "split_cost_share", "to_cents", "MPPR_PE_SHARE", "ASSISTANT_SHARE",
            "NON_PAR_SHARE", "LIMITING_CHARGE_SHARE", "price_lines_with_keys", "split_cost_share_with_keys",
-           "warn_unpriced"]
+           "warn_unpriced", "ASSISTANT_PROVIDER_TYPES"]
 
 MPPR_PE_SHARE = 0.5  # PE paid on every unit after the first (CMS, since 2013-04-01)
 ASSISTANT_SHARE = 0.85  # CQ/CO services (since 2022-01-01)
 NON_PAR_SHARE = 0.95
-LIMITING_CHARGE_SHARE = 0.95 * 1.15  # 109.25% of the participating amount (42 CFR 414.48)
+LIMITING_CHARGE_SHARE = 1.0925  # 115% of the 95% non-par amount = 109.25% of par (42 CFR 414.48)
+#: Rendering provider types whose Medicare services are paid at 85% (CQ for a PTA, CO for an OTA).
+ASSISTANT_PROVIDER_TYPES = ("pta", "ota")
 
 
 def to_cents(x) -> np.ndarray:
@@ -125,7 +138,8 @@ def price_lines(
     DataFrame
         ``lines`` with ``allowed`` (dollars, cents; NaN only for ``unpriced`` lines),
         ``medicare_allowed`` (the Medicare amount the line would get, for comparisons),
-        ``limiting_charge`` (non-par Medicare only), ``mppr_reduced_units``, ``price_basis``
+        ``limiting_charge`` (non-par Medicare only), ``mppr_reduced_units``,
+        ``assistant_modifier_missing`` (a Medicare line by a PTA/OTA without CQ/CO), ``price_basis``
         and an updated ``disposition`` (``reduced`` when MPPR or a visit cap cut it,
         ``unpriced`` when no rate exists).
 
@@ -174,23 +188,25 @@ def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
     w = fi["work"] * fi["gw"]
     pe = fi["pe"] * fi["gpe"]
     mp = fi["mp"] * fi["gmp"]
-    full_unit = (w + pe + mp) * cf
-    reduced_unit = (w + MPPR_PE_SHARE * pe + mp) * cf
+    # per-unit amounts in cents, as CMS publishes and pays them
+    full_unit = to_cents((w + pe + mp) * cf)
+    reduced_unit = to_cents((w + MPPR_PE_SHARE * pe + mp) * cf)
 
-    # MPPR: one full unit per visit (the highest PE RVU, then highest total); the rest reduced.
     catalog_mppr = ref.code_table(pd.Series(cpt_v))["mppr"].to_numpy(bool)[cpt_c]
     mfs_priced = np.isfinite(full_unit) & fi["status_a"] & ~has_rate
     mppr_line = live & mfs_priced & pol.array("mppr", bool) & catalog_mppr
-    group = keys.visit
-    n_reduced = np.zeros(n)
     mod_c, mod_v = keys.modifiers
-    assistant = coded_modifier_flags(mod_c, mod_v, ["CQ", "CO"])
+    assistant, missing_mod = _assistant_lines(lines, pol, mod_c, mod_v, live & mfs_priced)
+    # MPPR: one full unit per group (by default the patient's day with the payer, every
+    # discipline and therapist), the highest PE RVU then the highest amount; the rest reduced.
+    group = group_ids(keys, grouping_per_line("mppr", pol.codes, pol.values, payers))
+    n_reduced = np.zeros(n)
     if mppr_line.any():
         idx = np.flatnonzero(mppr_line)
         # Ties on PE go to the higher fee-schedule amount (after the CQ/CO 85%), then to the
         # line's content (code, modifiers, more units, then line id), so the ranking never
         # depends on row order.
-        paid_unit = np.where(assistant, full_unit * ASSISTANT_SHARE, full_unit)
+        paid_unit = _share_in_cents(full_unit, assistant, ASSISTANT_SHARE)
         mod_rank = np.argsort(np.argsort(mod_v.astype(str), kind="stable"))[mod_c]
         cpt_rank = np.argsort(np.argsort(cpt_v.astype(str), kind="stable"))[cpt_c]
         ranking = (-units[idx].astype(np.int64), mod_rank[idx], cpt_rank[idx], _dense_rank(-paid_unit[idx]),
@@ -201,17 +217,27 @@ def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
         top = idx[order][np.r_[True, np.diff(group[idx][order]) != 0]]
         n_reduced[idx] = units[idx]
         n_reduced[top] -= 1
-    medicare_amount = full_unit * (units - n_reduced) + reduced_unit * n_reduced
-    no_mppr_amount = full_unit * units
-
-    medicare_amount = np.where(assistant, medicare_amount * ASSISTANT_SHARE, medicare_amount)
+    # Each unit's participating amount after CQ/CO, in cents; a line is the sum of its units.
+    par_full = _share_in_cents(full_unit, assistant, ASSISTANT_SHARE)
+    par_reduced = _share_in_cents(reduced_unit, assistant, ASSISTANT_SHARE)
+    n_full = units - n_reduced
+    medicare_amount = _line_sum(par_full, n_full, par_reduced, n_reduced)
     par = pol.array("participating", bool)
     pct = pol.array("fee_percent") / 100.0
+    # non-participating: 95% of each unit, and the limiting charge 109.25% of it, in cents
+    non_par = is_med & ~par & mfs_priced & live
+    non_par_amount = np.full(n, np.nan)
+    limiting_amount = np.full(n, np.nan)
+    if non_par.any():
+        f, r, nf, nr = par_full[non_par], par_reduced[non_par], n_full[non_par], n_reduced[non_par]
+        non_par_amount[non_par] = _line_sum(to_cents(f * NON_PAR_SHARE), nf, to_cents(r * NON_PAR_SHARE), nr)
+        limiting_amount[non_par] = _line_sum(to_cents(f * LIMITING_CHARGE_SHARE), nf,
+                                             to_cents(r * LIMITING_CHARGE_SHARE), nr)
 
     charge = (pd.to_numeric(lines["charge"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
               if "charge" in lines.columns else np.full(n, np.nan))
     amount = np.full(n, np.nan)
-    amount = np.where(is_med & mfs_priced, np.where(par, medicare_amount, medicare_amount * NON_PAR_SHARE), amount)
+    amount = np.where(is_med & mfs_priced, np.where(par, medicare_amount, non_par_amount), amount)
     amount = np.where(is_pct & mfs_priced, medicare_amount * pct, amount)
     amount = np.where(has_rate, rate * units, amount)
     amount = np.where((basis == "charges")[pol.codes] & ~has_rate, charge, amount)
@@ -225,7 +251,9 @@ def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
     cap = pol.array("per_visit_cap")
     capped = np.zeros(n, dtype=bool)
     if np.isfinite(cap).any():
-        visit_sum = np.bincount(group, weights=np.nan_to_num(allowed), minlength=keys.n_visits)[group]
+        group = group_ids(keys, grouping_per_line("visit_cap", pol.codes, pol.values, payers))
+        n_groups = int(group.max()) + 1
+        visit_sum = np.bincount(group, weights=np.nan_to_num(allowed), minlength=n_groups)[group]
         capped = np.isfinite(cap) & live & (visit_sum > cap) & ~unpriced
         if capped.any():
             scaled = to_cents(np.where(capped, allowed * cap / np.where(visit_sum > 0, visit_sum, 1), allowed))
@@ -233,14 +261,14 @@ def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
             cv = np.flatnonzero(capped)
             cv = cv[np.argsort(group[cv], kind="stable")]
             first = cv[np.r_[True, group[cv][1:] != group[cv][:-1]]]
-            vs = np.bincount(group[cv], weights=scaled[cv], minlength=keys.n_visits)
+            vs = np.bincount(group[cv], weights=scaled[cv], minlength=n_groups)
             resid = np.zeros(n)
             resid[first] = cap[first] - vs[group[first]]
             allowed = to_cents(np.where(capped, scaled + resid, allowed))
 
     medicare_allowed = np.where(mfs_priced & live, to_cents(np.where(np.isfinite(medicare_amount), medicare_amount, 0)),
                                 np.nan)
-    limiting = np.where(is_med & ~par & live, to_cents(np.nan_to_num(no_mppr_amount) * LIMITING_CHARGE_SHARE), np.nan)
+    limiting = np.where(non_par, to_cents(np.nan_to_num(limiting_amount)), np.nan)
 
     reduced = live & ~unpriced & (((n_reduced > 0) & uses_mfs) | capped)
     new_disp = np.where(unpriced, 4, np.where(reduced, 1, disp))
@@ -248,13 +276,14 @@ def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
         warn_unpriced(int(unpriced.sum()), cpt_v[np.unique(cpt_c[unpriced])], stacklevel=4)
     basis_text = _basis_text(
         pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced,
-        assistant, capped, cap, is_med, is_pct, par, basis, cf,
+        assistant, missing_mod, capped, cap, is_med, is_pct, par, basis, cf,
     )
     out = lines.assign(
         allowed=allowed,
         medicare_allowed=medicare_allowed,
         limiting_charge=limiting,
         mppr_reduced_units=n_reduced.astype(np.int64),
+        assistant_modifier_missing=missing_mod,
         price_basis=basis_text,
         disposition=pd.Categorical.from_codes(new_disp, categories=DISPOSITIONS),
     )
@@ -282,6 +311,41 @@ def warn_unpriced(count: int, codes, stacklevel: int = 2) -> None:
         UnpricedCodeWarning,
         stacklevel=stacklevel,
     )
+
+
+def _line_sum(full: np.ndarray, n_full: np.ndarray, reduced: np.ndarray, n_reduced: np.ndarray) -> np.ndarray:
+    """A line's amount: its full units at ``full`` and its reduced units at ``reduced`` (unit
+    amounts in cents; the sum is rounded where it is used)."""
+    return np.where(n_full > 0, full * n_full, 0.0) + np.where(n_reduced > 0, reduced * n_reduced, 0.0)
+
+
+def _share_in_cents(unit: np.ndarray, where: np.ndarray, share: float) -> np.ndarray:
+    """``unit`` with ``share`` of it, in cents, where ``where`` (e.g. 85% for CQ/CO)."""
+    if not where.any():
+        return unit
+    out = unit.copy()
+    out[where] = to_cents(unit[where] * share)
+    return out
+
+
+def _assistant_lines(lines: pd.DataFrame, pol, mod_c: np.ndarray, mod_v: np.ndarray,
+                     priced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lines paid as assistant services (85%), and the Medicare lines among them that lack the modifier.
+
+    A line with CQ or CO is an assistant service. So is a Medicare line (payer kind
+    ``medicare``) rendered by a PTA or OTA (:data:`ASSISTANT_PROVIDER_TYPES`) without either:
+    the 15% reduction for services furnished in whole or in part by a therapy assistant applies
+    by law (Bipartisan Budget Act of 2018 sec. 53107, Social Security Act sec. 1834(v)), the
+    claim line is wrong, and ``assistant_modifier_missing`` says so.
+    """
+    with_mod = coded_modifier_flags(mod_c, mod_v, ["CQ", "CO"])
+    if "provider_type" not in lines.columns:
+        return with_mod, np.zeros(len(lines), dtype=bool)
+    t_c, t_v = factorize(lines["provider_type"])
+    assistant_type = np.array([str(v).strip().lower() in ASSISTANT_PROVIDER_TYPES for v in t_v], dtype=bool)[t_c]
+    medicare = (pol.per_payer("payer_kind", object) == "medicare")[pol.codes]
+    missing = medicare & assistant_type & ~with_mod & priced
+    return with_mod | missing, missing
 
 
 def _dense_rank(x: np.ndarray) -> np.ndarray:
@@ -322,18 +386,21 @@ def _check_fee_inputs(fi: dict, need: np.ndarray, lines: pd.DataFrame, ref: Refe
         missing = sorted(set(fi["fee_year"][no_year].tolist()))
         raise ReferenceDataError.for_rows(
             lines[no_year], f"fall in a fee-schedule year with no Medicare rates ({', '.join(map(str, missing))})",
-            f"The reference data holds {', '.join(map(str, sorted(years)))}. Price in one of those years, or load "
-            "that year's CMS files with Reference.load(pprrvu=..., gpci=...).",
+            f"The reference data holds {', '.join(map(str, sorted(years)))}. Price in one of those years (fee.year "
+            "in payers.yaml, or -p fee_schedule_year in a report), or load that year's CMS relative value and GPCI "
+            "files (see README, Reference data).",
         )
     no_gpci = need & ~np.isfinite(fi["gw"])
     if no_gpci.any():
         bad = sorted({(int(y), str(fi["loc_v"][c])) for y, c in zip(fi["fee_year"][no_gpci], fi["loc_c"][no_gpci],
                                                                      strict=True)})
         pairs = ", ".join(f"{y} {loc}" for y, loc in bad)
+        known_years = sorted(set(ref.gpci["year"]))
         raise ReferenceDataError.for_rows(
             lines[no_gpci], f"are priced for a Medicare locality/year with no GPCIs ({pairs})",
-            "Use a MAC-locality id such as 13202-01 (00000-00 = national) for a year the reference data "
-            "holds, or load the CMS GPCI file with Reference.load(gpci=...).",
+            "A locality is a MAC-locality id such as 01182-18 (Los Angeles; 00000-00 = national). List the "
+            "localities with `python -m analytics init --localities` (add a state, e.g. CA) and give one as "
+            f"--locality, -p locality or fee.locality in payers.yaml; GPCIs are held for {known_years}.",
         )
     no_rvu = need & fi["no_rvu"]
     if no_rvu.any():
@@ -351,14 +418,14 @@ def _money(x: np.ndarray) -> pd.Series:
 
 
 def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit,
-                n_reduced, assistant, capped, cap, is_med, is_pct, par, basis, cf) -> pd.Categorical:
+                n_reduced, assistant, missing_mod, capped, cap, is_med, is_pct, par, basis, cf) -> pd.Categorical:
     """Words for each line's price, built once per distinct case."""
     # The words depend on these; the payer's rate, cap, participation and basis follow from
     # the payer and the code, and the unit amounts from the year, code, locality and CF.
     cols = {
         "payer": pol.codes, "cpt": cpt_c, "year": fi["fee_year"], "loc": fi["loc_c"], "cf": cf,
         "u": units.astype(np.int64), "r": n_reduced.astype(np.int64), "unpriced": unpriced,
-        "cq": assistant, "capped": capped,
+        "cq": assistant, "missing": missing_mod, "capped": capped,
     }
     codes, first = cases(list(cols.values()), where=live)  # one text for every unpaid line
     u = pd.DataFrame({
@@ -366,7 +433,8 @@ def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, fu
         "u": units[first].astype(np.int64), "r": n_reduced[first].astype(np.int64), "live": live[first],
         "unpriced": unpriced[first], "has_rate": has_rate[first], "rate": np.nan_to_num(rate[first]),
         "full": to_cents(np.nan_to_num(full_unit[first])), "red": to_cents(np.nan_to_num(reduced_unit[first])),
-        "cq": assistant[first], "capped": capped[first], "cap": np.nan_to_num(cap[first]), "par": par[first],
+        "cq": assistant[first], "missing": missing_mod[first], "capped": capped[first],
+        "cap": np.nan_to_num(cap[first]), "par": par[first],
     })
     u_basis = basis[pol.codes[first]]
     u_med, u_pct = is_med[first], is_pct[first]
@@ -391,10 +459,13 @@ def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, fu
             s = f"Medicare {r.year} fee schedule, {loc}: ${r.full:,.2f} per unit"
             s += (f"; MPPR: {r.r} of {r.u} unit(s) at ${r.red:,.2f} (50% of practice expense)" if r.r
                   else f" x {r.u}")
-            if r.cq:
-                s += "; CQ/CO assistant service at 85%"
+            if r.missing:
+                s += ("; rendered by a PTA/OTA without CQ/CO: each unit paid at 85% as the law requires (add CQ "
+                      "for a PTA, CO for an OTA)")
+            elif r.cq:
+                s += "; CQ/CO assistant service: each unit at 85%"
             if u_med[i] and not r.par:
-                s += "; non-participating at 95%"
+                s += "; non-participating: each unit at 95%, limiting charge 109.25% of the participating amount"
             if u_pct[i]:
                 s += f"; contract {u_pctv[i]:g}% of Medicare"
         if r.capped:
@@ -506,9 +577,11 @@ def split_cost_share_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPo
     ded = to_cents(np.clip(np.minimum(ded_start - cum_before, toward), 0, None))
 
     after_ded = allowed - ded
-    order = np.argsort(group, kind="stable")
+    # the copay, once per visit (grouping "copay")
+    copay_group = group_ids(keys, grouping_per_line("copay", pol.codes, pol.values, payers))
+    order = np.argsort(copay_group, kind="stable")
     cb = np.empty(n)
-    cb[order] = _cumsum_before(after_ded[order], group[order][None, :])
+    cb[order] = _cumsum_before(after_ded[order], copay_group[order][None, :])
     copay = to_cents(np.clip(np.minimum(pol.array("copay") - cb, after_ded), 0, None))
     coins = to_cents((after_ded - copay) * pol.array("coinsurance"))
     cost_share = to_cents(ded + copay + coins)

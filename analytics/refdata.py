@@ -4,6 +4,10 @@ The package ships small extracts (numbers only, with our own short labels) in
 ``analytics/reference/*.csv``; every row has a ``source`` and a ``confidence`` column
 (C confirmed in a primary source, S secondary, R unconfirmed). A user who downloads the full
 CMS files points :meth:`Reference.load` at them and gets that year's figures.
+
+``gpci.csv`` holds the GPCIs of every Medicare locality of 2025 (CMS RVU25D ``GPCI2025.csv``)
+and 2026 (RVU26C ``GPCI2026.csv``), with the counties of each from the CMS locality file
+(``25LOCCO.csv``); ``python -m analytics init --localities`` lists them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ __all__ = ["Reference", "load_reference", "NCCI_MODIFIERS"]
 NCCI_MODIFIERS = ("59", "XE", "XS", "XP", "XU")
 
 _TABLES = ("codes", "rvu", "conversion_factors", "gpci", "ncci_ptp", "mue", "carc", "thresholds")
+#: Text columns of a shipped table that a CMS file does not carry, kept (blank) when one is loaded.
+_KEEP_BLANK = ("counties",)
 
 
 def _read_shipped(name: str) -> pd.DataFrame:
@@ -130,7 +136,10 @@ class Reference:
                             old = pd.concat([old] + [base.assign(year=y) for y in missing], ignore_index=True)
                             replaced = old["year"].isin(new["year"].unique()) & (old["locality_id"] != "00000-00")
                     old = old[~replaced]
-                    keep = [c for c in old.columns if c in new.columns]
+                    # columns only the shipped table has (e.g. GPCI counties) stay, blank on new rows
+                    extra = [c for c in old.columns if c not in new.columns and c in _KEEP_BLANK]
+                    keep = [c for c in old.columns if c in new.columns or c in extra]
+                    new = new.assign(**{c: "" for c in extra})
                     tables[name] = pd.concat([old[keep], new[keep]], ignore_index=True)
                 else:
                     keep = [c for c in old.columns if c in new.columns]
@@ -163,8 +172,8 @@ class Reference:
         if cf.empty:
             years = ", ".join(map(str, sorted(self.conversion_factors["year"].unique())))
             raise ReferenceDataError(
-                f"No Medicare conversion factor for {year} (known years: {years}). "
-                "Load that year's CMS relative value file with Reference.load(pprrvu=...)."
+                f"No Medicare conversion factor for {year} (known years: {years}). Price in a known year, or load "
+                "that year's CMS relative value file (see README, Reference data)."
             )
         if (cf["apm_status"] != "any").any():
             match = cf[cf["apm_status"] == apm_status]
@@ -214,9 +223,9 @@ class Reference:
                     f"No GPCIs for {year}. Load that year's CMS GPCI addendum with Reference.load(gpci=...)."
                 )
             raise ReferenceDataError(
-                f"Unknown Medicare locality {locality_id!r} for {year}. Localities are MAC-locality ids "
-                f"such as 13202-01 (Manhattan); known: {', '.join(known)}. Load the full CMS GPCI file "
-                "with Reference.load(gpci=...) for the others."
+                f"Unknown Medicare locality {locality_id!r} for {year}: the {year} GPCIs hold {len(known)} "
+                "localities, written MAC-locality (e.g. 01182-18 for Los Angeles, 00000-00 for national). List "
+                "them with `python -m analytics init --localities` (add a state, e.g. CA, for its localities)."
             )
         return g.iloc[0][["pw_gpci", "pe_gpci", "mp_gpci"]].astype(float)
 

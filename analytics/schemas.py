@@ -7,7 +7,8 @@ pandera model :class:`ServiceLineSchema` states the contract.
 The value-level checks here are vectorised and reusable on their own:
 
 - :func:`check_icd10cm` gives the reason an ICD-10-CM diagnosis code is unusable on a
-  professional claim, or ``""``;
+  professional claim, or ``""``: its form, then whether it is a billable code of the code set
+  of the date of service's fiscal year (:mod:`analytics.icd10cm`);
 - :func:`is_icd10pcs_like` spots ICD-10-PCS inpatient procedure codes (e.g. ``8E0KX1Z``,
   therapeutic massage) that do not belong on a CMS-1500/837P;
 - :func:`normalise_dx_codes` and :func:`normalise_modifiers` put code lists in canonical
@@ -28,6 +29,8 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 from pandera.typing import Series
+
+from analytics.icd10cm import code_problem, fiscal_years
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -210,16 +213,21 @@ def _insert_dot(text: pd.Series) -> pd.Series:
     return text.where(~bare, dotted)
 
 
-def _icd10cm_problems(codes: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _icd10cm_problems(codes: pd.Series, years: np.ndarray | None = None) -> tuple[pd.Series, pd.Series]:
     """Return ``(kind, reason)`` for each code; both ``""`` when the code is usable.
 
-    Each distinct code is checked once (an export repeats a few hundred codes over
-    millions of lines) and the answers are spread back to the lines.
+    ``years`` is the fiscal year of each code's date of service (0: none). Each distinct
+    code (and year) is checked once (an export repeats a few hundred codes over millions of
+    lines) and the answers are spread back to the lines.
     """
     text = _text(codes)
-    position, distinct = pd.factorize(text)
+    if years is None:
+        years = np.zeros(len(text), dtype=np.int64)
+    pair = pd.MultiIndex.from_arrays([text.to_numpy(dtype=object), np.asarray(years)])
+    position, distinct = pd.factorize(pair)
     if len(distinct) < len(text):
-        kind, reason = _icd10cm_problems(pd.Series(distinct, dtype="str"))
+        kind, reason = _icd10cm_problems(pd.Series(distinct.get_level_values(0), dtype="str"),
+                                         distinct.get_level_values(1).to_numpy(dtype=np.int64))
         return (
             pd.Series(kind.to_numpy(dtype=object)[position], index=codes.index, dtype="str"),
             pd.Series(reason.to_numpy(dtype=object)[position], index=codes.index, dtype="str", name=codes.name),
@@ -252,7 +260,10 @@ def _icd10cm_problems(codes: pd.Series) -> tuple[pd.Series, pd.Series]:
     ]
     kind = np.select(conditions, kinds, default="")
     reason = np.full(len(text), "", dtype=object)
-    flagged = np.flatnonzero(kind != "")
+    # well-formed codes: billable in the code set of the date of service's fiscal year
+    for i in np.flatnonzero((kind == "") & ~blank.to_numpy(bool)):
+        kind[i], reason[i] = code_problem(bare.iloc[i], int(years[i]))
+    flagged = np.flatnonzero((kind != "") & (reason == ""))
     if len(flagged):
         # Messages are built for the flagged codes only.
         code, dotted, seventh = text.iloc[flagged], canonical.iloc[flagged], seventh.iloc[flagged]
@@ -280,7 +291,7 @@ def _icd10cm_problems(codes: pd.Series) -> tuple[pd.Series, pd.Series]:
     )
 
 
-def check_icd10cm(codes: pd.Series) -> pd.Series:
+def check_icd10cm(codes: pd.Series, service_dates: pd.Series | None = None) -> pd.Series:
     """Say why each diagnosis code cannot go on a professional claim; ``""`` when it can.
 
     Codes may carry their dot or not (``M54.50`` or ``M5450``) and any case. Blank values
@@ -292,14 +303,19 @@ def check_icd10cm(codes: pd.Series) -> pd.Series:
     - the ICD-10-CM shape: a letter, a digit, a letter or digit, then optionally a dot and
       1-4 letters or digits;
     - injury codes (S and T chapters, except burn extent T31/T32) must have their 7th
-      character, and for S-codes it is A, D or S (fracture categories also B-R).
-
-    This checks form only, not whether the code exists in the fiscal year's code set.
+      character, and for S-codes it is A, D or S (fracture categories also B-R);
+    - the code is a billable code (not a category header) of the ICD-10-CM code set of the
+      fiscal year of the date of service (:func:`analytics.icd10cm.code_problem`: FY2025 and
+      FY2026 are held; a later date is checked against FY2026, an earlier one for form and the
+      known changes only; without dates, FY2026). A category names the billable codes under
+      it (M54.5 from 2021-10-01: M54.50, M54.51 or M54.59).
 
     Parameters
     ----------
     codes
         One code per element.
+    service_dates
+        The date of service of each code (aligned to ``codes``), which picks the code set.
 
     Returns
     -------
@@ -313,8 +329,12 @@ def check_icd10cm(codes: pd.Series) -> pd.Series:
     ['', '']
     >>> check_icd10cm(pd.Series(["S39.012"])).iloc[0]
     'S39.012 is an injury code and needs a 7th character (A initial encounter, D subsequent encounter, S sequela), e.g. S39.012A'
+    >>> dates = pd.Series(pd.to_datetime(["2021-09-30", "2025-10-01"]))
+    >>> [r[:60] for r in check_icd10cm(pd.Series(["M54.5", "M54.5"]), dates)]
+    ['', 'M54.5 is a category, not a billable code, in the ICD-10-CM c']
     """
-    return _icd10cm_problems(codes)[1]
+    years = None if service_dates is None else fiscal_years(pd.Series(service_dates).reset_index(drop=True))
+    return _icd10cm_problems(codes, years)[1]
 
 
 def _arrow_text(text: pd.Series) -> pyarrow.Array:
@@ -350,10 +370,16 @@ def _join_lists(
     return pd.Series(pd.array(joined, dtype="str"), index=index)
 
 
-def dx_list_problems(dx_codes: pd.Series) -> tuple[np.ndarray, pd.Series, pd.Series]:
-    """Problems in comma-separated diagnosis lists: (row positions, kinds, reasons)."""
+def dx_list_problems(dx_codes: pd.Series,
+                     service_dates: pd.Series | None = None) -> tuple[np.ndarray, pd.Series, pd.Series]:
+    """Problems in comma-separated diagnosis lists: (row positions, kinds, reasons).
+
+    ``service_dates`` (aligned to ``dx_codes``) picks each row's code set (see
+    :func:`check_icd10cm`); without it, the latest code set the toolkit holds.
+    """
     pos, codes = _split_lists(dx_codes)
-    kinds, reasons = _icd10cm_problems(codes)
+    years = None if service_dates is None else fiscal_years(pd.Series(service_dates).reset_index(drop=True))[pos]
+    kinds, reasons = _icd10cm_problems(codes, years)
     bad = (reasons != "").to_numpy(bool)
     return pos[bad], kinds[bad].reset_index(drop=True), reasons[bad].reset_index(drop=True)
 
@@ -533,11 +559,13 @@ class ServiceLineSchema(pa.DataFrameModel):
     def _finite(cls, values: Series[float]) -> Series[bool]:
         return values.isna() | np.isfinite(values)
 
-    @pa.check("dx_codes", name="icd10cm")
+    @pa.dataframe_check(name="icd10cm")
     @classmethod
-    def _icd10cm(cls, dx_codes: Series[str]) -> Series[bool]:
-        bad_rows = dx_list_problems(dx_codes)[0]
-        return pd.Series(~np.isin(np.arange(len(dx_codes)), bad_rows), index=dx_codes.index)
+    def _icd10cm(cls, lines: pd.DataFrame) -> Series[bool]:
+        if "dx_codes" not in lines:
+            return pd.Series(True, index=lines.index)
+        bad_rows = dx_list_problems(lines["dx_codes"], lines.get("service_date"))[0]
+        return pd.Series(~np.isin(np.arange(len(lines)), bad_rows), index=lines.index)
 
     @pa.check("rendering_npi", "referring_npi", name="npi")
     @classmethod

@@ -103,13 +103,15 @@ def test_locality_amounts(payer, year, code, amount):
 
 
 def test_assistant_modifier_85_percent():
-    # 85% of the unrounded 0.84 x 32.3465 = 27.17106 -> 23.0954 -> $23.10
-    assert total(claim("mc", "2025-05-01", ("97140", 1, "GP,CQ"))) == 23.10
+    """CQ/CO: 85% of the unit's fee schedule amount, which CMS gives in cents (FACTS 1.2: 97140
+    2025 national $27.17 = 0.84 x 32.3465 rounded): 0.85 x 27.17 = 23.0945 -> $23.09."""
+    assert total(claim("mc", "2025-05-01", ("97140", 1, "GP,CQ"))) == 23.09
 
 
 def test_percent_of_medicare_contract():
-    # 110% of 2 x $27.72 (2026) = 60.984 -> $60.98 from the unrounded Medicare amount
-    assert total(claim("ppo", "2026-05-01", ("97140", 2, ""))) == round(2 * 0.83 * 33.4009 * 1.1, 2)
+    """110% of the Medicare amount of the line: 2 units of 97140 2026 at the CMS unit amount
+    $27.72 (FACTS 1.2: 0.83 x 33.4009 = 27.7227 -> $27.72) = $55.44; x 1.1 = 60.984 -> $60.98."""
+    assert total(claim("ppo", "2026-05-01", ("97140", 2, ""))) == 60.98
 
 
 def test_flat_fee_and_cash():

@@ -191,19 +191,20 @@ def test_medicare_2026_both_codes_with_a_distinct_service_modifier(acceptance):
         assert (m124["units"], m140["units"]) == (2, 2)
         assert m124["modifiers"] == f"GP,{mod}" and m140["modifiers"] == "GP"
         # 97124's PE (0.53) is the highest, so one 97124 unit is full:
-        # 29.726801 + 20.8755625 = 50.6023635 -> $50.60
-        assert m124["allowed"] == 50.60
-        # both 97140 units under MPPR: 2 x 21.2095715 = 42.419143 -> $42.42
+        # CMS prices each unit in cents, then adds them: 29.726801 -> $29.73 and
+        # 20.8755625 -> $20.88, so $50.61
+        assert m124["allowed"] == 50.61
+        # both 97140 units under MPPR: 21.2095715 -> $21.21 each, 2 x 21.21 = $42.42
         assert m140["allowed"] == 42.42
-        # deductible met: 20% coinsurance. 42.42 x 0.2 = 8.484 -> 8.48; 50.60 x 0.2 = 10.12
+        # deductible met: 20% coinsurance. 42.42 x 0.2 = 8.484 -> 8.48; 50.61 x 0.2 = 10.122 -> 10.12
         assert (m140["patient_part"], m140["payer_paid"]) == (8.48, 33.94)
-        assert (m124["patient_part"], m124["payer_paid"]) == (10.12, 40.48)
-        # denial prior 6%: 42.42 x 0.94 = 39.8748 -> 39.87; 50.60 x 0.94 = 47.564 -> 47.56
-        assert (m140["p_deny"], m140["expected"], m124["expected"]) == (0.06, 39.87, 47.56)
+        assert (m124["patient_part"], m124["payer_paid"]) == (10.12, 40.49)
+        # denial prior 6%: 42.42 x 0.94 = 39.8748 -> 39.87; 50.61 x 0.94 = 47.5734 -> 47.57
+        assert (m140["p_deny"], m140["expected"], m124["expected"]) == (0.06, 39.87, 47.57)
         t = total(acceptance, name, "medicare")
-        assert (t["allowed"], t["expected_total"]) == (93.02, 87.43)  # 39.87 + 47.56
-        # payer: 33.94 x 0.94 = 31.9036 -> 31.90, 40.48 x 0.94 = 38.0512 -> 38.05
-        assert t["expected_payer"] == 69.95
+        assert (t["allowed"], t["expected_total"]) == (93.03, 87.44)  # 39.87 + 47.57
+        # payer: 33.94 x 0.94 = 31.9036 -> 31.90, 40.49 x 0.94 = 38.0606 -> 38.06
+        assert t["expected_payer"] == 69.96
         assert "GP added" in m124["explanation"] and "MPPR" in m124["explanation"]
 
 
@@ -222,8 +223,8 @@ def test_medicare_2026_without_modifier_bundles_97124(acceptance):
     m140 = line(acceptance, "97140 + 97124 (no modifier)", "medicare", "97140")
     assert (m140["allowed"], m140["expected"]) == (48.93, 45.99)
     assert total(acceptance, "97140 only", "medicare")["expected_total"] == 45.99
-    # 97124 alone: 50.60 x 0.94 = 47.564 -> $47.56
-    assert total(acceptance, "97124 only", "medicare")["expected_total"] == 47.56
+    # 97124 alone: 50.61 x 0.94 = 47.5734 -> $47.57
+    assert total(acceptance, "97124 only", "medicare")["expected_total"] == 47.57
 
 
 # --- the PPO: 110% of Medicare, AMA units, no MPPR, honours XS only --------------------
@@ -231,25 +232,26 @@ def test_medicare_2026_without_modifier_bundles_97124(acceptance):
 
 def test_ppo_pays_xs_and_denies_59_xu_and_no_modifier(acceptance):
     # AMA per code: 30 min -> (30 + 7) // 15 = 2 units each.
-    # 97140: 2 x 27.722747 x 1.1 = 60.9900434 -> $60.99
-    # 97124: 2 x 29.726801 x 1.1 = 65.3989622 -> $65.40
+    # 110% of the line's Medicare amount, itself the sum of unit amounts in cents:
+    # 97140: 2 x $27.72 = $55.44 x 1.1 = 60.984 -> $60.98
+    # 97124: 2 x $29.73 = $59.46 x 1.1 = 65.406 -> $65.41
     xs140 = line(acceptance, "97140 + 97124-XS", "ppo_gold", "97140")
     xs124 = line(acceptance, "97140 + 97124-XS", "ppo_gold", "97124")
     assert (xs140["units"], xs140["allowed"], xs124["units"], xs124["allowed"]) == (
         2,
-        60.99,
+        60.98,
         2,
-        65.40,
+        65.41,
     )
     assert xs124["modifiers"] == "XS" and "GP" not in xs140["modifiers"]
     # deductible met: the $25 copay falls on the visit's first line; no coinsurance
     assert (xs140["copay_applied"], xs140["patient_part"], xs140["payer_paid"]) == (
         25.0,
         25.0,
-        35.99,
+        35.98,
     )
-    assert (xs124["patient_part"], xs124["payer_paid"]) == (0.0, 65.40)
-    # denial prior 8%: 60.99 x 0.92 = 56.1108 -> 56.11; 65.40 x 0.92 = 60.168 -> 60.17
+    assert (xs124["patient_part"], xs124["payer_paid"]) == (0.0, 65.41)
+    # denial prior 8%: 60.98 x 0.92 = 56.1016 -> 56.10; 65.41 x 0.92 = 60.1772 -> 60.18
     t = total(acceptance, "97140 + 97124-XS", "ppo_gold")
     assert (t["allowed"], t["expected_total"], t["patient_part"]) == (126.39, 116.28, 25.0)
     assert t["best"]
@@ -260,28 +262,28 @@ def test_ppo_pays_xs_and_denies_59_xu_and_no_modifier(acceptance):
             f"does not honour {mod}" in denied["edit_reason"]
             and "honours XS" in denied["edit_reason"]
         )
-        assert total(acceptance, name, "ppo_gold")["expected_total"] == 56.11
+        assert total(acceptance, name, "ppo_gold")["expected_total"] == 56.10
     assert (
         line(acceptance, "97140 + 97124 (no modifier)", "ppo_gold", "97124")["disposition"]
         == "denied"
     )
-    assert total(acceptance, "97124 only", "ppo_gold")["expected_total"] == 60.17
+    assert total(acceptance, "97124 only", "ppo_gold")["expected_total"] == 60.18
 
 
 def test_ppo_with_part_of_the_deductible_left(payers):
     result = compare(session(deductible_remaining=100), payers, payer_ids=["ppo_gold"])
     l140 = line(result, "97140 + 97124-XS", "ppo_gold", "97140")
     l124 = line(result, "97140 + 97124-XS", "ppo_gold", "97124")
-    # 97140 ($60.99) goes wholly to the deductible, so nothing is left for the copay there
+    # 97140 ($60.98) goes wholly to the deductible, so nothing is left for the copay there
     assert (l140["deductible_applied"], l140["copay_applied"], l140["payer_paid"]) == (
-        60.99,
+        60.98,
         0.0,
         0.0,
     )
-    # 97124: the deductible's last 100 - 60.99 = 39.01, then the $25 copay from the
-    # remaining 65.40 - 39.01 = 26.39; the payer pays 1.39
-    assert (l124["deductible_applied"], l124["copay_applied"]) == (39.01, 25.0)
-    assert (l124["patient_part"], l124["payer_paid"]) == (64.01, 1.39)
+    # 97124: the deductible's last 100 - 60.98 = 39.02, then the $25 copay from the
+    # remaining 65.41 - 39.02 = 26.39; the payer pays 1.39
+    assert (l124["deductible_applied"], l124["copay_applied"]) == (39.02, 25.0)
+    assert (l124["patient_part"], l124["payer_paid"]) == (64.02, 1.39)
     t = total(result, "97140 + 97124-XS", "ppo_gold")
     assert (t["patient_part"], t["payer_paid"]) == (125.0, 1.39)
 
@@ -332,7 +334,7 @@ def test_copay_and_coinsurance_override_per_payer(payers):
         session(copay={"ppo_gold": 40}, coinsurance=0.1), payers, payer_ids=["ppo_gold", "medicare"]
     )
     assert line(result, "97140 + 97124-XS", "ppo_gold", "97140")["copay_applied"] == 40.0
-    # 10% coinsurance on the PPO's 97124 line: 65.40 x 0.1 = 6.54
+    # 10% coinsurance on the PPO's 97124 line: 65.41 x 0.1 = 6.541 -> 6.54
     assert line(result, "97140 + 97124-XS", "ppo_gold", "97124")["coinsurance_applied"] == 6.54
     assert line(result, "97140 + 97124-XS", "medicare", "97124")["coinsurance_applied"] == 5.06
 
@@ -345,7 +347,7 @@ def test_a_fitted_denial_model_replaces_the_payer_prior(payers):
     result = compare(session(), payers, payer_ids=["medicare"], denial_model=Flat())
     paid = line(result, "97140 + 97124-XS", "medicare", "97124")
     assert (paid["p_deny"], paid["p_deny_basis"]) == (0.25, "learned from remittances")
-    assert paid["expected"] == 37.95  # 50.60 x 0.75
+    assert paid["expected"] == 37.96  # 50.61 x 0.75 = 37.9575 -> 37.96
     bundled = line(result, "97140 + 97124 (no modifier)", "medicare", "97124")
     assert bundled["p_deny"] == 1.0  # an edit's denial stays certain
 
@@ -363,7 +365,7 @@ def test_seven_plus_seven_minutes_one_cms_unit_zero_ama_units(payers):
     ppo = t[t["payer_id"] == "ppo_gold"]
     # CMS: 7 + 7 = 14 timed minutes -> (14 + 7) // 15 = 1 unit for the visit
     assert med["units"].sum() == 1
-    assert med["units_reason"].str.contains("14 timed minutes in the visit -> 1 unit").all()
+    assert med["units_reason"].str.contains("14 timed minutes that day in this discipline -> 1 unit").all()
     # AMA: each code's 7 minutes is under the 8-minute midpoint -> 0 units each
     assert ppo["units"].sum() == 0
     assert ppo["units_reason"].str.contains("under the 8-minute midpoint -> 0 units").all()

@@ -17,6 +17,7 @@ from analytics.schemas import (
     ServiceLineSchema,
     check_icd10cm,
     check_modifiers,
+    dx_list_problems,
     is_icd10pcs_like,
     normalise_dx_codes,
     normalise_modifiers,
@@ -247,3 +248,52 @@ def test_schema_on_empty_frame_with_canonical_dtypes():
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in CANONICAL_DTYPES.items()})
     assert ServiceLineSchema.validate(empty).empty
     assert np.dtype("float64") == ServiceLineSchema.validate(empty)["minutes"].dtype
+
+
+# -- the ICD-10-CM code set of the date of service's fiscal year ----------------------------------
+
+def test_m54_5_is_billable_until_the_fy2022_split():
+    """CDC FY2022 ICD-10-CM addenda (FACTS sec. 9): from 2021-10-01 M54.5 (low back pain) is a
+    category, expanded to M54.50, M54.51 and M54.59. A service on 2021-09-30 may bill M54.5; one
+    on 2021-10-01 or later may not, and the reason names the codes to bill instead."""
+    dates = pd.Series(pd.to_datetime(["2021-09-30", "2021-10-01", "2025-03-03", "2026-03-03"]))
+    reasons = check_icd10cm(pd.Series(["M54.5"] * 4), dates)
+    assert reasons.iloc[0] == ""
+    for r in reasons.iloc[1:]:
+        assert "M54.5" in r and "M54.50, M54.51 or M54.59" in r
+    assert "FY2022" in reasons.iloc[1]
+    assert "FY2025 (Oct 1, 2024 - Sep 30, 2025)" in reasons.iloc[2]
+    assert "FY2026 (Oct 1, 2025 - Sep 30, 2026)" in reasons.iloc[3]
+    assert (check_icd10cm(pd.Series(["M54.50", "M54.51", "M54.59"]), dates.iloc[1:]) == "").all()
+
+
+def test_categories_and_unknown_codes_are_rejected():
+    """In the FY2026 code list (CDC, April 1, 2026 update) M54 and M79.1 are categories (M79.1
+    has M79.10-M79.18 under it), M62.830 and S39.012A are billable codes, and M99.99 is no code."""
+    date = pd.Series(pd.to_datetime(["2026-03-03"] * 5))
+    reasons = check_icd10cm(pd.Series(["M54", "M79.1", "M62.830", "S39.012A", "M99.99"]), date)
+    assert "M54 is a category, not a billable code" in reasons.iloc[0]
+    assert "bill M79.10, M79.11, M79.12 or M79.18" in reasons.iloc[1]
+    assert reasons.iloc[2] == "" and reasons.iloc[3] == ""
+    assert "M99.99 is not a code of the ICD-10-CM code set of FY2026" in reasons.iloc[4]
+
+
+def test_a_code_new_in_fy2026_is_not_valid_in_fy2025():
+    """E11.A (type 2 diabetes in remission) entered ICD-10-CM on 2025-10-01 (FY2026): it is in
+    the FY2026 code list and not in FY2025's (reference/icd10cm_changes.csv)."""
+    dates = pd.Series(pd.to_datetime(["2025-09-30", "2025-10-01"]))
+    reasons = check_icd10cm(pd.Series(["E11.A", "E11.A"]), dates)
+    assert "not a code of the ICD-10-CM code set of FY2025" in reasons.iloc[0]
+    assert reasons.iloc[1] == ""
+
+
+def test_pcs_stays_rejected_and_undated_lists_use_the_latest_code_set():
+    """ICD-10-PCS 8E0KX1Z (therapeutic massage, FACTS sec. 8) is rejected whatever the date;
+    without dates the FY2026 code set is used and the reason says so."""
+    dated = check_icd10cm(pd.Series(["8E0KX1Z"]), pd.Series(pd.to_datetime(["2019-01-01"])))
+    assert dated.iloc[0] == PCS_REASON
+    undated = check_icd10cm(pd.Series(["M54.5"]))
+    assert "no date of service: checked against FY2026" in undated.iloc[0]
+    pos, kinds, reasons = dx_list_problems(pd.Series(["M54.50,M54.5", "M54.5"]),
+                                           pd.Series(pd.to_datetime(["2025-01-02", "2021-01-04"])))
+    assert pos.tolist() == [0] and "M54.50, M54.51 or M54.59" in reasons.iloc[0]
