@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         wall, rss_kib = _gnu_time(result.stderr)
         summary = json.loads(result.stdout)["files"][0]
-        claims = pq.ParquetFile(out / "claims.parquet").metadata.num_rows
+        claims = pq.ParquetFile(out / "remit_claims.parquet").metadata.num_rows
         assert summary["claims"] == claims == n_claims, (summary, claims, n_claims)
         assert summary["balanced"], summary
         written = sum(p.stat().st_size for p in out.iterdir())

@@ -786,14 +786,21 @@ def test_privacy_fixtures(x12_dir, name):
     _privacy_check(path, segments)
 
 
-def test_patient_key_salt(monkeypatch):
-    import hashlib
+def _hmac16(key: bytes, ident: str) -> str:
+    """First 16 hex digits of HMAC-SHA-256(key, id) (RFC 2104 with SHA-256), the keyed
+    pseudonym the README describes, computed here with the standard library alone."""
+    import hmac
 
+    return hmac.new(key, ident.encode(), "sha256").hexdigest()[:16]
+
+
+def test_patient_key_salt(monkeypatch):
     monkeypatch.delenv("ANALYTICS_ID_SALT", raising=False)
+    monkeypatch.delenv("ANALYTICS_PRACTICE_KEY", raising=False)
     default = _read_quiet(SYNTHETIC).claims["patient_key"].iloc[0]
-    assert default == hashlib.sha256((DEFAULT_SALT + "SYNMBR001").encode()).hexdigest()[:16]
+    assert default == _hmac16(DEFAULT_SALT.encode(), "SYNMBR001")
     salted = _read_quiet(SYNTHETIC, salt="practice-secret").claims["patient_key"].iloc[0]
-    assert salted == hashlib.sha256(b"practice-secretSYNMBR001").hexdigest()[:16]
+    assert salted == _hmac16(b"practice-secret", "SYNMBR001")
     monkeypatch.setenv("ANALYTICS_ID_SALT", "practice-secret")
     assert _read_quiet(SYNTHETIC).claims["patient_key"].iloc[0] == salted
     # both claims belong to the same patient, so they share the key
@@ -807,9 +814,7 @@ def test_insured_id_used_when_patient_has_none():
         "SVC*HC:97140",
     ).replace("SE*37*", "SE*38*")
     remit = _read_quiet(text, salt="s")
-    import hashlib
-
-    assert remit.claims["patient_key"].iloc[0] == hashlib.sha256(b"sSYNSUB001").hexdigest()[:16]
+    assert remit.claims["patient_key"].iloc[0] == _hmac16(b"s", "SYNSUB001")
     assert "SUB" not in _string_cells(remit)
 
 
@@ -893,7 +898,8 @@ def test_cli_json(tmp_path, capsys):
     code = main(["remit", str(tmp_path / "in"), "--out", str(out), "--json"])
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
-    assert list(payload) == ["files"]
+    assert list(payload) == ["balanced_means", "files"]
+    # FACTS 6.1: 3 lines, 2 claims, 1 transaction, every check balanced
     assert payload["files"] == [
         {
             "file": "a.835",
@@ -903,20 +909,41 @@ def test_cli_json(tmp_path, capsys):
             "adjustments_total": 144.56,
             "plb_total": 5.0,
             "balanced": True,
+            "balance": {
+                "line": {
+                    "rule": "SVC02 - sum(line CAS) = SVC03",
+                    "checks": 3,
+                    "failed": 0,
+                    "balanced": True,
+                },
+                "claim": {
+                    "rule": "CLP03 - sum(claim and line CAS) = CLP04",
+                    "checks": 2,
+                    "failed": 0,
+                    "balanced": True,
+                },
+                "transaction": {
+                    "rule": "sum(CLP04) - sum(PLB) = BPR02",
+                    "checks": 1,
+                    "failed": 0,
+                    "balanced": True,
+                },
+            },
         }
     ]
     for table in (
         "payments",
         "claims",
-        "service_lines",
+        "lines",
         "adjustments",
         "remarks",
         "plb",
         "balance",
+        "summary",
     ):
-        assert (out / f"{table}.parquet").exists() and (out / f"{table}.csv").exists()
-    assert len(pd.read_parquet(out / "claims.parquet")) == 2
-    assert not (out / "errors.csv").exists()
+        assert (out / f"remit_{table}.parquet").exists() and (out / f"remit_{table}.csv").exists()
+    assert len(pd.read_parquet(out / "remit_claims.parquet")) == 2
+    assert not (out / "remit_errors.csv").exists()
 
 
 def test_cli_table_and_errors(tmp_path, capsys):
@@ -928,7 +955,7 @@ def test_cli_table_and_errors(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "a.835" in text and "45.44" in text and "Balance checks that fail" in text
     assert "b.835: b.835: not an X12 file" in text
-    assert pd.read_csv(out / "errors.csv")["file"].tolist() == ["b.835"]
+    assert pd.read_csv(out / "remit_errors.csv")["file"].tolist() == ["b.835"]
 
 
 def test_cli_subprocess(tmp_path):

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import analytics.cli.remit as remit_command
 import analytics.remittance as remittance
 import analytics.remittance.tables as remittance_tables
+from analytics._files import csv_text
 from analytics.cli import main
 from analytics.exceptions import (
     AnalyticsError,
@@ -34,7 +35,7 @@ from analytics.exceptions import (
 from analytics.remittance import Remittance, iter_835, read_835, read_835_many
 from analytics.remittance.sources import TextPieces
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "x12-835"
+FIXTURES = Path(__file__).resolve().parent / "data" / "x12-835"
 TABLES = ("payments", "claims", "service_lines", "adjustments", "remarks", "plb", "balance")
 
 # ---- a generator of balanced 835s with several interchanges and transactions ----------------
@@ -388,17 +389,26 @@ def test_truncated_file_fails_after_its_parts(chunk):
     assert "inside claim 'PCNLAST'" in message and "no SE trailer" in message
 
 
-def test_bad_amount_in_a_late_part_names_its_segment():
+def test_bad_amount_in_a_late_part_sets_aside_its_claim():
     text = _interchange([_transaction(np.random.default_rng(6), "0001", 60)], 9)
     segs = text.split("~\n")
     k = max(i for i, s in enumerate(segs) if s.startswith("CLP*") and s.split("*")[2] == "1")
+    claim_id = segs[k].split("*")[1]
     segs[k] = segs[k].replace("*1*", "*1*12O", 1)
     bad = "~\n".join(segs)
-    pattern = rf"bad\.835: segment {k + 1} \(CLP\) element CLP03 is '12O"
-    with pytest.raises(X12Error, match=pattern):
-        read_835(bad, source_name="bad.835")
-    with pytest.raises(X12Error, match=pattern):
-        list(iter_835(bad, source_name="bad.835", chunk_bytes=256))
+    pattern = (
+        rf"bad\.835: segment {k + 1} \(CLP\) element CLP03 is '12O.*not an X12 number.*"
+        rf"Claim '{claim_id}' \(CLP at segment {k + 1}\) was set aside"
+    )
+    with pytest.warns(X12Warning, match=pattern):
+        whole = read_835(bad, source_name="bad.835")
+    assert claim_id not in set(whole.claims["claim_id"])
+    assert claim_id not in set(whole.service_lines["claim_id"])
+    assert len(whole.claims) == 59
+    with pytest.warns(X12Warning, match=pattern):
+        parts = list(iter_835(bad, source_name="bad.835", chunk_bytes=256))
+    assert len(parts) > 1
+    _assert_identical(Remittance.concat(parts), whole)
 
 
 def test_missing_file_and_bad_chunk_size(tmp_path):
@@ -557,6 +567,22 @@ def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
 # ---- the remit command writes part by part ----------------------------------------------------
 
 
+def _levels(balance: pd.DataFrame, file: str) -> dict[str, dict[str, object]]:
+    """The checks and failures of each level of one file, as ``remit --json`` gives them."""
+    rules = {
+        "line": "SVC02 - sum(line CAS) = SVC03",
+        "claim": "CLP03 - sum(claim and line CAS) = CLP04",
+        "transaction": "sum(CLP04) - sum(PLB) = BPR02",
+    }
+    mine = balance[balance["file"] == file]
+    out = {}
+    for level, rule in rules.items():
+        rows = mine[mine["level"] == level]
+        failed = int((~rows["balanced"]).sum())
+        out[level] = {"rule": rule, "checks": len(rows), "failed": failed, "balanced": failed == 0}
+    return out
+
+
 def test_cli_writes_parts_like_a_whole_read(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(remit_command, "CHUNK_BYTES", 1024)
     folder = tmp_path / "in"
@@ -585,6 +611,7 @@ def test_cli_writes_parts_like_a_whole_read(tmp_path, monkeypatch, capsys):
             "adjustments_total": float(r.adjustments_total),
             "plb_total": float(r.plb_total),
             "balanced": bool(r.balanced),
+            "balance": _levels(expected.balance, r.file),
         }
         for r in summary.itertuples(index=False)
     ]
@@ -593,10 +620,12 @@ def test_cli_writes_parts_like_a_whole_read(tmp_path, monkeypatch, capsys):
     for name in TABLES:
         frame = getattr(expected, name)
         assert len(frame)
-        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"), frame, obj=name)
-        assert (out / f"{name}.csv").read_text() == frame.to_csv(index=False), name
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "summary.parquet"), summary)
-    assert pd.read_csv(out / "errors.csv")["file"].tolist() == ["c_truncated.835", "d_garbage.835"]
+        stem = out / remit_command.OUTPUT_NAMES[name]
+        pd.testing.assert_frame_equal(pd.read_parquet(f"{stem}.parquet"), frame, obj=name)
+        assert Path(f"{stem}.csv").read_text() == csv_text(frame), name
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "remit_summary.parquet"), summary)
+    errors = pd.read_csv(out / "remit_errors.csv")
+    assert errors["file"].tolist() == ["c_truncated.835", "d_garbage.835"]
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no spool left
 
 
@@ -607,6 +636,7 @@ def test_cli_with_only_failing_files_writes_empty_tables(tmp_path, capsys):
     assert "No 835 file was read." in capsys.readouterr().out
     empty = remittance_tables._empty_remittance()
     for name in TABLES:
-        frame = pd.read_parquet(out / f"{name}.parquet")
+        stem = out / remit_command.OUTPUT_NAMES[name]
+        frame = pd.read_parquet(f"{stem}.parquet")
         assert frame.empty and frame.dtypes.to_dict() == getattr(empty, name).dtypes.to_dict()
-        assert (out / f"{name}.csv").read_text() == getattr(empty, name).to_csv(index=False)
+        assert Path(f"{stem}.csv").read_text() == getattr(empty, name).to_csv(index=False)

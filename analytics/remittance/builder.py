@@ -267,7 +267,21 @@ class _Build:
             decoded = decode_procedures(values, separator)
             for k in range(7):
                 parts[k][rows] = decoded[k]
+        self.note_missing_codes(parts[1], svc01)
         return parts
+
+    def note_missing_codes(self, codes: np.ndarray, svc01: list[object]) -> None:
+        """Note the lines whose SVC01 holds no procedure code (its code is set missing); their
+        amounts stay where SVC02 and SVC03 put them."""
+        missing = np.flatnonzero((codes == "") | (codes == None))  # noqa: E711 - elementwise
+        if not len(missing):
+            return
+        codes[missing] = None
+        owner = np.zeros(len(missing), dtype="int64") if self.l_files is None else self.l_files[missing]
+        for f in np.unique(owner).tolist():
+            rows = missing[owner == f]
+            shown = [f"{self.l_seg[i]} ({svc01[i]!r})" for i in rows[:5].tolist()]
+            self.entries[f].notes.no_code(len(rows), shown)
 
     def original_codes(self) -> np.ndarray:
         """SVC06: the code as submitted, when the payer paid another one."""

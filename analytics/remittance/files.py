@@ -85,14 +85,20 @@ def read_835(
     Raises
     ------
     X12Error
-        Not X12, a short ISA, a transaction with no SE (truncated file), a non-numeric amount,
-        or a transaction that is not an 835. The message names the file and segment number.
+        Not X12, an ISA whose separators cannot be told from its structure, a transaction with
+        no SE (truncated file), or no 835 transaction at all. The message names the file and
+        segment number.
 
     Warns
     -----
     X12Warning
-        For oddities that do not stop the read: a wrong SE count, a component separator that
-        differs from ISA16, invalid dates, empty required amounts.
+        For what does not stop the read, each named: a claim set aside because one of its
+        amounts is not an X12 number (ASCII digits, an optional leading minus sign and decimal
+        point; the other claims are read), other transaction sets (837, 277 ...) skipped, an ISA
+        of the wrong length or without ISA16 read from its structure, segment ids with spaces,
+        unknown segment ids, segments outside a transaction, SE01/GE01/IEA01 counts and
+        GE02/IEA02 control numbers that do not match, an SVC01 without a procedure code, a
+        component separator that differs from ISA16, invalid dates, empty required amounts.
     BalanceWarning
         Once per file when any line, claim or transaction check fails (see ``.balance``).
 

@@ -29,6 +29,7 @@ class Notes:
         self.scan: list[Note] = []  # envelope counts, empty amounts, stray segments, groups
         self.no_bpr: list[int] = []
         self.undated: list[int] = []
+        self.codeless: tuple[int, list[str]] = (0, [])  # lines whose SVC01 has no code
         self.dates: dict[str, tuple[int, list[str]]] = {}
         self.checks = 0
         self.failed = dict.fromkeys(LEVELS, 0)
@@ -37,6 +38,10 @@ class Notes:
     def bad_dates(self, what: str, count: int, shown: list[str]) -> None:
         before, first = self.dates.get(what, (0, []))
         self.dates[what] = (before + count, (first + shown)[:5])
+
+    def no_code(self, count: int, shown: list[str]) -> None:
+        before, first = self.codeless
+        self.codeless = (before + count, (first + shown)[:5])
 
     def balance(self, table: pd.DataFrame) -> None:
         self.checks += len(table)
@@ -70,6 +75,17 @@ class Notes:
                     X12Warning,
                     f"{name}: BPR at segment(s) {where} has no payment date in BPR16 (count the "
                     f"separators: BPR16 is the 16th element); payment_date is missing.",
+                )
+            )
+        if self.codeless[0]:
+            count, shown = self.codeless
+            more = f" and {count - len(shown)} more" if count > len(shown) else ""
+            out.append(
+                (
+                    X12Warning,
+                    f"{name}: SVC01 at segment(s) {', '.join(shown)}{more} holds no procedure "
+                    f"code (SVC01 is qualifier, then code: 'HC:97140'); cpt is missing, and the "
+                    f"amounts were read where SVC02 (charge) and SVC03 (paid) put them.",
                 )
             )
         for what in _DATE_FIELDS:

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analytics._files import csv_text
 from analytics.remittance.tables import (
     BALANCE_SCHEMA,
     LEVELS,
@@ -51,7 +52,8 @@ class Spool:
         self.writer.write_table(
             pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
         )
-        frame.to_csv(self.csv_file, index=False, header=False)
+        # text cells a spreadsheet would run as a formula are neutralised (the OWASP rule)
+        self.csv_file.write(csv_text(frame, header=False).encode("utf-8"))
 
     @property
     def written(self) -> bool:
@@ -70,7 +72,7 @@ class TableFiles:
         self.parquet = stem.with_name(stem.name + ".parquet")
         self.csv = stem.with_name(stem.name + ".csv")
         self.schema = _arrow_schema(schema)
-        self.header = empty_frame(schema).to_csv(index=False).encode()
+        self.header = csv_text(empty_frame(schema)).encode("utf-8")
         self.writer: pq.ParquetWriter | None = None
         self.csv_file: BinaryIO | None = None
 
@@ -121,6 +123,8 @@ class FileOutput:
         self.counts = [0, 0, 0]  # claims, service lines, failed checks
         self.sums = [0.0, 0.0, 0.0]  # paid, adjustments, PLB
         self.failed: dict[str, list[pd.DataFrame]] = {level: [] for level in LEVELS}
+        self.checks = dict.fromkeys(LEVELS, 0)  # balance checks, and failed ones, by level
+        self.failures = dict.fromkeys(LEVELS, 0)
 
     def add(self, part: Remittance) -> None:
         for table, files in self.tables.items():
@@ -131,6 +135,8 @@ class FileOutput:
             rows = balance[levels == level]
             files.write(rows)
             bad = rows[~rows["balanced"].to_numpy(dtype=bool)]
+            self.checks[level] += len(rows)
+            self.failures[level] += len(bad)
             if len(bad):
                 self.failed[level].append(bad)
                 self.counts[2] += len(bad)
