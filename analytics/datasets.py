@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from analytics._files import write_csv
 from analytics.denials import (
     BUNDLE_STATES,
     NO_PRESCRIPTION,
@@ -477,6 +478,10 @@ def _default_payers(payers) -> tuple[dict[str, PayerPolicy], str | None]:
     return load_payers(payers), yaml.safe_dump(dict(payers), sort_keys=False)
 
 
+#: Stages generate_practice reports to its ``progress`` callback.
+GENERATION_STAGES = 9
+
+
 def generate_practice(
     n_visits: int,
     seed: int,
@@ -485,6 +490,7 @@ def generate_practice(
     start: str = "2025-03-01",
     months: int = 12,
     reference: Reference | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> Practice:
     """Generate a synthetic practice with known denial truth.
 
@@ -503,6 +509,9 @@ def generate_practice(
         window's last day (``as_of``); later ones stay open.
     reference
         Reference data for the rules engine (default: the shipped extracts).
+    progress
+        Called as ``progress(1, stage=...)`` as each of the generation's stages ends (an
+        :class:`analytics.progress.Progress` draws it on a terminal).
 
     Returns
     -------
@@ -523,24 +532,35 @@ def generate_practice(
     # One generator for every stage: the stages draw from it in this order, so a seed gives
     # the same practice byte for byte.
     rng = np.random.default_rng(seed)
+    step = progress or (lambda *_, **__: None)
+    step(0, stage="patients", total=GENERATION_STAGES)
     t0, window, as_of = _service_window(start, months, ref)
     mix = _payer_mix(pol)
     providers = _roster(n_visits, months)
     pat = _patients(rng, n_visits, window, mix, providers)
+    step(1, stage="visits")
     vis = _visits(rng, pat, t0, window)
+    step(1, stage="claim lines")
     cl = _claim_lines(rng, pat, vis, mix, pol)
     mods = _modifiers(pat, vis, cl, mix)
+    step(1, stage="diagnoses")
     dx = _diagnoses(pat, vis, cl)
+    step(1, stage="charge export")
     export = _charge_export(t0, pat, vis, cl, mods, dx, mix, providers)
     lines = export.lines
     priced = _fee_sheet_charges(lines, cl, mix, pol, ref)
     lines["charge"] = priced.charge
+    step(1, stage="adjudicating")
     engine = _adjudicate(lines, priced, pat, vis, cl, export, mix, t0, pol, ref)
+    step(1, stage="denial odds")
     odds = _denial_odds(pat, vis, cl, mods, engine, mix, ref)
     under = _underpayment(engine, odds, cl, export, mix, t0, pol)
+    step(1, stage="payer decisions")
     decision = _payer_decision(lines, priced, engine, odds, under, vis, cl, export, mix, as_of, pol, ref)
     lines["submission_date"] = lines["submission_date"].where(decision.submitted)
+    step(1, stage="truth table")
     truth = _truth_table(lines, engine, odds, under, decision, vis, cl, ref)
+    step(1)
     return Practice(
         lines=lines,
         adjudicated=decision.adj,
@@ -1525,7 +1545,7 @@ def write_practice(
             written.append(path)
     else:
         path = out / "service_lines.csv"
-        _export_frame(practice.lines).to_csv(path, index=False, lineterminator="\n")
+        write_csv(_export_frame(practice.lines), path)
         written.append(path)
         path = out / "truth" / "line_truth.csv"
         t = truth.copy()
@@ -1533,10 +1553,10 @@ def write_practice(
             t[col] = t[col].map("{:.6f}".format)
         for col in ("contract_allowed", "paid_allowed", "underpaid_amount"):
             t[col] = t[col].map("{:.2f}".format)
-        t.to_csv(path, index=False, lineterminator="\n")
+        write_csv(t, path)
         written.append(path)
     path = out / "truth" / "denial_mechanisms.csv"
-    practice.mechanisms.to_csv(path, index=False, lineterminator="\n")
+    write_csv(practice.mechanisms, path)
     written.append(path)
     if remittances and not parquet:
         written += write_remittances(practice, out / "remittances")

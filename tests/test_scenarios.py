@@ -610,25 +610,6 @@ def test_plot_greys_out_unsupported_alternatives(payers):
     assert any("(not supported)" in t.get_text() for t in ax.get_yticklabels())
 
 
-def test_explorer_redraws_without_a_front_end(payers, capsys):
-    widgets = pytest.importorskip("ipywidgets")
-    from analytics.scenarios import explorer
-
-    box = explorer(session(), payers)
-    assert isinstance(box, widgets.VBox)
-    sliders = box.children[0].children
-    toggle = box.children[1].children[1].children[0]
-    assert [s.description for s in sliders] == ["97124 min", "97140 min"]
-    assert toggle.description == "on 97124"
-    capsys.readouterr()
-    toggle.value = "XS"
-    shown = capsys.readouterr().out
-    assert "97140 + 97124-XS" in shown and "97140 + 97124-59" not in shown and "97124 only" in shown
-    for s in sliders:
-        s.value = 0
-    assert "Choose at least one service" in capsys.readouterr().out
-
-
 def test_cli_compare_json_shape(capsys):
     code = main(
         [

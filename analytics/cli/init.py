@@ -20,6 +20,7 @@ from analytics.onboarding import (
     init_practice,
     known_localities,
 )
+from analytics.progress import Progress
 
 __all__ = ["register_cli"]
 
@@ -143,8 +144,9 @@ def _run_init(args: argparse.Namespace) -> int:
         raise InputError("init needs the practice folder and the export: python -m analytics init PRACTICE_DIR "
                          "--export FILE [--remittances DIR] [--locality MAC-LOC].", where="PRACTICE_DIR")
     sheet = int(args.sheet) if args.sheet is not None and args.sheet.strip().isdigit() else args.sheet
-    result = init_practice(args.folder, args.export, remittances=args.remittances, locality=args.locality,
-                           name=args.name, sheet=sheet, force=args.force)
+    with Progress("init", unit="stages") as bar:
+        result = init_practice(args.folder, args.export, remittances=args.remittances, locality=args.locality,
+                               name=args.name, sheet=sheet, force=args.force, progress=bar)
     print(f"Practice folder {result.folder.resolve()}:")
     print("\n".join(_files(result)))
     print()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from analytics.datasets import generate_practice
+from analytics.progress import Progress
 
 __all__ = ["register_cli"]
 
@@ -38,10 +39,14 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_sample(args: argparse.Namespace) -> int:
-    practice = generate_practice(
-        args.visits, args.seed, payers=args.payers, start=args.start, months=args.months
-    )
-    written = practice.write(args.out, remittances=not args.no_835, parquet=args.no_835)
+    with Progress(f"sample ({args.visits:,} visits)", unit="stages") as bar:
+        practice = generate_practice(
+            args.visits, args.seed, payers=args.payers, start=args.start, months=args.months,
+            progress=bar,
+        )
+        bar(0, stage="writing files", total=1)
+        written = practice.write(args.out, remittances=not args.no_835, parquet=args.no_835)
+        bar(1)
     n835 = sum(1 for p in written if p.suffix == ".835")
     t = practice.truth
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +301,10 @@ def _key(folder: Path) -> Placed:
                                    "send it with a report")
 
 
+#: Stages init_practice reports to its ``progress`` callback.
+INIT_STAGES = 6
+
+
 def init_practice(
     folder: str | os.PathLike[str],
     export: str | os.PathLike[str],
@@ -310,6 +315,7 @@ def init_practice(
     sheet: str | int | None = None,
     force: bool = False,
     reference: Reference | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> PracticeFolder:
     """Make (or refresh) a practice folder from an export and a folder of 835s.
 
@@ -334,6 +340,9 @@ def init_practice(
         Replace mapping.yaml, practice.yaml and payers.yaml when they differ from what would
         be written (default: keep them and write ``<name>.new`` beside them). The export and
         the 835s are always refreshed.
+    progress
+        Called as ``progress(1, stage=...)`` as each of the :data:`INIT_STAGES` stages ends
+        (an :class:`analytics.progress.Progress` draws it on a terminal).
 
     Returns
     -------
@@ -362,6 +371,8 @@ def init_practice(
            else check_locality(settings["locality"], where=f"{folder / PRACTICE_FILE} (locality:)", reference=ref)
            if settings.get("locality") else "00000-00")
     out = PracticeFolder(folder=folder, locality=loc, locality_given=given or bool(settings.get("locality")))
+    step = progress or (lambda *_, **__: None)
+    step(0, stage="reading the export's layout", total=INIT_STAGES)
 
     layout = sniff_export(export, sheet=sheet)
     export_name = _export_name(export, layout.delimiter)
@@ -380,8 +391,10 @@ def init_practice(
     out.files += [placed_export, mapping]
     out.ignored = layout.ignored
     out.questions += list(layout.questions)
+    step(1, stage="copying the 835s")
     if source is not None:
         out.remittances, out.not_835 = place_remittances(source, folder)
+    step(1, stage="reading the export")
 
     intake, note = _read_export(placed_export.path, mapping)
     if note:
@@ -396,13 +409,16 @@ def init_practice(
                                 f"{MAX_SET_ASIDE:.0%}: the reports stop until mapping.yaml reads the export (the "
                                 "reasons are printed above).")
 
+    step(1, stage="reading the 835s")
     remit_files = _remittance_files(folder)
     remit, errors = read_835_many(remit_files) if remit_files else (None, None)
+    step(1, stage="drafting payer policies")
     if errors is not None and len(errors):
         out.unreadable_835 = list(zip(errors["file"].astype(str), errors["error"].astype(str), strict=True))
     out.remittance_lines = 0 if remit is None else len(remit.service_lines)
     drafts = draft_policies(intake.lines, remit, loc, reference=ref)
     out.drafts = drafts
+    step(1, stage="writing the folder")
     header = _payers_header(export_name, intake.accepted, len(remit_files), out.remittance_lines, loc)
     practice_name = name or settings.get("name") or settings.get("practice") or folder.resolve().name
     out.files.append(place_file(folder / PRACTICE_FILE, text=practice_yaml(
@@ -415,6 +431,7 @@ def init_practice(
         out.questions.insert(0, f"No --locality: Medicare is priced at national rates (00000-00). Find the "
                                 f"practice's locality with `{LIST_LOCALITIES} STATE` and run init again with "
                                 "--locality.")
+    step(1)
     return out
 
 

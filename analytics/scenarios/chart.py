@@ -1,11 +1,12 @@
-"""The chart of a comparison: expected collections by coding alternative and payer."""
+"""The charts of the coding scenarios: expected collections by coding alternative and payer (one
+session), and per payer as billed and coded the best documented way (the practice what-if)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_totals"]
+__all__ = ["plot_totals", "plot_practice_whatif"]
 
 
 # Okabe-Ito: distinguishable in colour-blind vision and in greyscale print.
@@ -88,4 +89,45 @@ def plot_totals(
     ax.set_title(
         title or "Expected collections by coding alternative and payer", fontsize=11, loc="left"
     )
+    return fig
+
+
+def plot_practice_whatif(by_payer: pd.DataFrame, *, title: str | None = None):
+    """Per payer, expected collections a month as billed and coded the best documented way, and
+    what 59/X would add where the documentation is not in the export (hatched)."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    n = len(by_payer)
+    fig = Figure(figsize=(9.5, max(2.4, 1.2 + 0.55 * n)), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title or "Expected collections a month: as billed and coded the best documented way",
+                 fontsize=11, loc="left")
+    if not n:
+        ax.set_axis_off()
+        ax.text(0.5, 0.45, "No insurance visit in this period.", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    y = np.arange(n)
+    billed = by_payer["billed_per_month"].to_numpy(dtype=float)
+    best = by_payer["best_per_month"].to_numpy(dtype=float)
+    extra = by_payer["if_documented_per_month"].to_numpy(dtype=float)
+    ax.barh(y - 0.2, billed, height=0.38, color=_COLOURS[0], label="as billed")
+    ax.barh(y + 0.2, best, height=0.38, color=_COLOURS[2], label="best documented way")
+    ax.barh(y + 0.2, extra, left=best, height=0.38, color="white", edgecolor=_COLOURS[1], hatch="///",
+            linewidth=0.6)
+    for yy, b, d in zip(y, best, best - billed, strict=True):
+        if d > 0.005:
+            ax.text(b, yy + 0.2, f"  +${d:,.0f}", va="center", fontsize=8)
+    ax.set_yticks(y, by_payer["payer"].astype(str).tolist(), fontsize=9)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter("${x:,.0f}")
+    ax.set_xlabel("Expected collections per month ($): allowed x (1 - chance of denial)", fontsize=9)
+    ax.grid(axis="x", color="0.85", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="white", edgecolor=_COLOURS[1], hatch="///",
+                         label="more with 59/X, were separate regions documented"))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
