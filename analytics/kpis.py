@@ -44,8 +44,10 @@ Money is summed unrounded and rounded to cents once, at the end (:func:`analytic
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -75,6 +77,8 @@ __all__ = [
     "build_history",
     "summary",
     "headline",
+    "headline_figures",
+    "HEADLINE_FIGURES",
     "by_payer",
     "monthly",
     "net_collection_rate",
@@ -88,6 +92,7 @@ __all__ = [
     "paid_per_unit",
     "underpayments",
     "percent_of_medicare",
+    "at_locality",
     "heading",
     "revenue_narrative",
     "denials_narrative",
@@ -252,6 +257,49 @@ def headline(history: History) -> pd.DataFrame:
         ("Days in A/R", fmt_days(s["days_in_ar"])),
     ]
     return pd.DataFrame(rows, columns=["figure", "value"])
+
+
+#: The headline figures in page order: (key in :func:`summary`, label, unit). Units are
+#: ``dollars``, ``percent`` (a fraction), ``days`` or ``count``.
+HEADLINE_FIGURES = (
+    ("visits", "Visits", "count"),
+    ("gross_charges", "Gross charges", "dollars"),
+    ("self_pay_charges", "of which self-pay", "dollars"),
+    ("allowed", "Allowed by payers", "dollars"),
+    ("payer_paid", "Paid by payers", "dollars"),
+    ("patient_responsibility", "Patient responsibility", "dollars"),
+    ("contractual_adjustments", "Contractual adjustments", "dollars"),
+    ("denied_amount", "Denied", "dollars"),
+    ("denied_lines", "Denied lines", "count"),
+    ("denial_rate", "Denial rate (lines)", "percent"),
+    ("net_collection_rate", "Net collection rate", "percent"),
+    ("first_pass_resolution_rate", "First-pass resolution rate", "percent"),
+    ("paid_per_visit", "Paid per visit (payer + patient)", "dollars"),
+    ("unbilled_charges", "Not yet billed", "dollars"),
+    ("ar_balance", "Insurance A/R", "dollars"),
+    ("ar_over_90", "Insurance A/R over 90 days", "dollars"),
+    ("days_in_ar", "Days in A/R", "days"),
+)
+
+
+def headline_figures(history: History) -> pd.DataFrame:
+    """The headline figures as numbers, for a spreadsheet (``headline.csv``).
+
+    Returns
+    -------
+    DataFrame
+        ``figure`` (the key of :func:`summary`), ``label`` (as the page words it), ``value``
+        (a number: dollars to the cent, rates as fractions, days, counts), ``unit`` and
+        ``basis`` (the services counted and the A/R date).
+    """
+    s = summary(history)
+    basis = (f"services {history.start.date()} to {history.end.date()}; remittances and A/R as of "
+             f"{history.as_of.date()}")
+    rows = [(key, label, float(s[key]), unit, basis) for key, label, unit in HEADLINE_FIGURES]
+    out = pd.DataFrame(rows, columns=["figure", "label", "value", "unit", "basis"])
+    out.loc[out["figure"] == "paid_per_visit", "value"] = to_cents(
+        out.loc[out["figure"] == "paid_per_visit", "value"].to_numpy(dtype=float))
+    return out
 
 
 def _group_keys(by: str | Sequence[str] | None) -> list[str]:
@@ -616,6 +664,10 @@ class Underpayments:
     claims
         The claims to appeal, largest shortfall first: ``claim_id, payer_claim_id, payer_id,
         payer, month, codes, lines, expected, paid, recoverable``.
+        A claim number built from a patient's name in the inputs (``SMITH-JOHN-0423``) has
+        the name starred here (``*****-****-0423``) and is ``ID-`` and its keyed pseudonym in
+        ``lines`` (one per claim, so counts of claims stay exact); other claim numbers are
+        kept as they are (:func:`analytics.privacy.mask_names_in_ids`).
     tolerance
         Shortfalls at or under this many dollars per line are treated as rounding.
     """
@@ -707,7 +759,62 @@ def underpayments(history: History, *, tolerance: float = 0.05) -> Underpayments
         drop=True)
     for c in ("expected", "paid", "shortfall"):
         lines[c] = to_cents(lines[c].to_numpy(dtype=float))
+    lines, claims = _claim_ids_without_names(history, lines, claims)
     return Underpayments(lines=lines, summary=summary_, claims=claims, tolerance=tolerance)
+
+
+def input_identifiers(history: History):
+    """The patients' names and ids in the files ``history`` was read from (its export and 835s).
+
+    The export is the first of :attr:`History.files` (as :func:`load_history` lists them), read
+    through the ``mapping.yaml`` among them; the other files that are not YAML are the 835s. A
+    file no longer on disk is passed over. Read once per set of files and their sizes and
+    modification times.
+
+    Returns
+    -------
+    analytics.privacy.Identifiers
+    """
+    stamped = []
+    for name in map(str, history.files):
+        try:
+            stat = Path(name).stat()
+        except OSError:
+            continue
+        stamped.append((name, stat.st_size, stat.st_mtime_ns))
+    return _identifiers_of(tuple(stamped))
+
+
+@functools.lru_cache(maxsize=8)
+def _identifiers_of(stamped: tuple[tuple[str, int, int], ...]):
+    import yaml
+
+    from analytics.privacy import Identifiers, identifiers_from_835, identifiers_from_export
+
+    paths = [Path(name) for name, _, _ in stamped]
+    data = [p for p in paths if p.suffix.lower() not in (".yaml", ".yml")]
+    if not data:
+        return Identifiers()
+    mapping = next((yaml.safe_load(p.read_text()) for p in paths if p.name == "mapping.yaml"), None)
+    mapping = mapping if isinstance(mapping, dict) else None
+    export = identifiers_from_export(data[0], mapping=mapping, sheet=mapping.get("sheet") if mapping else None)
+    return export | identifiers_from_835(data[1:])
+
+
+def _claim_ids_without_names(history: History, lines: pd.DataFrame,
+                             claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``claim_id`` and ``payer_claim_id`` with the patients' names taken out (see :class:`Underpayments`)."""
+    from analytics.privacy import Matcher, mask_names_in_ids, resolve_key
+
+    found = input_identifiers(history)
+    if not found.names or (lines.empty and claims.empty):
+        return lines, claims
+    matcher = Matcher(found)
+    key = resolve_key(near=list(history.files)[:1])
+    columns = [c for c in ("claim_id", "payer_claim_id") if c in claims.columns]
+    claims = claims.assign(**{c: mask_names_in_ids(claims[c], matcher) for c in columns})
+    lines = lines.assign(**{c: mask_names_in_ids(lines[c], matcher, key=key) for c in columns})
+    return lines, claims
 
 
 def percent_of_medicare(
@@ -768,6 +875,56 @@ def percent_of_medicare(
     for c in ("paid", "medicare"):
         out[c] = to_cents(out[c].to_numpy(dtype=float))
     return _with_payer_name(out, history)
+
+
+def at_locality(history: History, locality: str | None = None, *, reference: Reference | None = None) -> History:
+    """The history with its payers priced off the Medicare fee schedule at one locality.
+
+    One locality per run applies to every page: ``locality`` (a report's ``-p locality``),
+    else the practice's (``locality`` in practice.yaml). Every payer whose fee basis is
+    ``medicare`` or ``percent_of_medicare`` is set to it
+    (:func:`analytics.scenarios.with_fee_schedule`, as the scenarios page does) and the
+    contract columns (``units``, ``engine_disposition``, ``edit_reason``,
+    ``contract_allowed``, ``contract_expected``) are priced again, so the contract prices,
+    the Medicare benchmark of :func:`percent_of_medicare` and the scenarios agree. With
+    neither, or when every such payer is already there, the history is returned unchanged.
+
+    Examples
+    --------
+    >>> h = at_locality(load_history("data/sample"), "01182-18")  # doctest: +SKIP
+    >>> {p.fee.locality for p in h.payers.values() if p.fee.basis != "flat"}  # doctest: +SKIP
+    {'01182-18'}
+    """
+    from analytics.pipeline import evaluate
+    from analytics.scenarios import with_fee_schedule
+
+    loc = str(locality or history.practice.get("locality") or "").strip()
+    if not loc:
+        return history
+    payers = with_fee_schedule(history.payers, locality=loc)
+    practice = {**history.practice, "locality": loc}
+    if payers == dict(history.payers):
+        return dataclasses.replace(history, practice=practice)
+    base = history.base
+    wanted = ("patient_id", "service_date", "provider_id", "provider_type", "payer_id", "cpt", "minutes",
+              "modifiers", "charge", "prescription_on_file", "prior_auth", "visits_before", "submission_date",
+              "units_billed")
+    frame = base[[c for c in wanted if c in base.columns]]
+    if "minutes" in frame and frame["minutes"].isna().all() and "units_billed" in frame:
+        # an export with units and no minutes: price the units as billed (as load_history does)
+        frame = frame.drop(columns="minutes").assign(units=frame["units_billed"].fillna(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # load_history kept the notes of the first pricing
+        out = evaluate(frame, payers, reference or load_reference())
+    allowed = out["allowed"].to_numpy(dtype=float, na_value=np.nan)
+    priced = base.assign(
+        units=out["units"].to_numpy(dtype=np.int64),
+        engine_disposition=out["disposition"].astype("str").to_numpy(dtype=object),
+        edit_reason=out["edit_reason"].to_numpy(),
+        contract_allowed=allowed,
+        contract_expected=allowed - out["sequestration"].to_numpy(dtype=float),
+    )
+    return dataclasses.replace(history, base=priced, payers=payers, practice=practice).select()
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ words.
 
 Every chart function and :func:`table` take ``name=``: when the report runner has set
 ``ANALYTICS_OUTPUT_DIR`` (it does so in each report's kernel), the chart is also written to
-``figures/<name>.png`` and the table, whole and unformatted, to ``tables/<name>.csv`` in
-that folder, byte for byte the same for the same inputs. Outside a report run nothing is
-written (:func:`save_table` and :func:`save_figure` do the writing and can be called directly).
+``figures/<name>.png`` (at least 1,800 pixels wide, for slides) and ``figures/<name>.svg``
+(scalable), and the table, whole and unformatted, to ``tables/<name>.csv`` in that folder,
+byte for byte the same for the same inputs. Outside a report run nothing is written
+(:func:`save_table` and :func:`save_figure` do the writing and can be called directly).
+A table without rows shows its caption and one line saying "none".
 
 Examples
 --------
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html as _html
+import math
 import os
 import re
 import textwrap
@@ -39,7 +43,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from analytics._files import atomic_write
+from analytics._files import atomic_write, csv_text
 
 __all__ = [
     "PALETTE",
@@ -50,7 +54,17 @@ __all__ = [
     "underpayments_over_time",
     "scenario_comparison",
     "percent_of_medicare",
+    "monthly_trend",
     "table",
+    "comparison_table",
+    "figures_table",
+    "shorten",
+    "reasons_in_short",
+    "EmptyTable",
+    "MONEY_COLUMNS",
+    "CENTS_COLUMNS",
+    "PERCENT_COLUMNS",
+    "PNG_WIDTH_PX",
     "save_table",
     "save_figure",
     "OUTPUT_ENV",
@@ -66,6 +80,10 @@ _GREY = "#9a9a9a"
 _AGING = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08306b")  # light to dark
 _WIDTH = 8.0
 _DPI = 110
+#: Text columns with values longer than this many characters are given room on the page.
+_LONG_TEXT = 40
+#: Saved charts are at least this many pixels wide (a full-width slide).
+PNG_WIDTH_PX = 1800
 _STYLE = {
     "font.size": 10,
     "axes.titlesize": 12,
@@ -102,30 +120,43 @@ def save_table(frame: pd.DataFrame, name: str, folder: str | os.PathLike[str] | 
 
     The CSV holds every row and the raw values (no dollar signs or rounding), with the
     frame's index when it is named, ``\\n`` line ends and UTF-8, so the same frame always
-    gives the same bytes. Returns the path, or None when no folder is set.
+    gives the same bytes. A text cell that a spreadsheet would run as a formula (first
+    character ``=``, ``+``, ``-``, ``@``, tab or CR) gets a leading ``'``
+    (:func:`analytics._files.neutralise_cells`); numbers stay numbers. Returns the path, or
+    None when no folder is set.
     """
     out = _output_dir("tables", folder)
     if out is None:
         return None
     keep_index = any(n is not None for n in frame.index.names)
-    text = frame.to_csv(index=keep_index, lineterminator="\n", date_format="%Y-%m-%d")
+    # cells a spreadsheet would run as formulas (=, +, -, @ first) are written as text
+    text = csv_text(frame, index=keep_index, lineterminator="\n", date_format="%Y-%m-%d")
     return atomic_write(out / f"{_checked(name)}.csv", text.encode("utf-8"))
 
 
 def save_figure(fig: Figure, name: str, folder: str | os.PathLike[str] | None = None) -> Path | None:
-    """Write ``fig`` to ``<folder>/figures/<name>.png`` (folder: ``$ANALYTICS_OUTPUT_DIR``).
+    """Write ``fig`` to ``<folder>/figures/<name>.png`` and ``.svg`` (folder: ``$ANALYTICS_OUTPUT_DIR``).
 
-    The PNG carries no software or date metadata, so the same chart gives the same bytes.
-    Returns the path, or None when no folder is set.
+    The PNG is at least :data:`PNG_WIDTH_PX` pixels wide (the resolution is raised to fit
+    the figure's width); the SVG scales to any size. Neither carries software or date
+    metadata, and the SVG's element ids are drawn from a fixed salt, so the same chart gives
+    the same bytes. Returns the PNG's path, or None when no folder is set.
     """
     out = _output_dir("figures", folder)
     if out is None:
         return None
     import io
 
+    stem = _checked(name)
+    dpi = max(float(fig.dpi), float(math.ceil(PNG_WIDTH_PX / float(fig.get_figwidth()))))
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
-    return atomic_write(out / f"{_checked(name)}.png", buf.getvalue())
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    png = atomic_write(out / f"{stem}.png", buf.getvalue())
+    svg = io.BytesIO()
+    with mpl.rc_context({"svg.hashsalt": f"analytics-{stem}", "svg.fonttype": "path"}):
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    atomic_write(out / f"{stem}.svg", svg.getvalue())
+    return png
 
 
 def _styled(func: Callable[..., Figure]) -> Callable[..., Figure]:
@@ -348,6 +379,44 @@ def scenario_comparison(comparison: Any, *, title: str | None = None, name: str 
 
 
 @_styled
+def monthly_trend(trend: pd.DataFrame, *, title: str = "The last 13 months") -> Figure:
+    """Charges and collections by month (top) and the denial and net collection rates (bottom).
+
+    ``trend`` is :func:`analytics.comparisons.monthly_trend`; the months of the reported
+    period are drawn solid, the months before it lighter.
+    """
+    if trend.empty or not np.any(trend["charges"].to_numpy(dtype=float)):
+        return _no_data(title)
+    fig = _figure(height=5.2)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    x = np.arange(len(trend))
+    inside = trend["in_period"].to_numpy(dtype=bool)
+    alpha = np.where(inside, 1.0, 0.45)
+    w = 0.4
+    top.bar(x - w / 2, trend["charges"], w, color=mpl.colors.to_rgba_array(_GREY, alpha))
+    top.bar(x + w / 2, trend["collected"], w, color=mpl.colors.to_rgba_array(PALETTE[0], alpha))
+    top.yaxis.set_major_formatter(FuncFormatter(_dollars))
+    top.set_title(title)
+    top.grid(axis="x", visible=False)
+    bottom.plot(x, trend["denial_rate"], color=PALETTE[3], marker="o", lw=2, label="denial rate (lines)")
+    bottom.plot(x, trend["net_collection_rate"], color=PALETTE[2], marker="s", lw=2, label="net collection rate")
+    bottom.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    bottom.set_ylim(0, 1.05)
+    bottom.grid(axis="x", visible=False)
+    months = pd.to_datetime(trend["month"])
+    bottom.set_xticks(x, [m.strftime("%b\n%Y") if i == 0 or m.month == 1 else m.strftime("%b")
+                          for i, m in enumerate(months)])
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=_GREY, label="charges (month of service)"),
+               Patch(color=PALETTE[0], label="paid + patient share"), *bottom.get_legend_handles_labels()[0]]
+    if not inside.all():
+        handles.append(Patch(color=_GREY, alpha=0.45, label="lighter: before the period"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=3)
+    return fig
+
+
+@_styled
 def percent_of_medicare(table_: pd.DataFrame, *, title: str = "What each payer pays per unit, as % of Medicare"
                         ) -> Figure:
     """Each payer's effective percent of Medicare, one marker per code, with the 100% line.
@@ -416,7 +485,35 @@ _MONEY = {"charges", "allowed", "payer_paid", "patient_responsibility", "contrac
 _CENTS = {"paid_per_visit", "per_visit", "payer_paid_per_visit", "per_unit", "expected_total", "expected_payer",
           "expected_patient"}
 _PCT = {"denial_rate", "net_collection_rate", "rate", "raw_rate", "low", "high", "share", "cumulative_share",
-        "pct_of_contract", "pct_of_medicare", "contract", "p_deny"}
+        "pct_of_contract", "pct_of_medicare", "contract", "p_deny", "first_pass_resolution_rate", "previous_rate",
+        "last_year_rate", "change_pct", "previous_change_pct", "last_year_change_pct", "base_rate", "change"}
+#: Columns holding whole-dollar amounts, amounts with cents, and fractions shown as percents
+#: (the formats of pages and of the run's spreadsheet, :mod:`analytics.workbook`).
+MONEY_COLUMNS = frozenset(_MONEY)
+CENTS_COLUMNS = frozenset(_CENTS)
+PERCENT_COLUMNS = frozenset(_PCT)
+
+
+class EmptyTable:
+    """What :func:`table` shows for a frame without rows: the caption and "none".
+
+    A printed page gets one line instead of a bare header row. ``data`` is the (empty)
+    frame; :meth:`to_html` is what a notebook shows.
+    """
+
+    def __init__(self, data: pd.DataFrame, caption: str = "") -> None:
+        self.data = data
+        self.caption = caption
+
+    def to_html(self) -> str:
+        caption = f'<p class="caption">{_html.escape(self.caption)}</p>' if self.caption else ""
+        return f'<div class="empty-table">{caption}<p class="none">none</p></div>'
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return f"{self.caption + ': ' if self.caption else ''}none"
 
 
 def _dollar_text(v: Any, *, cents: bool) -> str:
@@ -435,6 +532,7 @@ def table(
     labels: dict[str, str] | None = None,
     cents: bool = False,
     name: str | None = None,
+    percent: Sequence[str] = (),
 ):
     """A KPI frame as a styled table: dollars, percents and headings in words, no index.
 
@@ -454,10 +552,13 @@ def table(
         Show every dollar column with cents (claims to appeal); whole dollars otherwise.
     name
         Also save ``frame`` (every row and column, raw values) with :func:`save_table`.
+    percent
+        More columns to show as percents (fractions), e.g. one column per practice.
 
     Returns
     -------
-    pandas.io.formats.style.Styler
+    pandas.io.formats.style.Styler or EmptyTable
+        An :class:`EmptyTable` (caption and "none") when the frame has no rows.
     """
     if name is not None:
         save_table(frame, name)
@@ -465,6 +566,8 @@ def table(
         columns = [c for c in frame.columns if not (c == "payer_id" and "payer" in frame.columns)]
     shown = frame.loc[:, list(columns)]
     caption = title or ""
+    if shown.empty:
+        return EmptyTable(shown, caption)
     if max_rows is not None and len(shown) > max_rows:
         caption = (caption + " " if caption else "") + f"(first {max_rows} of {len(shown):,} rows)"
         shown = shown.head(max_rows)
@@ -472,14 +575,14 @@ def table(
     for c in shown.columns:
         if c in _MONEY or c in _CENTS:
             fmt[c] = functools.partial(_dollar_text, cents=cents or c in _CENTS)
-        elif c in _PCT:
+        elif c in _PCT or c in percent:
             fmt[c] = lambda v: "-" if pd.isna(v) else f"{100 * v:.1f}%"
         elif c == "month":
             fmt[c] = lambda v: pd.Timestamp(v).strftime("%Y-%m")
         elif pd.api.types.is_bool_dtype(shown[c]):
             fmt[c] = lambda v: "yes" if v else "no"
         elif pd.api.types.is_integer_dtype(shown[c]):
-            fmt[c] = "{:,}"
+            fmt[c] = lambda v: "-" if pd.isna(v) else f"{v:,}"
     names = {**_LABELS, **(labels or {})}
     # the element ids come from the content, not a random uuid, so a page is the same twice
     digest = hashlib.sha256(f"{caption}\x1f{list(shown.columns)}\x1f{shown.to_csv()}".encode()).hexdigest()[:10]
@@ -490,13 +593,146 @@ def table(
         {"selector": "td", "props": [("padding", "3px 10px")]},
         {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"), ("font-weight", "bold")]},
     ])
-    numeric = [c for c in shown.columns if c in _MONEY | _CENTS | _PCT | {"value"}
+    numeric = [c for c in shown.columns if c in _MONEY | _CENTS | _PCT | {"value"} or c in percent
                or pd.api.types.is_numeric_dtype(shown[c])]
     text = [c for c in shown.columns if c not in numeric]
     if numeric:
         styler = styler.set_properties(subset=numeric, **{"text-align": "right", "white-space": "nowrap"})
     if text:
         styler = styler.set_properties(subset=text, **{"text-align": "left"})
+        # sentences (reasons, explanations) get room, so that codes and numbers wrap first
+        long = [c for c in text if shown[c].astype(str).str.len().max() > _LONG_TEXT]
+        if long:
+            styler = styler.set_properties(subset=long, **{"min-width": "16em"})
     if caption:
         styler = styler.set_caption(caption)
     return styler
+
+
+def _figure_text(values: np.ndarray, unit: np.ndarray, *, change: bool = False) -> np.ndarray:
+    """Numbers of mixed units as a page shows them (``$1,240``, ``27.0%``, ``11.8 days``, ``841``)."""
+    out = np.full(len(values), "-", dtype=object)
+    for i, (v, u) in enumerate(zip(values, unit, strict=True)):
+        if v is None or not np.isfinite(v):
+            continue
+        sign = ("+" if v > 0 else "-" if v < 0 else "") if change else ("-" if v < 0 else "")
+        a = abs(float(v))
+        if u == "dollars":
+            out[i] = f"{sign}${a:,.2f}" if a < 1000 and not float(a).is_integer() else f"{sign}${a:,.0f}"
+        elif u == "percent":
+            out[i] = f"{sign}{100 * a:.1f}" + (" pts" if change else "%")
+        elif u == "days":
+            out[i] = f"{sign}{a:.1f} days"
+        else:
+            out[i] = f"{sign}{a:,.0f}"
+    return out
+
+
+def _pct_text(values: np.ndarray) -> np.ndarray:
+    return np.array(["-" if not np.isfinite(v) else f"{100 * v:+.1f}%" for v in values.astype(float)],
+                    dtype=object)
+
+
+def comparison_table(comparison: pd.DataFrame, *, title: str | None = None, name: str | None = None):
+    """:func:`analytics.comparisons.headline_comparison` as a page table, each row in its unit.
+
+    Dollars, percents (changes of rates in points), days and counts are formatted row by
+    row; the comparison columns of a period without data are left out. ``name`` saves the
+    numeric frame (:func:`save_table`).
+    """
+    if name is not None:
+        save_table(comparison, name)
+    unit = comparison["unit"].to_numpy(dtype=object)
+    shown = pd.DataFrame({"Figure": comparison["label"].to_numpy(dtype=object),
+                          "This period": _figure_text(comparison["value"].to_numpy(dtype=float), unit)})
+    heads = {"previous": ("Previous period", "Change", "Change %"),
+             "last_year": ("A year earlier", "Change ", "Change % ")}
+    for kind, (head, change, pct) in heads.items():
+        if kind not in comparison.columns or not np.isfinite(comparison[kind].to_numpy(dtype=float)).any():
+            continue
+        shown[head] = _figure_text(comparison[kind].to_numpy(dtype=float), unit)
+        shown[change] = _figure_text(comparison[f"{kind}_change"].to_numpy(dtype=float), unit, change=True)
+        shown[pct] = _pct_text(comparison[f"{kind}_change_pct"].to_numpy(dtype=float))
+    return _figure_styler(shown, title)
+
+
+def _figure_styler(shown: pd.DataFrame, title: str | None):
+    """A table whose first column names the figures (left) and the others hold them (right)."""
+    digest = hashlib.sha256(f"{title}\x1f{shown.to_csv()}".encode()).hexdigest()[:10]
+    styler = shown.style.hide(axis="index").set_uuid(digest).set_table_styles([
+        {"selector": "th", "props": [("text-align", "right"), ("padding", "4px 10px")]},
+        {"selector": "th.col0", "props": [("text-align", "left")]},
+        {"selector": "td", "props": [("padding", "3px 10px")]},
+        {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"), ("font-weight", "bold")]},
+    ]).set_properties(subset=["Figure"], **{"text-align": "left"})
+    others = [c for c in shown.columns if c != "Figure"]
+    if others:
+        styler = styler.set_properties(subset=others, **{"text-align": "right", "white-space": "nowrap"})
+    return styler.set_caption(title) if title else styler
+
+
+def figures_table(frame: pd.DataFrame, *, title: str | None = None, name: str | None = None):
+    """Figures of mixed units side by side: ``figure, label, unit`` then one column per subject.
+
+    Each row is formatted in its unit (dollars, percents, days, counts), as
+    :meth:`analytics.portfolio.Portfolio.side_by_side` gives them. ``name`` saves the
+    numeric frame (:func:`save_table`).
+    """
+    if name is not None:
+        save_table(frame, name)
+    unit = frame["unit"].to_numpy(dtype=object)
+    shown = pd.DataFrame({"Figure": frame["label"].to_numpy(dtype=object)})
+    for col in [c for c in frame.columns if c not in ("figure", "label", "unit")]:
+        shown[str(col)] = _figure_text(frame[col].to_numpy(dtype=float), unit)
+    return _figure_styler(shown, title)
+
+
+def shorten(texts: pd.Series, width: int = 110) -> pd.Series:
+    """Each text cut to ``width`` characters at the last clause or word boundary, with "…".
+
+    Examples
+    --------
+    >>> shorten(pd.Series(["one; two; three four five"]), 14).tolist()
+    ['one; two…']
+    """
+    def cut(text: Any) -> str:
+        text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+        if len(text) <= width:
+            return text
+        head = text[: width - 1]
+        if text[width - 1] == " ":  # the cut falls between two words: keep the last one whole
+            head += " "
+        at = max(head.rfind("; "), head.rfind(". "))
+        if at < width // 3:
+            at = head.rstrip().rfind(" ") if not head.endswith(" ") else len(head) - 1
+        return (head[:at] if at > 0 else head).rstrip(" ;,.") + "…"
+
+    return texts.map(cut)
+
+
+def reasons_in_short(lines: pd.DataFrame, *, width: int = 160) -> pd.DataFrame:
+    """The reasons of coding-scenario lines in short, for a page's appendix.
+
+    ``lines`` is :attr:`analytics.scenarios.Comparison.table`. Each reason says the units
+    and the rule that counted them, then why the line is denied (group code, CARC and the
+    edit) or how it is priced; the full explanation stays in the saved table ``explain``.
+    Columns ``alternative, payer, cpt, modifiers, reason``.
+    """
+    text = {c: lines[c].astype(str).where(lines[c].notna(), "") for c in
+            ("units_reason", "disposition", "edit_reason", "group_code", "carc", "price_basis")}
+    rule = text["units_reason"].str.split(":", n=1).str[0]
+    units = lines["units"].astype("Int64").astype(str) + " unit(s), " + rule
+    clause = text["edit_reason"].str.split(": ", n=1).str[-1]
+    code = np.where(text["carc"] != "", " " + text["group_code"] + "-" + text["carc"], "")
+    unbundled = text["edit_reason"].str.extract(r"(unbundled by modifier \w+)", expand=False).fillna("")
+    priced = text["price_basis"] + np.where(unbundled != "", "; " + unbundled, "")
+    outcome = np.select(
+        [text["disposition"] == "denied", text["disposition"] == "not_billed"],
+        ["denied" + code + ": " + clause, "not billed: no billable units"], default=priced)
+    reason = shorten(pd.Series(units.to_numpy(dtype=object) + ". " + outcome, index=lines.index), width)
+    payer = lines["payer_name"] if "payer_name" in lines.columns else lines["payer_id"]
+    return pd.DataFrame({"alternative": lines["alternative"].astype(str).to_numpy(),
+                         "payer": payer.astype(str).to_numpy(), "cpt": lines["cpt"].astype(str).to_numpy(),
+                         "modifiers": lines["modifiers"].astype(str).where(lines["modifiers"].notna(), "").to_numpy(),
+                         "reason": reason.to_numpy()})
+

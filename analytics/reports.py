@@ -1,21 +1,28 @@
-"""The report pack: run the notebooks in ``notebooks/`` with papermill into dated HTML (and PDF).
+"""The report pack: run the notebooks in ``notebooks/`` with papermill into HTML (and PDF) by period.
 
 ``python -m analytics report {revenue,denials,scenarios,contracts,all} --data DIR --out DIR
-[-p NAME VALUE ...] [--params FILE.yaml] [--period PERIOD] [--pdf]`` executes each report's
-notebook with the parameters given, and writes into ``<out>/<YYYY-MM-DD>/``:
+[-p NAME VALUE ...] [--params FILE.yaml] [--period PERIOD] [--pdf] [--pack] [--compare WHAT]``
+executes each report's notebook with the parameters given, and writes into ``<out>/<period>/``
+(the period's label: ``2025-Q4``, ``2025-11``, ``2025``, else ``FIRST_LAST`` date; see
+:mod:`analytics.periods`), so runs for different periods never overwrite each other:
 
 * ``<report>.html``: the page without code (nbconvert with inputs and prompts excluded,
-  charts embedded as images, no scripts fetched from the internet);
+  charts embedded as images, no scripts fetched from the internet), laid out for print with
+  a footer on every printed page (:mod:`analytics.printing`);
 * ``<report>.pdf`` with ``--pdf``: that page printed by headless Chromium (Debian package
   ``chromium``), for sending to clients;
+* ``pack.html`` and ``pack.pdf`` with ``--pack``: the client pack, cover, contents, executive
+  summary and every page, numbered throughout (:mod:`analytics.pack`);
+* ``tables.xlsx``: every table of the run as a sheet (:mod:`analytics.workbook`);
 * ``<report>.ipynb``: the executed notebook;
-* ``tables/<report>/<name>.csv`` and ``figures/<report>/<name>.png``: every table on the
-  page, whole and unformatted, and every chart (see :func:`analytics.plots.save_table`);
-* ``manifest.json``: for each report, its parameters, the sha256 of every input file and of
-  every table and chart, the package version, start and end time and status;
+* ``tables/<report>/<name>.csv`` and ``figures/<report>/<name>.png`` (and ``.svg``): every
+  table on the page, whole and unformatted, and every chart (see :func:`analytics.plots.save_table`);
+* ``manifest.json``: the period; for each report, its parameters, the sha256 of every input
+  file and of every table and chart, the package version, start and end time and status; and
+  ``files``: every published file with its sha256 and the run that wrote it;
 * ``runs/<run id>/``: everything one run made, with its own ``manifest.json``. A failed
   notebook stays here (the command names it and the failing cell); pages are published to
-  the date folder only when their notebook ran through and the privacy guard passed.
+  the period folder only when their notebook ran through and the privacy guard passed.
 
 The same inputs and parameters give the same bytes: tables, charts and the HTML page (table
 element ids come from their content, not a random uuid).
@@ -63,22 +70,31 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from analytics import periods
 from analytics._files import atomic_write as _atomic_write
 from analytics._files import publish as _publish
 from analytics.exceptions import InputError, ParameterError
+from analytics.printing import (
+    Footer,
+    Printer,
+    find_chromium,
+    missing_chromium,
+    page_css,
+    print_pdf,
+    screenshot,
+)
 
 if TYPE_CHECKING:  # served by __getattr__ at the end of this module
     from analytics.cli.report import main_job
@@ -102,6 +118,7 @@ __all__ = [
 REPORTS: dict[str, str] = {
     "revenue": "revenue.ipynb",
     "denials": "denials.ipynb",
+    "denial_risk": "denial_risk.ipynb",
     "scenarios": "coding_scenarios.ipynb",
     "contracts": "payer_contracts.ipynb",
 }
@@ -109,24 +126,14 @@ REPORTS: dict[str, str] = {
 STANDARD_PARAMETERS = ("data_dir", "period_start", "period_end", "as_of", "payers", "providers",
                        "fee_schedule_year", "locality", "practice_name", "title")
 # Reports that read the practice's history (the others only need data_dir for payers.yaml).
-_HISTORY_REPORTS = frozenset({"revenue", "denials", "contracts"})
+_HISTORY_REPORTS = frozenset({"revenue", "denials", "denial_risk", "contracts"})
 _DATE_NAMES = frozenset({"period_start", "period_end", "as_of"})
 _NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                   "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--mute-audio")
-# Print layout for the PDF: the screen page is about 1000 px wide, a letter page 740 px.
-_PRINT_CSS = """<style>
-@page { size: letter; margin: 12mm 10mm; }
-@media print {
-  body { zoom: 0.76; }
-  .jp-OutputArea-output { overflow: visible !important; }
-  img { max-width: 100%; height: auto; break-inside: avoid; }
-  tr { break-inside: avoid; }
-  h1, h2, h3 { break-after: avoid; }
-}
-</style>
-"""
+#: Parameters that name and address the client pack rather than a page (``-p title`` names the
+#: pack when several reports run; each page keeps its own report name).
+PACK_PARAMETERS = ("title", "prepared_for", "prepared_by")
+#: ``--compare`` choices: the period the headline figures and denial rates are set against.
+COMPARE_CHOICES = ("previous", "last-year", "none")
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.IGNORECASE)
 
 
@@ -265,35 +272,7 @@ def _coerce(param: Parameter, value: Any, report: str) -> Any:
 
 def _period(keyword: str, today: _dt.date) -> tuple[str, str]:
     """``previous-month``, ``previous-quarter``, ``YYYY``, ``YYYY-MM`` or ``YYYY-Qn`` as two dates."""
-    k = keyword.strip().lower()
-
-    def month_span(y: int, m: int, months: int = 1) -> tuple[_dt.date, _dt.date]:
-        start = _dt.date(y, m, 1)
-        ny, nm = (y + (m - 1 + months) // 12, (m - 1 + months) % 12 + 1)
-        return start, _dt.date(ny, nm, 1) - _dt.timedelta(days=1)
-
-    try:
-        if k == "previous-month":
-            y, m = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
-            a, b = month_span(y, m)
-        elif k == "previous-quarter":
-            q = (today.month - 1) // 3  # current quarter index 0-3
-            y, q = (today.year, q - 1) if q > 0 else (today.year - 1, 3)
-            a, b = month_span(y, 3 * q + 1, 3)
-        elif re.fullmatch(r"\d{4}", k):
-            a, b = _dt.date(int(k), 1, 1), _dt.date(int(k), 12, 31)
-        elif m_ := re.fullmatch(r"(\d{4})-q([1-4])", k):
-            a, b = month_span(int(m_[1]), 3 * int(m_[2]) - 2, 3)
-        elif m_ := re.fullmatch(r"(\d{4})-(\d{2})", k):
-            a, b = month_span(int(m_[1]), int(m_[2]))
-        else:
-            raise ValueError(k)
-    except ValueError:
-        raise ParameterError(
-            f"--period {keyword!r} is not a period: use previous-month, previous-quarter, YYYY, YYYY-MM or YYYY-Qn "
-            "(e.g. 2026-Q1), or give -p period_start and -p period_end."
-        ) from None
-    return a.isoformat(), b.isoformat()
+    return periods.parse(keyword, today).as_text()
 
 
 def _check_names(given: Mapping[str, Any], declared: Mapping[str, Mapping[str, Parameter]]) -> None:
@@ -328,8 +307,12 @@ class ReportResult:
     seconds: float = 0.0
     error: str = ""
     failed_cell: str = ""
-    #: Published tables and charts: path relative to the date folder -> sha256.
+    #: Published tables and charts: path relative to the period folder -> sha256.
     outputs: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The page's title (its report name in footers and in the pack's contents).
+    title: str = ""
+    #: Every file of this report published (page, PDF, notebook, tables, charts) -> sha256.
+    published: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def as_dict(self, root: Path) -> dict[str, Any]:
         def rel(p: Path | None) -> str | None:
@@ -338,7 +321,8 @@ class ReportResult:
         return {"status": self.status, "notebook": rel(self.notebook), "html": rel(self.html), "pdf": rel(self.pdf),
                 "parameters": self.parameters, "started": self.started, "finished": self.finished,
                 "seconds": round(self.seconds, 2), "error": self.error or None,
-                "failed_cell": self.failed_cell or None, "outputs": dict(self.outputs)}
+                "failed_cell": self.failed_cell or None, "outputs": dict(self.outputs), "title": self.title,
+                "files": dict(self.published)}
 
 
 @dataclasses.dataclass
@@ -346,14 +330,20 @@ class RunResult:
     """One run of the report pack."""
 
     run_id: str
-    folder: Path  # <out>/<YYYY-MM-DD>
-    run_folder: Path  # <out>/<YYYY-MM-DD>/runs/<run id>
+    folder: Path  # <out>/<period label>
+    run_folder: Path  # <out>/<period label>/runs/<run id>
     manifest: Path
     reports: list[ReportResult]
+    period: periods.Period | None = None
+    pack_html: Path | None = None
+    pack_pdf: Path | None = None
+    workbook: Path | None = None  # tables.xlsx
+    #: What went wrong after the pages (the pack, the workbook), in words.
+    problems: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(r.status == "ok" for r in self.reports)
+        return all(r.status == "ok" for r in self.reports) and not self.problems
 
     @property
     def pages(self) -> list[Path]:
@@ -406,13 +396,14 @@ def _locked(path: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------
 
 
-def export_html(notebook: str | os.PathLike[str], *, title: str | None = None) -> str:
-    """The executed notebook as an HTML page without code.
+def export_html(notebook: str | os.PathLike[str], *, title: str | None = None, footer: Footer | None = None) -> str:
+    """The executed notebook as an HTML page without code, laid out for print.
 
     Inputs and prompts are excluded (``nbconvert --no-input``), charts are embedded as
     PNG data, stderr streams (warnings) are left out, and scripts the template would fetch
     from the internet (require.js, MathJax) are dropped, so the page opens offline and
-    makes no third-party requests.
+    makes no third-party requests. The page carries its print layout
+    (:func:`analytics.printing.page_css`), with ``footer`` on every printed page.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -426,54 +417,7 @@ def export_html(notebook: str | os.PathLike[str], *, title: str | None = None) -
             cell["id"] = "injected-parameters"  # papermill draws a random id; the page keeps a fixed one
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or Path(notebook).stem}})
-    return _REMOTE_SCRIPT.sub("", body).replace("</head>", _PRINT_CSS + "</head>", 1)
-
-
-def find_chromium() -> str | None:
-    """Path of a headless-capable Chromium (``$CHROMIUM``, then chromium, chrome), or None."""
-    env = os.environ.get("CHROMIUM")
-    if env and shutil.which(env):
-        return shutil.which(env)
-    return next((shutil.which(n) for n in _CHROMIUM_NAMES if shutil.which(n)), None)
-
-
-def _chromium(args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess:
-    exe = find_chromium()
-    if exe is None:
-        raise InputError(
-            "Headless Chromium is needed for PDF pages and was not found. Install the Debian package "
-            "(apt-get install chromium; `make chromium` does it) or set CHROMIUM to the browser's path, "
-            "or run without --pdf."
-        )
-    with tempfile.TemporaryDirectory(prefix="analytics-chromium-") as profile:
-        cmd = [exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise InputError(f"Chromium did not finish within {timeout:.0f} s: {' '.join(cmd)}") from None
-
-
-def print_pdf(html: str | os.PathLike[str], pdf: str | os.PathLike[str], *, timeout: float = 180) -> Path:
-    """Print an HTML page to PDF with headless Chromium (``--print-to-pdf``)."""
-    html, pdf = Path(html).resolve(), Path(pdf)
-    done = _chromium([f"--print-to-pdf={pdf.resolve()}", "--no-pdf-header-footer", "--run-all-compositor-stages-"
-                      "before-draw", "--virtual-time-budget=10000", html.as_uri()], timeout=timeout)
-    if not pdf.exists() or pdf.stat().st_size == 0:
-        raise InputError(f"Chromium made no PDF of {html} (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    return pdf
-
-
-def screenshot(html: str | os.PathLike[str], png: str | os.PathLike[str], *, width: int = 1200, height: int = 1600,
-               timeout: float = 120) -> Path:
-    """A PNG screenshot of an HTML page in headless Chromium (``--screenshot``)."""
-    html, png = Path(html).resolve(), Path(png)
-    done = _chromium([f"--screenshot={png.resolve()}", f"--window-size={width},{height}",
-                      "--virtual-time-budget=10000", html.as_uri()], timeout=timeout)
-    if not png.exists() or png.stat().st_size == 0:
-        raise InputError(f"Chromium made no screenshot of {html} (exit {done.returncode}): "
-                         f"{done.stderr.strip()[-500:]}")
-    return png
+    return _REMOTE_SCRIPT.sub("", body).replace("</head>", page_css(footer) + "</head>", 1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -641,6 +585,22 @@ def _run_one(name: str, source: Path, params: dict[str, Any], run_dir: Path, *, 
     return result
 
 
+def _progress_hooks(progress: Any, n_reports: int) -> tuple[Callable[..., None] | None, bool]:
+    """(callback, papermill's bars): a callback (an :class:`analytics.progress.Progress`) is
+    stepped once per finished report and replaces papermill's per-notebook bars."""
+    if callable(progress):
+        progress(0, stage="running the notebooks", total=n_reports)
+        return progress, False
+    return None, sys.stderr.isatty() if progress is None else bool(progress)
+
+
+def _report_done(result: ReportResult, echo: bool, tick: Callable[..., None] | None) -> None:
+    if echo:
+        _echo(result)
+    if tick is not None:
+        tick(1, stage=f"{result.name} {result.status}")
+
+
 def run_reports(
     reports: str | Iterable[str],
     data_dir: str | os.PathLike[str],
@@ -649,14 +609,22 @@ def run_reports(
     parameters: Mapping[str, Any] | None = None,
     period: str | None = None,
     pdf: bool = False,
+    compare: str = "previous",
+    pack: bool = False,
     notebooks_dir: str | os.PathLike[str] | None = None,
     date: _dt.date | str | None = None,
     kernel_name: str = "python3",
-    progress: bool | None = None,
+    progress: bool | Callable[..., None] | None = None,
     timeout: float | None = None,
     echo: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    no_cache: bool = False,
+    workers: int | None = None,
 ) -> RunResult:
-    """Run report notebooks into ``<out_dir>/<date>/`` (HTML, optional PDF, executed notebooks).
+    """Run report notebooks into ``<out_dir>/<period label>/`` (HTML, optional PDF, notebooks).
+
+    The folder is named by the period (:func:`analytics.periods.label`; by ``date`` for a run
+    without one); every run also writes ``tables.xlsx`` (:mod:`analytics.workbook`).
 
     Parameters
     ----------
@@ -675,18 +643,27 @@ def run_reports(
         ``period_start`` and ``period_end`` (relative to ``date``).
     pdf
         Also print each page to PDF with headless Chromium.
+    compare
+        ``previous``, ``last-year`` or ``none`` (:mod:`analytics.comparisons`).
+    pack
+        Also write the client pack (:mod:`analytics.pack`; its cover: :data:`PACK_PARAMETERS`).
     notebooks_dir
         Folder of the notebooks (default: ``notebooks/`` beside the package).
     date
-        Name of the dated folder (default: today).
+        The run's date (default: today): footers, ``previous-month``, a folder without a period.
     kernel_name
         Jupyter kernel; ``python3`` runs the interpreter running this function.
     progress
-        Show papermill's progress bar (default: only when stderr is a terminal).
+        Show papermill's bars (default: on a terminal); or a callback, stepped per report.
     timeout
         Seconds a cell may run (default: no limit).
     echo
         Print one line per report as it finishes.
+    cache_dir, no_cache
+        The cache of the practice read (:mod:`analytics.cache`), read by every notebook and
+        later run; ``no_cache`` (or ``ANALYTICS_NO_CACHE=1``) keeps nothing after the run.
+    workers
+        Notebooks run at the same time (default: the cores available).
 
     Raises
     ------
@@ -695,8 +672,6 @@ def run_reports(
         malformed date, a payer neither in the data nor in ``payers.yaml``, a provider the data
         lacks, an export without charge lines.
     """
-    from analytics import __version__
-
     names = _selected(reports)
     data = Path(data_dir)
     if not data.is_dir():
@@ -705,6 +680,11 @@ def run_reports(
             "service_lines.csv, payers.yaml and remittances/ (e.g. --data data/sample)."
         )
     data = data.resolve()
+    from analytics.privacy import resolve_key
+
+    # the manifest names the pseudonym key by its fingerprint, never the key; resolved before any
+    # notebook runs, so a key file and ANALYTICS_PRACTICE_KEY that differ stop the run at once
+    pseudonym_key = resolve_key(near=[data]).describe()
     nb_dir = Path(notebooks_dir) if notebooks_dir is not None else _NOTEBOOKS
     sources = {n: nb_dir / REPORTS[n] for n in names}
     missing = [str(p) for p in sources.values() if not p.exists()]
@@ -713,94 +693,108 @@ def run_reports(
                          "that holds them.")
     declared = {n: notebook_parameters(p) for n, p in sources.items()}
     given = dict(parameters or {})
+    cover = _cover_parameters(given, names, pack=pack, compare=compare)
     _check_names(given, declared)
     today = (_dt.date.fromisoformat(date) if isinstance(date, str) else date) or _dt.date.today()
-    if period:
-        if {"period_start", "period_end"} & set(given):
-            raise ParameterError("Give either --period or -p period_start/period_end, not both.")
-        given["period_start"], given["period_end"] = _period(period, today)
-    for n in _DATE_NAMES & set(given):
-        given[n] = _valid_date(n, given[n])
-    if given.get("period_start") and given.get("period_end") and given["period_start"] > given["period_end"]:
-        raise ParameterError(f"period_start {given['period_start']} is after period_end {given['period_end']}; "
-                             "swap them.")
+    _given_period(given, period, today)
     _check_fee_schedule(given)
-    if pdf and find_chromium() is None:
-        _chromium([], timeout=1)  # raises, saying how to install it
+    if (pdf or pack) and find_chromium() is None:
+        raise missing_chromium()
 
-    folder = Path(out_dir) / today.isoformat()
     run_id = f"{_dt.datetime.now():%H%M%S}-{os.getpid()}-{secrets.token_hex(2)}"
-    run_dir = folder / "runs" / run_id
     started = _now()
-    # The parsed history is shared by this run's notebooks through a private folder (0700)
-    # that is removed when the run ends. Hashing the inputs and collecting the identifiers to
-    # guard against run beside the history load and the notebooks, which leave this process idle.
-    cache = Path(tempfile.mkdtemp(prefix="analytics-report-"))
+    # Hashing the inputs and collecting the identifiers to guard against run beside the history
+    # load and the notebooks, which run at the same time (pages are finished in report order).
+    cache, temporary = _report_cache(cache_dir, no_cache)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-inputs")
+    kernels = _kernel_pool(len(names), workers)
     try:
         hashing = pool.submit(_hash_inputs, data)
         guarding = pool.submit(_privacy_guard, data)
         if echo:
             print(f"Reading the practice in {data} ...", flush=True)
         common = _resolve(names, data, given, cache)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        per_report: dict[str, dict[str, Any]] = {}
-        for n in names:
-            params = {k: _coerce(declared[n][k], v, n) for k, v in {**common, **given}.items() if k in declared[n]}
-            params["data_dir"] = str(data)
-            # widget explorers need a live kernel; in a batch run they can stall the kernel
-            # (jupyter/nbclient#312), so a report shows the static tables instead
-            if "show_explorer" in declared[n] and "show_explorer" not in given:
-                params["show_explorer"] = False
-            per_report[n] = params
-        show_progress = sys.stderr.isatty() if progress is None else progress
+        span, folder, run_dir = _run_folders(Path(out_dir), {**common, **given}, today, run_id)
+        per_report = {n: _report_parameters(n, declared[n], common, given, data, compare) for n in names}
+        tick, show_progress = _progress_hooks(progress, len(names))
         results = []
+        running = {n: kernels.submit(_run_one, n, sources[n], per_report[n], run_dir, kernel_name=kernel_name,
+                                     progress=show_progress, timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache)})
+                   for n in names}
         for n in names:
-            r = _run_one(n, sources[n], per_report[n], run_dir, kernel_name=kernel_name,
-                         progress=show_progress, timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache)})
+            r = running[n].result()
             # the manifest records every parameter the notebook ran with, defaults included
             r.parameters = {**{k: p.default for k, p in declared[n].items()}, **per_report[n]}
             if r.status == "ok":
                 default = declared[n].get("title")
                 title = per_report[n].get("title") or (default.default if default else None)
-                _finish(r, run_dir, folder, pdf=pdf, guard=guarding.result(), title=title)
+                _finish(r, run_dir, folder, pdf=pdf, guard=guarding.result(), title=title, date=today)
             else:
                 _guard_failed(r, run_dir, guarding.result())
             results.append(r)
-            if echo:
-                _echo(r)
+            _report_done(r, echo, tick)
+        extras = _after_pages(results, run_dir, folder, pdf=pdf, pack=cover if pack else None,
+                              guard=guarding.result(), date=today, echo=echo, compare=compare)
         inputs = hashing.result()
     finally:
+        kernels.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(cache, ignore_errors=True)
-    manifest = {
-        "run_id": run_id, "package_version": __version__, "python": sys.executable, "kernel": kernel_name,
+        if temporary:
+            shutil.rmtree(cache, ignore_errors=True)
+    return _write_manifests(run_dir, folder, results, span, extras, {
+        "run_id": run_id, "python": sys.executable, "kernel": kernel_name,
         "data_dir": str(data), "started": started, "finished": _now(),
         "status": "ok" if all(r.status == "ok" for r in results) else "failed",
         "parameters": {k: v for k, v in given.items()}, "inputs": inputs,
         "reports": {r.name: r.as_dict(folder) for r in results},
-    }
-    run_manifest = run_dir / "manifest.json"
-    _atomic_write(run_manifest, json.dumps(manifest, indent=2, default=str))
-    _merge_manifest(folder, manifest)
-    return RunResult(run_id=run_id, folder=folder, run_folder=run_dir, manifest=folder / "manifest.json",
-                     reports=results)
+        "period": _period_entry(span), "date": today.isoformat(), "compare": compare, **extras.manifest(folder),
+        "pseudonym_key": pseudonym_key,
+    })
+
+
+def _report_parameters(name: str, declared: Mapping[str, Parameter], common: Mapping[str, Any],
+                       given: Mapping[str, Any], data: Path, compare: str) -> dict[str, Any]:
+    """One notebook's parameters: the run's, converted to the types the notebook declares."""
+    params = {k: _coerce(declared[k], v, name) for k, v in {**common, **given}.items() if k in declared}
+    params["data_dir"] = str(data)
+    # widget explorers need a live kernel; in a batch run they can stall the kernel
+    # (jupyter/nbclient#312), so a report shows the static tables instead
+    if "show_explorer" in declared and "show_explorer" not in given:
+        params["show_explorer"] = False
+    if "compare" in declared:
+        params["compare"] = compare
+    return params
+
+
+def _report_cache(cache_dir: str | os.PathLike[str] | None, no_cache: bool) -> tuple[Path, bool]:
+    """The cache folder the run's notebooks share (:mod:`analytics.cache`), and whether it is temporary.
+
+    Without the cache (``--no-cache``, ``ANALYTICS_NO_CACHE=1``) the notebooks still read the
+    practice once, through a private folder (0700) removed when the run ends.
+    """
+    from analytics.cache import cache_disabled, default_cache_dir
+
+    if no_cache or cache_disabled():
+        return Path(tempfile.mkdtemp(prefix="analytics-report-")), True
+    return (Path(cache_dir) if cache_dir is not None else default_cache_dir()), False
+
+
+def _kernel_pool(reports: int, workers: int | None) -> ThreadPoolExecutor:
+    """Threads that run the notebooks at the same time: one kernel per available core by default."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return ThreadPoolExecutor(max_workers=max(1, min(reports, workers or cores)), thread_name_prefix="report-kernel")
 
 
 def _check_fee_schedule(given: Mapping[str, Any]) -> None:
     """A locality or fee-schedule year the reference data lacks fails now, not in a notebook."""
     if not given.get("locality") and not given.get("fee_schedule_year"):
         return
+    from analytics.onboarding import check_locality
     from analytics.refdata import load_reference
 
     ref = load_reference()
-    locality = str(given.get("locality") or "").strip()
-    known = sorted(set(ref.gpci["locality_id"]))
-    if locality and locality not in known:
-        raise ParameterError(
-            f"Unknown Medicare locality {locality!r}; the reference data has {', '.join(known)} (00000-00 is "
-            "national). Load the CMS GPCI file for others (Reference.load(gpci=...))."
-        )
+    if str(given.get("locality") or "").strip():
+        check_locality(given["locality"], where="-p locality", reference=ref)
     year = given.get("fee_schedule_year")
     if year not in (None, "", 0, "0"):
         try:
@@ -820,16 +814,26 @@ def _resolve(names: Sequence[str], data: Path, given: dict[str, Any], cache: Pat
     Also checks the payers and providers asked for against the data, before any notebook runs.
     """
     from analytics import kpis
+    from analytics.onboarding import check_practice_settings
 
+    # One locality for every page of the run (contract prices, the Medicare benchmark, the
+    # scenarios): -p locality, else practice.yaml's; "" leaves each payer at its own. A bad one in
+    # practice.yaml stops the run here, naming the file, before any notebook runs.
+    settings = check_practice_settings(data)
+    run = {"locality": str(settings.get("locality") or "")}
     if not _HISTORY_REPORTS & set(names):  # the practice's name still comes from practice.yaml
         name = kpis.practice_name(data)
-        return {"practice_name": name} if name else {}
+        return {**run, "practice_name": name} if name else run
 
     history = kpis.load_history(data, cache_dir=cache)
+    if _as_list(given.get("payers")):  # -p payers Medicare: a name or alias stands for its payer id
+        from analytics.payers import resolve_payer
+
+        given["payers"] = [resolve_payer(p, history.payers) or p for p in _as_list(given["payers"])]
     scoped = history.select(start=given.get("period_start") or None, end=given.get("period_end") or None,
                             as_of=given.get("as_of") or None,
                             payers=_as_list(given.get("payers")), providers=_as_list(given.get("providers")))
-    return {"period_start": scoped.start.date().isoformat(), "period_end": scoped.end.date().isoformat(),
+    return {**run, "period_start": scoped.start.date().isoformat(), "period_end": scoped.end.date().isoformat(),
             "as_of": scoped.as_of.date().isoformat(), "practice_name": history.practice_name}
 
 
@@ -849,15 +853,9 @@ def _privacy_guard(data: Path):
         from analytics import privacy
     except ImportError:
         return None
-    found = privacy.Identifiers()
-    export = next((data / f for f in ("service_lines.csv", "service_lines.parquet", "service_lines.xlsx")
-                   if (data / f).exists()), None)
-    if export is not None:
-        found = found | privacy.identifiers_from_export(export)
-    remit = data / "remittances"
-    if remit.is_dir():
-        found = found | privacy.identifiers_from_835(sorted(p for p in remit.iterdir() if p.is_file()))
-    return found
+    # ids, names, dates of birth of the export and the 835s; payer, provider and practice names
+    # are kept apart, as words a page may show
+    return privacy.identifiers_from_folder(data)
 
 
 def _report_outputs(run_dir: Path, name: str) -> list[Path]:
@@ -866,17 +864,20 @@ def _report_outputs(run_dir: Path, name: str) -> list[Path]:
     return sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")) if base.is_dir() else []
 
 
-def _finish(r: ReportResult, run_dir: Path, folder: Path, *, pdf: bool, guard: Any, title: str | None) -> None:
-    """Write the page (and PDF), check it and the tables for identifiers, publish into the date folder."""
+def _finish(r: ReportResult, run_dir: Path, folder: Path, *, pdf: bool, guard: Any, title: str | None,
+            date: _dt.date | None = None) -> None:
+    """Write the page, check it and the tables for identifiers, publish into the period folder.
+
+    The PDF (``pdf``) is printed after the last page of the run, by one browser for all
+    (:func:`_after_pages`).
+    """
     try:
+        r.title = title or r.name
         html = run_dir / f"{r.name}.html"
-        html.write_text(export_html(r.notebook, title=title or r.name))
+        html.write_text(export_html(r.notebook, title=r.title, footer=page_footer(r.parameters, r.title, date)))
         saved = _report_outputs(run_dir, r.name)
         if guard is not None and _refused(r, run_dir, guard, [html, r.notebook, *saved]):
             return
-        pdf_path = None
-        if pdf:
-            pdf_path = print_pdf(html, run_dir / f"{r.name}.pdf")
         for src in saved:  # tables and charts first: a published page never points at missing ones
             rel = src.relative_to(run_dir / r.name)
             dest = folder / rel.parts[0] / r.name / Path(*rel.parts[1:])
@@ -884,13 +885,184 @@ def _finish(r: ReportResult, run_dir: Path, folder: Path, *, pdf: bool, guard: A
             r.outputs[dest.relative_to(folder).as_posix()] = _sha256(src)
         r.html = _publish(html, folder / f"{r.name}.html")
         _publish(r.notebook, folder / f"{r.name}.ipynb")
-        if pdf_path is not None:
-            r.pdf = _publish(pdf_path, folder / f"{r.name}.pdf")
+        r.published.update(r.outputs)
+        r.published[f"{r.name}.html"] = _sha256(html)
+        r.published[f"{r.name}.ipynb"] = _sha256(r.notebook)
     except Exception as exc:
         r.status = "failed"
         r.error = f"{type(exc).__name__}: {exc}"
     finally:
         r.finished = _now()
+
+
+def page_footer(parameters: Mapping[str, Any], title: str, date: _dt.date | str | None) -> Footer:
+    """The printed footer of a page: practice, period, report name and the run's date."""
+    start, end = parameters.get("period_start"), parameters.get("period_end")
+    try:
+        period = periods.Period.of(start, end).describe() if start and end else ""
+    except (ValueError, ParameterError):
+        period = f"{start} to {end}"
+    day = date.isoformat() if isinstance(date, _dt.date) else str(date or _dt.date.today().isoformat())
+    return Footer(practice=str(parameters.get("practice_name") or ""), period=period, report=title, date=day)
+
+
+def _cover_parameters(given: dict[str, Any], names: Sequence[str], *, pack: bool, compare: str) -> dict[str, Any]:
+    """Take the pack's own parameters out of ``given`` (they name no notebook parameter).
+
+    ``title`` names the pack when the run has one or runs several reports (each page then
+    keeps its own report name); with a single report and no pack it stays the page's title.
+    ``compare`` is checked here too.
+    """
+    if compare not in COMPARE_CHOICES:
+        raise ParameterError(f"--compare {compare!r} is not one of {', '.join(COMPARE_CHOICES)}; e.g. --compare "
+                             "previous.")
+    cover = {k: given.pop(k) for k in ("prepared_for", "prepared_by") if k in given}
+    if cover and not pack:
+        raise ParameterError(f"{' and '.join(sorted(cover))} go on the cover of the client pack: add --pack, or "
+                             "leave them out.")
+    if "title" in given and (pack or len(names) > 1):
+        cover["title"] = given.pop("title")
+    return cover
+
+
+def _given_period(given: dict[str, Any], period: str | None, today: _dt.date) -> None:
+    """Set ``period_start``/``period_end`` from ``--period`` and check the dates given."""
+    if period:
+        if {"period_start", "period_end"} & set(given):
+            raise ParameterError("Give either --period or -p period_start/period_end, not both.")
+        given["period_start"], given["period_end"] = _period(period, today)
+    for n in _DATE_NAMES & set(given):
+        given[n] = _valid_date(n, given[n])
+    if given.get("period_start") and given.get("period_end") and given["period_start"] > given["period_end"]:
+        raise ParameterError(f"period_start {given['period_start']} is after period_end {given['period_end']}; "
+                             "swap them.")
+
+
+def _run_folders(out: Path, params: Mapping[str, Any], today: _dt.date,
+                 run_id: str) -> tuple[periods.Period | None, Path, Path]:
+    """The period of the run, its folder ``OUT/<period label>/`` (``OUT/<date>/`` without one) and run folder."""
+    span = _run_period(params)
+    folder = out / (span.label if span is not None else today.isoformat())
+    run_dir = folder / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return span, folder, run_dir
+
+
+def _run_period(params: Mapping[str, Any]) -> periods.Period | None:
+    """The period the run's pages cover (resolved from the data or given), if there is one."""
+    start, end = params.get("period_start"), params.get("period_end")
+    if not start or not end:
+        return None
+    return periods.Period.of(start, end)
+
+
+def _write_manifests(run_dir: Path, folder: Path, results: list[ReportResult], span: periods.Period | None,
+                     extras: _Extras, manifest: Mapping[str, Any]) -> RunResult:
+    """The run's own ``manifest.json``, folded into the period folder's; the run's result."""
+    from analytics import __version__
+
+    manifest = {"run_id": manifest["run_id"], "package_version": __version__, **manifest}
+    _atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    _merge_manifest(folder, manifest)
+    return RunResult(run_id=manifest["run_id"], folder=folder, run_folder=run_dir, manifest=folder / "manifest.json",
+                     reports=results, period=span, pack_html=extras.pack_html, pack_pdf=extras.pack_pdf,
+                     workbook=extras.workbook, problems=extras.problems)
+
+
+def _period_entry(span: periods.Period | None) -> dict[str, Any] | None:
+    if span is None:
+        return None
+    return {"label": span.label, "start": span.start.isoformat(), "end": span.end.isoformat(),
+            "description": span.describe()}
+
+
+@dataclasses.dataclass
+class _Extras:
+    """What a run made after its pages: PDFs, the client pack, the workbook."""
+
+    pack_html: Path | None = None
+    pack_pdf: Path | None = None
+    workbook: Path | None = None
+    published: dict[str, str] = dataclasses.field(default_factory=dict)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def manifest(self, folder: Path) -> dict[str, Any]:
+        def rel(p: Path | None) -> str | None:
+            return None if p is None else os.path.relpath(p, folder)
+
+        return {"pack": {"html": rel(self.pack_html), "pdf": rel(self.pack_pdf)} if self.pack_html else None,
+                "workbook": rel(self.workbook), "run_files": dict(self.published), "problems": list(self.problems)}
+
+
+def _after_pages(results: Sequence[ReportResult], run_dir: Path, folder: Path, *, pdf: bool,
+                 pack: Mapping[str, Any] | None, guard: Any, date: _dt.date, echo: bool,
+                 compare: str = "previous") -> _Extras:
+    """Print the pages to PDF (one browser for the run), write the pack, then the workbook."""
+    extras = _Extras()
+    done = [r for r in results if r.status == "ok"]
+    if pdf or pack is not None:
+        with Printer() as printer:
+            if pdf:
+                for r in done:
+                    _print_page(r, run_dir, folder, printer, echo=echo)
+            if pack is not None:
+                _write_pack(extras, results, run_dir, folder, cover=pack, guard=guard, date=date, echo=echo,
+                            printer=printer, compare=compare)
+    from analytics import workbook
+
+    try:
+        names = [r.name for r in results if r.status == "ok"] + (["pack"] if extras.pack_html else [])
+        book = workbook.write_workbook(run_dir, names, run_dir / "tables.xlsx")
+        if book is not None:
+            extras.workbook = _publish(book, folder / "tables.xlsx")
+            extras.published["tables.xlsx"] = _sha256(book)
+    except Exception as exc:
+        extras.problems.append(f"tables.xlsx was not written: {type(exc).__name__}: {exc}")
+    return extras
+
+
+def _print_page(r: ReportResult, run_dir: Path, folder: Path, printer: Printer, *, echo: bool) -> None:
+    try:
+        pdf_path = printer.print_pdf(run_dir / f"{r.name}.html", run_dir / f"{r.name}.pdf")
+        r.pdf = _publish(pdf_path, folder / f"{r.name}.pdf")
+        r.published[f"{r.name}.pdf"] = _sha256(pdf_path)
+        if echo:
+            print(f"{r.name}: PDF -> {r.pdf}")
+    except Exception as exc:
+        r.status, r.error = "failed", f"the PDF was not printed: {type(exc).__name__}: {exc}"
+        if echo:
+            _echo(r)
+
+
+def _write_pack(extras: _Extras, results: Sequence[ReportResult], run_dir: Path, folder: Path, *,
+                cover: Mapping[str, Any], guard: Any, date: _dt.date, echo: bool, printer: Printer,
+                compare: str) -> None:
+    """Build the client pack from the run's pages, check it for identifiers, publish it."""
+    from analytics.pack import build_pack
+
+    try:
+        made = build_pack([r for r in results if r.status == "ok"], run_dir, cover=cover, date=date,
+                          failed=[r.name for r in results if r.status != "ok"], printer=printer, compare=compare)
+        if guard is not None:
+            from analytics import privacy
+
+            found = privacy.scan_outputs([made.html, *made.tables], guard)
+            if not found.empty:
+                for f in (made.html, made.pdf, *made.tables):
+                    f.unlink(missing_ok=True)
+                raise InputError(f"the pack would show {len(found)} patient identifier(s) "
+                                 f"({', '.join(sorted(set(found['kind'])))}); it was deleted")
+        for table in made.tables:
+            rel = Path("tables") / "pack" / table.name
+            _publish(table, folder / rel)
+            extras.published[rel.as_posix()] = _sha256(table)
+        extras.pack_html = _publish(made.html, folder / "pack.html")
+        extras.pack_pdf = _publish(made.pdf, folder / "pack.pdf")
+        extras.published.update({"pack.html": _sha256(made.html), "pack.pdf": _sha256(made.pdf)})
+        if echo:
+            print(f"pack: {made.pages} pages -> {extras.pack_pdf}, {extras.pack_html}")
+    except Exception as exc:
+        extras.problems.append(f"the client pack was not written: {type(exc).__name__}: {exc}")
 
 
 def _refused(r: ReportResult, run_dir: Path, guard: Any, files: Sequence[Path]) -> bool:
@@ -902,18 +1074,21 @@ def _refused(r: ReportResult, run_dir: Path, guard: Any, files: Sequence[Path]) 
     """
     from analytics import privacy
 
-    found = privacy.scan_outputs([f for f in files if f.exists()], guard)
+    matcher = privacy.Matcher(guard)
+    found = privacy.scan_outputs([f for f in files if f.exists()], matcher)
     if found.empty:
         return False
-    cells = privacy.scan_notebook(r.notebook, guard) if r.notebook is not None and r.notebook.exists() else None
+    cells = privacy.scan_notebook(r.notebook, matcher) if r.notebook is not None and r.notebook.exists() else None
     where = []
     if cells is not None and not cells.empty:
         for (cell, first, part), hits in cells.groupby(["cell", "first_line", "part"], sort=True):
             kinds = ", ".join(sorted(set(hits["kind"])))
-            where.append(f"code cell {cell} ({first}) {part}: {kinds} {', '.join(sorted(set(hits['value'])))}")
-    tables = sorted({Path(f).name for f in found["file"] if Path(f).suffix == ".csv"})
-    if tables:
-        where.append(f"saved table(s) {', '.join(tables)}")
+            label = f"code cell {cell} ({first})" if cell else "a text cell"
+            where.append(f"{label} {part}: {kinds} {', '.join(sorted(set(hits['value'])))}")
+    # the page and the tables: which table, row and column, the kind and the masked value
+    shown = found[~found["file"].str.endswith(".ipynb")]
+    if not shown.empty:
+        where.append(privacy.describe_hits(shown, limit=6))
     kinds = ", ".join(sorted(set(found["kind"])))
     r.status = "privacy"
     r.error = (f"the page would show {len(found)} patient identifier(s) ({kinds}): {'; '.join(where) or 'page'}. "
@@ -925,8 +1100,10 @@ def _refused(r: ReportResult, run_dir: Path, guard: Any, files: Sequence[Path]) 
 
 
 def _discard(r: ReportResult, run_dir: Path) -> None:
-    for f in (run_dir / f"{r.name}.html", run_dir / f"{r.name}.pdf", r.notebook):
-        if f is not None:
+    """Delete everything of one report in the run folder: page, PDF, notebook, tables, charts."""
+    for f in (run_dir / f"{r.name}.html", run_dir / f"{r.name}.pdf", r.notebook, *run_dir.glob(f"{r.name}.*"),
+              *run_dir.glob(f".{r.name}.*")):
+        if f is not None and f.is_file():
             f.unlink(missing_ok=True)
     shutil.rmtree(run_dir / r.name, ignore_errors=True)
     r.notebook = None
@@ -946,7 +1123,12 @@ def _guard_failed(r: ReportResult, run_dir: Path, guard: Any) -> None:
 
 
 def _merge_manifest(folder: Path, run: Mapping[str, Any]) -> None:
-    """Fold one run's reports into ``<date>/manifest.json`` (under a lock: runs may overlap)."""
+    """Fold one run's reports into ``<period>/manifest.json`` (under a lock: runs may overlap).
+
+    Besides each report's entry, ``files`` lists every published file (pages, PDFs,
+    notebooks, tables, charts, the pack and the workbook) with its sha256 and the run that
+    wrote it, and ``period`` the period the folder is for.
+    """
     path = folder / "manifest.json"
     with _locked(folder / ".manifest.lock"):
         try:
@@ -961,8 +1143,16 @@ def _merge_manifest(folder: Path, run: Mapping[str, Any]) -> None:
                 continue
             reports[name] = {**entry, "run_id": run["run_id"], "run_manifest": f"runs/{run['run_id']}/manifest.json",
                              "package_version": run["package_version"], "data_dir": run["data_dir"],
-                             "inputs": run["inputs"]}
-        merged = {"date": folder.name, "updated": _now(), "reports": reports,
+                             "inputs": run["inputs"], "pseudonym_key": run.get("pseudonym_key")}
+        files = dict(current.get("files", {}))
+        written = dict(run.get("run_files") or {})
+        for entry in run["reports"].values():
+            if entry["status"] == "ok":
+                written.update(entry.get("files") or {})
+        for rel, digest in sorted(written.items()):
+            files[rel] = {"sha256": digest, "run_id": run["run_id"]}
+        merged = {"period": run.get("period") or current.get("period"), "date": run.get("date", folder.name),
+                  "updated": _now(), "reports": reports, "files": dict(sorted(files.items())),
                   "runs": sorted(set(current.get("runs", [])) | {run["run_id"]})}
         _atomic_write(path, json.dumps(merged, indent=2, default=str))
 
@@ -978,6 +1168,15 @@ def _echo(r: ReportResult) -> None:
         where = f" in {r.failed_cell}" if r.failed_cell else ""
         kept = f" The executed notebook is kept at {r.notebook}." if r.notebook is not None else ""
         print(f"{r.name}: {r.status}{where}: {r.error}.{kept}", file=sys.stderr)
+
+
+# Public names of a run's steps, for the runner of several practices (analytics.portfolio).
+now = _now
+sha256_file = _sha256
+coerce_parameter = _coerce
+hash_inputs = _hash_inputs
+period_entry = _period_entry
+merge_manifest = _merge_manifest
 
 
 # ---------------------------------------------------------------------------------------

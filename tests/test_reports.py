@@ -55,10 +55,11 @@ def test_report_all_exits_0_on_the_sample(sample_pack_runs):
     assert len(sample_pack_runs.runs) == 2
 
 
-def test_every_report_ran_into_the_dated_folder(pack):
-    assert [r.name for r in pack.reports] == ["revenue", "denials", "scenarios", "contracts"]
+def test_every_report_ran_into_the_period_folder(pack):
+    assert [r.name for r in pack.reports] == ["revenue", "denials", "denial_risk", "scenarios", "contracts"]
     assert pack.ok, [(r.name, r.status, r.failed_cell, r.error) for r in pack.failed]
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", pack.folder.name)
+    # the sample's whole span: first and last date of service
+    assert pack.folder.name == "2025-03-03_2026-02-14"
     for r in pack.reports:
         assert r.html == pack.folder / f"{r.name}.html" and r.html.exists()
         assert (pack.folder / f"{r.name}.ipynb").exists()
@@ -66,7 +67,7 @@ def test_every_report_ran_into_the_dated_folder(pack):
 
 
 def test_pages_show_charts_as_embedded_images(pack):
-    for name, least in (("revenue", 2), ("denials", 2), ("contracts", 2), ("scenarios", 1)):
+    for name, least in (("revenue", 2), ("denials", 2), ("contracts", 2), ("scenarios", 1), ("denial_risk", 1)):
         images = re.findall(r'<img [^>]*src="data:image/png;base64,[A-Za-z0-9+/=]{200}', page(pack, name))
         assert len(images) >= least, name
 
@@ -139,7 +140,7 @@ def test_manifest_records_parameters_inputs_and_status(pack, sample_pack_runs):
     inputs = {i["path"]: i["sha256"] for i in run["inputs"]}
     assert inputs["service_lines.csv"] == hashlib.sha256((SAMPLE / "service_lines.csv").read_bytes()).hexdigest()
     assert any(p.startswith("remittances/") for p in inputs)
-    for name in ("revenue", "denials", "scenarios", "contracts"):
+    for name in ("revenue", "denials", "denial_risk", "scenarios", "contracts"):
         entry = manifest["reports"][name]
         assert entry["status"] == "ok" and entry["run_id"] in run_ids
         assert entry["parameters"]["data_dir"] == str(SAMPLE.resolve())
