@@ -9,17 +9,14 @@ figures of :mod:`analytics.kpis` and the sentences of :mod:`analytics.narratives
 functions of a scoped history.
 
 Reading a folder parses every 835 file, so :func:`load_history` can keep a parsed copy in a
-cache folder (:data:`CACHE_ENV`), keyed by the inputs' names, sizes and times.
+cache folder (:data:`CACHE_ENV`) as Parquet, keyed by the inputs' hashes (:mod:`analytics.cache`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import os
-import pickle
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from analytics.exceptions import InputError, ParameterError
-from analytics.payers import PayerPolicy, load_payers
+from analytics.payers import PayerPolicy, load_payers, resolve_payer
+from analytics.practice import load_practice, locate_practice, not_priced_reasons, practice_name
 from analytics.refdata import Reference, load_reference
 from analytics.units import VISIT_KEYS, visit_codes
 
@@ -48,11 +45,8 @@ CACHE_ENV = "ANALYTICS_CACHE_DIR"
 #: Half a cent: a dollar amount below it is zero (a line with less paid counts as unpaid).
 CENT = 0.005
 
-_SERVICE_FILES = ("service_lines.csv", "service_lines.parquet", "service_lines.xlsx", "service_lines.tsv")
-_REMIT_SUFFIXES = {".835", ".edi", ".era", ".x12", ".txt"}
 # Money columns that describe the payer's answer: zero until the line is adjudicated.
 _REMIT_MONEY = ("paid", "patient_responsibility", "contractual", "sequestration", "denied_amount", "allowed")
-_CACHE_VERSION = 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,7 +89,12 @@ class History:
     files
         Input files read.
     notes
-        Data notes in words (quarantined rows, unreadable 835s, unpriced codes ...).
+        Data notes in words (lines set aside, unreadable 835s, codes outside the catalog ...).
+    set_aside
+        The export's rows set aside, without their values: ``source_file``, ``source_row`` (as
+        the spreadsheet shows it), ``kind`` and ``reason``; a report may save it as a table.
+    ignored_columns
+        The export's columns left out, with the reason (``column``, ``reason``).
     """
 
     lines: pd.DataFrame
@@ -110,6 +109,8 @@ class History:
     provider_ids: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    set_aside: pd.DataFrame | None = None
+    ignored_columns: pd.DataFrame | None = None
 
     @property
     def practice_name(self) -> str:
@@ -161,12 +162,18 @@ class History:
             )
         # a payer of payers.yaml is a valid choice before its first claim: its pages say it has none
         payer_ids = (self.payer_ids if not payers
-                     else _checked_ids(payers, self.base["payer_id"], "payer", also=self.payers))
+                     else _checked_ids(self._payer_ids(payers), self.base["payer_id"], "payer", also=self.payers))
         provider_ids = (self.provider_ids if not providers
                         else _checked_ids(providers, self.base["provider_id"], "provider"))
         lines = _scope(self.base, start, end, as_of, payer_ids, provider_ids)
         return dataclasses.replace(self, lines=lines, start=start, end=end, as_of=as_of,
                                    payer_ids=payer_ids, provider_ids=provider_ids)
+
+    def _payer_ids(self, wanted: Iterable[str] | str) -> list[str]:
+        """Payers as named by the user ("Medicare", "Blue Shield Gold PPO") as their ids, through
+        the names and aliases of payers.yaml; a name no policy knows stays as written."""
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+        return [resolve_payer(n, self.payers) or str(n).strip() for n in names]
 
 
 def _date_or(value: Any, default: pd.Timestamp, name: str) -> pd.Timestamp:
@@ -209,7 +216,7 @@ _LINE_COLUMNS = (
     "line_id", "claim_id", "patient_id", "service_date", "provider_id", "payer_id", "payer", "self_pay", "visit",
     "cpt", "modifiers", "charge", "submission_date", "remitted", "payment_date", "payer_claim_id", "paid_units",
     "remits_on_claim", "denial_carc", "denial_category", *_REMIT_MONEY, "units", "engine_disposition",
-    "contract_allowed", "contract_expected",
+    "contract_allowed", "contract_expected", "not_priced",
 )
 
 
@@ -253,9 +260,12 @@ def build_history(
     practice: Mapping[str, Any] | None = None,
     as_of: Any = None,
     reference: Reference | None = None,
-    salt: str | None = None,
+    salt: Any = None,
+    key: Any = None,
     files: Sequence[str] = (),
     notes: Sequence[str] = (),
+    set_aside: pd.DataFrame | None = None,
+    ignored_columns: pd.DataFrame | None = None,
 ) -> History:
     """Join canonical service lines, an 835 :class:`~analytics.remittance.Remittance` and
     payer policies into a :class:`History`.
@@ -275,9 +285,15 @@ def build_history(
         Practice settings: ``practice`` (name), ``locality``, ``as_of``.
     as_of
         The date the A/R is taken at; default ``practice["as_of"]``, else today.
-    salt
-        Salt for pseudonymising ``patient_id`` (default: ``ANALYTICS_ID_SALT``, else the
-        public default).
+    key, salt
+        The pseudonym key for ``patient_id`` (``salt`` is its older name), passed to
+        :func:`analytics.privacy.pseudonymise` (default: the privacy module's choice).
+    set_aside, ignored_columns
+        The export's rows set aside and columns left out (:class:`analytics.practice.PracticeData`).
+
+    A line whose code is outside the catalog, or whose payer has no policy, is kept with its
+    charge and marked in ``not_priced`` (:func:`analytics.practice.not_priced_reasons`); the
+    rules engine prices the others.
 
     Examples
     --------
@@ -298,7 +314,8 @@ def build_history(
     practice = dict(practice or {})
     notes = list(notes)
     charges = _charge_frame(lines)
-    charges = pseudonymise(charges, salt=salt, columns=("patient_id",))
+    charges = pseudonymise(charges, key=key if key is not None else salt, columns=("patient_id",))
+    charges["not_priced"] = not_priced_reasons(charges, pol, ref).to_numpy(dtype=object)
     kinds = {pid: p.kind for pid, p in pol.items()}
     names = {pid: (p.name or pid) for pid, p in pol.items()}
     charges["self_pay"] = charges["payer_id"].map(kinds).eq("cash").to_numpy()
@@ -320,7 +337,8 @@ def build_history(
     start = min(first, end)
     scoped = _scope(base, start, end, as_of_ts, (), ())
     return History(lines=scoped, base=base, unmatched_remittance=unmatched, payers=pol, practice=practice,
-                   start=start, end=end, as_of=as_of_ts, files=tuple(files), notes=tuple(notes))
+                   start=start, end=end, as_of=as_of_ts, files=tuple(files), notes=tuple(dict.fromkeys(notes)),
+                   set_aside=set_aside, ignored_columns=ignored_columns)
 
 
 def _is_policies(payers: Any) -> bool:
@@ -500,27 +518,46 @@ def _line_adjustments(remittance: Any, sl: pd.DataFrame, ref: Reference) -> dict
 
 
 def _contract(charges: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference) -> tuple[dict, list[str]]:
-    """What the contract says each line is worth: the rules engine with the payer's policy."""
+    """What the contract says each line is worth: the rules engine with the payer's policy.
+
+    Lines marked ``not_priced`` (a code outside the catalog, a payer without a policy) are not
+    run through the engine: they keep their billed units and no contract price, and their
+    ``edit_reason`` says why.
+    """
     from analytics.pipeline import evaluate
 
+    n = len(charges)
+    reason = charges["not_priced"].to_numpy(dtype=object)
+    priced = reason == ""
+    billed = (charges["units_billed"].to_numpy(dtype=float, na_value=np.nan) if "units_billed" in charges
+              else np.full(n, np.nan))
+    units = np.where(np.isfinite(billed), billed, 1).astype(np.int64)
+    disposition = np.full(n, "not priced", dtype=object)
+    edit_reason = reason.copy()
+    allowed = np.full(n, np.nan)
+    seq = np.zeros(n)
+    notes: list[str] = []
     wanted = ("patient_id", "service_date", "provider_id", "provider_type", "payer_id", "cpt", "minutes",
               "modifiers", "charge", "prescription_on_file", "prior_auth", "visits_before", "submission_date",
               "units_billed")
-    frame = charges[[c for c in wanted if c in charges.columns]]
+    frame = charges.loc[priced, [c for c in wanted if c in charges.columns]]
     if "minutes" in frame and frame["minutes"].isna().all() and "units_billed" in frame:
         # an export with units and no minutes: price the units as billed
         frame = frame.drop(columns="minutes").assign(units=frame["units_billed"].fillna(1))
-    notes = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = evaluate(frame, payers, ref)
-    notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    allowed = out["allowed"].to_numpy(dtype=float, na_value=np.nan)
-    seq = out["sequestration"].to_numpy(dtype=float)
+    if len(frame):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = evaluate(frame, payers, ref)
+        notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        units[priced] = out["units"].to_numpy(dtype=np.int64)
+        disposition[priced] = out["disposition"].astype("str").to_numpy(dtype=object)
+        edit_reason[priced] = out["edit_reason"].to_numpy(dtype=object)
+        allowed[priced] = out["allowed"].to_numpy(dtype=float, na_value=np.nan)
+        seq[priced] = out["sequestration"].to_numpy(dtype=float)
     return {
-        "units": out["units"].to_numpy(dtype=np.int64),
-        "engine_disposition": out["disposition"].astype("str").to_numpy(dtype=object),
-        "edit_reason": out["edit_reason"].to_numpy(),
+        "units": units,
+        "engine_disposition": disposition,
+        "edit_reason": edit_reason,
         "contract_allowed": allowed,
         # what payer paid + patient responsibility should add up to
         "contract_expected": allowed - seq,
@@ -536,18 +573,23 @@ def load_history(
     data_dir: str | os.PathLike[str],
     *,
     as_of: Any = None,
-    salt: str | None = None,
+    salt: Any = None,
+    key: Any = None,
     payers: Mapping[str, PayerPolicy] | str | Path | None = None,
     mapping: Mapping[str, Any] | str | Path | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    max_set_aside: float | None = None,
 ) -> History:
     """Read a practice folder into a :class:`History`.
 
-    The folder holds the charge export ``service_lines.csv`` (or ``.parquet``/``.xlsx``),
-    ``payers.yaml``, the 835 files under ``remittances/`` and, optionally, ``practice.yaml``
-    (``practice`` name, Medicare ``locality``, ``as_of``). Warnings met on the way (rows
-    quarantined, 835 files that do not balance or cannot be read, codes without a rate)
-    become :attr:`History.notes`.
+    The folder is read by :func:`analytics.practice.load_practice`, as every command that takes
+    ``--data`` reads it: the charge export (any name practice.yaml or mapping.yaml gives, else
+    ``service_lines.*``: CSV, TSV, XLSX or Parquet, read through mapping.yaml), ``payers.yaml``
+    (payers found by id, name or alias), the 835 files under ``remittances/`` whatever their
+    names, and ``practice.yaml`` (``practice`` name, Medicare ``locality``, ``as_of``,
+    ``max_set_aside``). What a reader of the figures should know (lines set aside and where,
+    codes outside the catalog, payers without a policy, 835 files that do not balance or cannot
+    be read) becomes :attr:`History.notes`.
 
     Parameters
     ----------
@@ -555,22 +597,25 @@ def load_history(
         The practice folder.
     as_of
         Date the A/R is taken at (default: ``as_of`` in practice.yaml, else today).
-    salt
-        Salt for pseudonymous patient keys (default ``ANALYTICS_ID_SALT``).
+    key, salt
+        The pseudonym key (``salt``: its older name) for patient keys; default: the privacy
+        module's choice for the folder.
     payers
         Payer policies to use instead of ``payers.yaml``.
     mapping
-        Column mapping for the export (see :func:`analytics.intake.read_service_lines`).
+        How to read the export, instead of the folder's mapping.yaml.
     cache_dir
-        Folder for a parsed copy keyed by the inputs' names, sizes and times (default: the
+        Folder for a parsed copy keyed by the inputs' hashes (:mod:`analytics.cache`; default: the
         ``ANALYTICS_CACHE_DIR`` environment variable; none when unset). The report runner
         sets it so that the reports of one run read the 835 files once.
+    max_set_aside
+        Share of the export's lines that may be set aside (default: practice.yaml, else 20%).
 
     Raises
     ------
     InputError
-        The folder or its charge export is missing, or the export has no usable charge
-        line (a header only, or every row quarantined by intake).
+        The folder, its export or payers.yaml is missing; nothing usable remains; or more than
+        ``max_set_aside`` of the lines were set aside (the message says which).
 
     Examples
     --------
@@ -579,153 +624,36 @@ def load_history(
     >>> fmt_pct(summary(h)["net_collection_rate"])  # doctest: +SKIP
     '96.1%'
     """
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise InputError(
-            f"Data folder {folder} does not exist. Pass the practice folder that holds service_lines.csv, "
-            "payers.yaml and remittances/ (e.g. --data data/sample)."
-        )
-    export = next((folder / f for f in _SERVICE_FILES if (folder / f).exists()), None)
-    if export is None:
-        raise InputError(
-            f"Data folder {folder} has no charge export: expected one of {', '.join(_SERVICE_FILES)}."
-        )
-    payer_file = folder / "payers.yaml"
-    if payers is None and not payer_file.exists():
-        raise InputError(f"Data folder {folder} has no payers.yaml; add the payer policies there.")
-    remit_dir = folder / "remittances"
-    remit_files = sorted(p for p in remit_dir.iterdir()
-                         if p.is_file() and p.suffix.lower() in _REMIT_SUFFIXES) if remit_dir.is_dir() else []
-    practice_file = folder / "practice.yaml"
-    inputs = [export, *([payer_file] if payers is None else []), *remit_files,
-              *([practice_file] if practice_file.exists() else [])]
+    from analytics.privacy import resolve_key
 
+    files = locate_practice(data_dir, payers=payers, mapping=mapping)
+    # the privacy module's key for this folder (its key file, the environment, else the public key)
+    secret = resolve_key(key if key is not None else salt, near=[files.folder])
     cache = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
-    key = None
+    store = None
     if cache is not None and not isinstance(payers, Mapping) and not isinstance(mapping, Mapping):
-        key = _cache_key(inputs, salt, payers, mapping)
-        cached = _cache_read(Path(cache), key)
+        from analytics.cache import HistoryCache
+
+        # keyed by the inputs' hashes, the key's fingerprint, the toolkit and max_set_aside
+        store = HistoryCache.for_practice(cache, files, secret, payers=payers,
+                                          parameters={"max_set_aside": max_set_aside})
+        cached = store.read()
         if cached is not None:
             return cached.select(as_of=as_of) if as_of else cached
 
-    notes: list[str] = []
-    practice = _read_practice(practice_file)
-    pol = payers if _is_policies(payers) else load_payers(payers if payers is not None else payer_file)
-    from analytics.intake import read_service_lines
-    from analytics.remittance import read_835_many
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        intake = read_service_lines(export, mapping=mapping)
-        remit, errors = read_835_many(remit_files) if remit_files else (None, None)
-    notes += _unique_messages(caught)
-    _check_not_empty(intake, export)
-    if intake.quarantined:
-        notes.append(f"{intake.quarantined} of {intake.rows_in} charge line(s) were quarantined by intake "
-                     "and are not in these figures.")
-    if errors is not None and len(errors):
-        notes.append(f"{len(errors)} 835 file(s) could not be read and are not in these figures: "
-                     + ", ".join(errors["file"].astype(str).head(5)) + ("" if len(errors) <= 5 else " ..."))
-    if not remit_files:
-        notes.append(f"No 835 remittances under {remit_dir}: every submitted line counts as open A/R.")
-    history = build_history(intake.lines, remit, payers=pol, practice=practice, salt=salt,
-                            files=[str(p) for p in inputs], notes=notes)
+    practice = load_practice(data_dir, payers=payers, mapping=mapping, key=secret, max_set_aside=max_set_aside,
+                             files=files)
+    history = build_history(practice.lines, practice.remittance, payers=practice.payers, practice=practice.settings,
+                            key=secret, files=[str(p) for p in files.inputs], notes=practice.notes,
+                            set_aside=practice.set_aside, ignored_columns=practice.ignored)
     if history.unmatched_remittance is not None and len(history.unmatched_remittance):
         history = dataclasses.replace(history, notes=(*history.notes, (
             f"{len(history.unmatched_remittance)} 835 service line(s) match no charge line (or were superseded "
             "by a later remittance) and are left out.")))
-    if key is not None:
-        _cache_write(Path(cache), key, history)
+    if store is not None:
+        store.write(history)
     return history.select(as_of=as_of) if as_of else history
-
-
-def _check_not_empty(intake: Any, export: Path) -> None:
-    """Stop on an export without a single usable charge line, naming the file and the fix.
-
-    A header-only export is almost always a failed or mis-filtered export; reports of
-    nothing would hide that (and a monthly job would publish empty pages without a word).
-    """
-    if intake.accepted:
-        return
-    if intake.rows_in == 0:
-        raise InputError(
-            f"{export} has a header and no charge lines, so there is nothing to report. Export the service lines "
-            "again from the practice-management system (every line of the dates to report, not only the header) "
-            f"and save the export as {export}."
-        )
-    raise InputError(
-        f"None of the {intake.rows_in:,} charge line(s) in {export} passed intake, so there is nothing to report. "
-        f"Run `python -m analytics intake {export} --out DIR` and read DIR/quarantine.csv for each row's reasons; "
-        "fix the export (or map its columns, see analytics/intake.py) and run again."
-    )
-
-
-def practice_name(data_dir: str | os.PathLike[str]) -> str:
-    """The practice's name from ``<data_dir>/practice.yaml`` (``""`` without one)."""
-    return _practice_name(_read_practice(Path(data_dir) / "practice.yaml"))
 
 
 def _practice_name(practice: Mapping[str, Any]) -> str:
     return str(practice.get("practice") or practice.get("name") or "")
-
-
-def _read_practice(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML: {exc}.") from None
-    if not isinstance(data, Mapping):
-        raise InputError(f"{path} must be a mapping (practice: ..., locality: ...).")
-    keep = ("practice", "name", "practice_name", "locality", "as_of", "start", "months")
-    out = {k: data[k] for k in keep if k in data}
-    if "practice" not in out and out.get("practice_name"):
-        out["practice"] = out["practice_name"]
-    return out
-
-
-def _unique_messages(caught: Sequence[warnings.WarningMessage]) -> list[str]:
-    seen: dict[str, None] = {}
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            seen.setdefault(str(w.message), None)
-    msgs = list(seen)
-    if len(msgs) > 8:
-        msgs = msgs[:8] + [f"... and {len(msgs) - 8} more notes of the same kinds."]
-    return msgs
-
-
-def _cache_key(inputs: Sequence[Path], salt: str | None, payers: Any, mapping: Any) -> str:
-    from analytics import __version__
-
-    h = hashlib.sha256()
-    h.update(f"v{_CACHE_VERSION}|{__version__}|{salt or os.environ.get('ANALYTICS_ID_SALT', '')}".encode())
-    for p in [*inputs, *(Path(x) for x in (payers, mapping) if isinstance(x, (str, Path)))]:
-        st = p.stat()
-        h.update(f"|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:32]
-
-
-def _cache_read(folder: Path, key: str) -> History | None:
-    path = folder / f"history-{key}.pickle"
-    if not path.exists():
-        return None
-    try:
-        with path.open("rb") as fh:
-            value = pickle.load(fh)
-    except Exception:  # a torn or stale cache file is rebuilt, never trusted
-        return None
-    return value if isinstance(value, History) else None
-
-
-def _cache_write(folder: Path, key: str, history: History) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".history-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(history, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, folder / f"history-{key}.pickle")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

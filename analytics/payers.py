@@ -509,6 +509,30 @@ def payer_table(payers: Mapping[str, PayerPolicy]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: :func:`payer_table` by payer id of the policy sets evaluated last (the rules of one session
+#: or one chunk run several stages on the same policies): built once, not once per stage.
+_PAYER_TABLES: dict[tuple, tuple[tuple, pd.DataFrame]] = {}
+
+
+def _indexed_payer_table(payers: Mapping[str, PayerPolicy]) -> pd.DataFrame:
+    """:func:`payer_table` indexed by payer id, reused while the same policy objects are passed.
+
+    Keyed by the identity of each policy; the policies are kept with the table, so an id cannot
+    be reused by another object while its entry lives. Policies are frozen, so a table built
+    once stays right. Callers must not change the table in place.
+    """
+    held = tuple(payers.items())
+    key = tuple((k, id(p)) for k, p in held)
+    hit = _PAYER_TABLES.get(key)
+    if hit is not None and all(a is b for (_, a), (_, b) in zip(hit[0], held, strict=True)):
+        return hit[1]
+    table = payer_table(payers).set_index("payer_id")
+    if len(_PAYER_TABLES) >= 16:
+        _PAYER_TABLES.pop(next(iter(_PAYER_TABLES)))
+    _PAYER_TABLES[key] = (held, table)
+    return table
+
+
 def check_payers_known(payer_ids: pd.Series, payers: Mapping[str, PayerPolicy]) -> None:
     """Raise naming the rows whose payer has no policy."""
     bad = ~payer_ids.isin(list(payers))
@@ -531,8 +555,9 @@ class PayerColumns:
         known = np.isin(self.values, list(payers))
         if not known.all():
             check_payers_known(lines["payer_id"], payers)
-        self.table = payer_table(payers).set_index("payer_id").reindex(self.values)
+        self.table = _indexed_payer_table(payers).reindex(self.values)
         self.index = lines.index
+        self._per_payer: dict = {}
 
     def __getitem__(self, col: str) -> pd.Series:
         values = self.table[col]
@@ -543,10 +568,17 @@ class PayerColumns:
 
     def per_payer(self, col: str, dtype=float) -> np.ndarray:
         """The setting of each distinct payer (index with ``self.codes`` for lines)."""
-        values = self.table[col]
-        if dtype is float:
-            return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        return values.to_numpy(dtype=dtype)
+        key = (col, dtype)
+        found = self._per_payer.get(key)
+        if found is None:  # each stage asks again: converted once per instance
+            values = self.table[col]
+            if dtype is float:
+                found = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            else:
+                found = values.to_numpy(dtype=dtype)
+            found.flags.writeable = False
+            self._per_payer[key] = found
+        return found
 
     def array(self, col: str, dtype=float) -> np.ndarray:
         return self.per_payer(col, dtype)[self.codes]

@@ -361,7 +361,7 @@ def test_load_history_reads_a_folder_like_build_history(tmp_path, hand):
     for key in a.index:
         assert a[key] == pytest.approx(b[key], nan_ok=True), key
     # the second read comes from the cache and agrees
-    assert list((tmp_path / "cache").glob("history-*.pickle"))
+    assert any(p.is_file() for p in (tmp_path / "cache").rglob("*"))  # a parsed copy was kept
     again = kpis.load_history(folder, salt="test", cache_dir=tmp_path / "cache")
     assert kpis.summary(again).equals(a)
 
@@ -420,3 +420,26 @@ def test_sample_money_reconciles(sample):
 
 def test_payers_file_matches_policies(sample):
     assert set(sample.payers) == set(load_payers(SAMPLE / "payers.yaml"))
+
+
+def test_lines_that_cannot_be_priced_stay_in_the_charges(hand):
+    """98941 (chiropractic manipulation) is outside the massage code catalog and "zeta" has no
+    policy: both lines count in the charges, carry no contract price, and say why."""
+    extra = charge_lines().head(2).assign(line_id=["X1", "X2"], claim_id=["CX1", "CX2"], cpt=["98941", "97124"],
+                                          payer_id=["acme", "zeta"])
+    h = kpis.build_history(pd.concat([charge_lines(), extra], ignore_index=True), remittance(), payers=PAYERS,
+                           as_of=AS_OF, salt="test")
+    base = h.base.set_index("line_id")
+    assert base.loc["X1", "not_priced"] == "outside the catalog: not priced"
+    assert base.loc["X2", "not_priced"] == "no policy: not priced"
+    assert base.loc[["X1", "X2"], "contract_allowed"].isna().all()
+    assert base.loc["X1", "edit_reason"] == "outside the catalog: not priced"
+    assert kpis.summary(h)["gross_charges"] == kpis.summary(hand)["gross_charges"] + 200
+    assert set(kpis.underpayments(h).lines["line_id"]) == set(kpis.underpayments(hand).lines["line_id"])
+
+
+def test_payers_are_selected_by_name_or_alias(hand):
+    assert hand.select(payers=["Acme Health"]).payer_ids == ("acme",)
+    assert hand.select(payers="BETA mutual").payer_ids == ("beta",)
+    with pytest.raises(ParameterError, match="Unknown payer"):
+        hand.select(payers=["Gamma"])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analytics.exceptions import PayerPolicyError, UnknownPayerError
-from analytics.payers import get_policy, load_payers, payer_table
+from analytics.payers import get_policy, load_payers, payer_table, resolve_payer, resolve_payers
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "payers.yaml"
 
@@ -110,3 +111,48 @@ def test_bad_new_option_values_name_payer_key_and_allowed_values(tmp_path, text,
     with pytest.raises(PayerPolicyError, match=match) as err:
         load_payers(path)
     assert str(path) in str(err.value)
+
+
+# --- payer names and aliases ------------------------------------------------------------------
+
+ALIASED = {"payers": {
+    "medicare": {"kind": "medicare", "name": "Medicare Part B", "aliases": ["Noridian JF", "MCR"]},
+    "ppo_gold": {"kind": "commercial", "name": "Gold PPO", "aliases": ["Blue Shield Gold PPO", "BSC01"]},
+    "cash": {"kind": "cash"},
+}}
+
+
+@pytest.mark.parametrize(("written", "payer"), [
+    ("medicare", "medicare"), ("Medicare", "medicare"), ("MEDICARE PART B", "medicare"),
+    ("Medicare  Part-B", "medicare"), ("noridian jf", "medicare"), ("Blue Shield Gold PPO", "ppo_gold"),
+    ("blue-shield gold p.p.o.", "ppo_gold"), ("bsc01", "ppo_gold"), ("Gold PPO", "ppo_gold"), ("CASH", "cash"),
+])
+def test_a_payer_is_found_by_id_name_or_alias(written, payer):
+    pol = load_payers(ALIASED)
+    assert resolve_payer(written, pol) == payer
+    assert get_policy(pol, written).payer_id == payer
+
+
+def test_unknown_names_resolve_to_nothing_and_the_error_names_the_fix():
+    pol = load_payers(ALIASED)
+    assert resolve_payer("Aetna", pol) is None
+    assert resolve_payers(pd.Series(["Aetna", "MCR", ""]), pol).tolist() == ["", "medicare", ""]
+    with pytest.raises(UnknownPayerError, match="aliases"):
+        get_policy(pol, "Aetna")
+
+
+def test_an_alias_claimed_by_two_payers_is_an_error():
+    spec = {"payers": {"a": {"kind": "commercial", "aliases": ["Acme Health"]},
+                       "b": {"kind": "commercial", "aliases": ["ACME-health"]}}}
+    with pytest.raises(PayerPolicyError, match="names both payer 'a' and payer 'b'"):
+        load_payers(spec)
+    # two payers may share a display name; the name then finds neither
+    shared = load_payers({"payers": {"a": {"kind": "commercial", "name": "Plan"},
+                                     "b": {"kind": "commercial", "name": "Plan"}}})
+    assert resolve_payer("plan", shared) is None
+
+
+@pytest.mark.parametrize("aliases", [{"x": 1}, [True], ["..."]])
+def test_malformed_aliases_name_the_fix(aliases):
+    with pytest.raises(PayerPolicyError, match="alias"):
+        load_payers({"payers": {"x": {"kind": "commercial", "aliases": aliases}}})

@@ -4,6 +4,7 @@ denial-risk model, from a directory of 835 remittances (and the practice's charg
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,40 +19,11 @@ from analytics.denials import (
     top_reasons,
 )
 from analytics.exceptions import InputError
-from analytics.payers import load_payers
 from analytics.pipeline import evaluate
+from analytics.practice import PracticeData, load_practice
 from analytics.remittance import read_835_many
 
 __all__ = ["register_cli"]
-
-_SERVICE_LINE_TEXT = (
-    "patient_id",
-    "provider_id",
-    "provider_type",
-    "payer_id",
-    "cpt",
-    "modifiers",
-    "dx_codes",
-    "claim_id",
-    "line_id",
-)
-
-
-def _read_service_lines(path) -> pd.DataFrame:
-    """The practice's charge export with ids and codes kept as text (``97124`` is not a number)."""
-    frame = pd.read_csv(
-        path,
-        dtype={c: str for c in _SERVICE_LINE_TEXT},
-        keep_default_na=False,
-        na_values={"minutes": [""], "charge": [""], "submission_date": [""], "service_date": [""]},
-    )
-    for c in ("service_date", "submission_date"):
-        if c in frame.columns:
-            frame[c] = pd.to_datetime(frame[c], errors="coerce")
-    for c in ("prescription_on_file", "prior_auth"):
-        if c in frame.columns:
-            frame[c] = frame[c].astype(str).str.lower().isin(["true", "1", "yes", "y"])
-    return frame
 
 
 def register_cli(sub) -> None:
@@ -59,68 +31,57 @@ def register_cli(sub) -> None:
     p = sub.add_parser(
         "denials",
         help="denial rates with credible intervals, top reasons and a denial-risk model",
-        description="Read DIR/remittances/*.835 (or the 835 files in DIR), classify every line's outcome, and "
-        "summarise denial rates by payer and by category with empirical-Bayes credible intervals and "
-        "the costliest reasons. With DIR/service_lines.csv, also fit the denial-risk model and report "
-        "its held-out accuracy and top risk factors.",
+        description="Read the practice folder DIR as every --data command does (the export through mapping.yaml, "
+        "payers.yaml with its aliases, every 835 under DIR/remittances/ whatever its name), classify every "
+        "remittance line's outcome, and summarise denial rates by payer and by category with empirical-Bayes "
+        "credible intervals and the costliest reasons. With a charge export (CSV, TSV, XLSX or Parquet), also "
+        "fit the denial-risk model and report its held-out accuracy and top risk factors. A folder of 835 files "
+        "alone works too.",
     )
     p.add_argument("--data", type=str, required=True, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run_denials)
 
 
-def _remittance_files(data: Path) -> list[Path]:
-    """The 835 files of DIR/remittances/ (or of DIR), by name."""
+def _remittance_only(data: Path) -> list[Path]:
+    """The 835 files of a folder that is not a practice folder (no charge export): every X12 file
+    in DIR/remittances/, else in DIR."""
+    from analytics.practice import is_x12_file
+
     remit_dir = data / "remittances" if (data / "remittances").is_dir() else data
-    files = (
-        sorted(
-            p
-            for p in remit_dir.iterdir()
-            if p.is_file()
-            and not p.name.startswith(".")
-            and p.suffix.lower() in (".835", ".edi", ".txt", ".x12")
-        )
-        if remit_dir.is_dir()
-        else []
-    )
+    files = sorted(p for p in remit_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and is_x12_file(p)) if remit_dir.is_dir() else []
     if not files:
-        raise InputError(
-            f"No 835 files in {remit_dir}; put the remittances in DIR/remittances/ (*.835)."
-        )
+        raise InputError(f"No 835 files in {remit_dir}; put the remittances in DIR/remittances/ (any file name: "
+                         "*.835, *.txt, *.edi ...).", where=str(remit_dir))
     return files
 
 
-def _risk_model_summary(data: Path, outcomes: pd.DataFrame) -> dict[str, Any] | None:
-    """Fit the denial-risk model on DIR/service_lines.csv labelled with the outcomes; its
-    counts, held-out accuracy and top factors (``None`` without a charge export)."""
-    model_part: dict[str, Any] | None = None
-    lines_path = data / "service_lines.csv"
-    if lines_path.exists():
-        payers = load_payers(data / "payers.yaml") if (data / "payers.yaml").exists() else None
-        service = _read_service_lines(lines_path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
-            if payers is not None:  # the rules' dispositions, so the model learns the rest
-                service = evaluate(service, payers)
-            model = DenialRiskModel(payers=payers).fit(
-                label_lines(service, outcomes, all_lines=True)
-            )
-        factors = model.summary
-        if model.mode_ == "model":
-            factors = factors[
-                (factors["feature"] != "intercept") & (factors["same_lines_as"] == "")
-            ]
-        model_part = {
-            "lines": model.n_lines_,
-            "denials": model.n_denials_,
-            "rule_denied_left_out": model.n_rule_denied_,
-            "mode": model.mode_,
-            "validation": None if model.validation_ is None else model.validation_.to_dict(),
-            "top_factors": factors.head(10)[
-                ["term", "log_odds", "odds_ratio", "lines", "denied"]
-            ].to_dict("records"),
-        }
-    return model_part
+def _risk_model_summary(practice: PracticeData, outcomes: pd.DataFrame) -> dict[str, Any] | None:
+    """Fit the denial-risk model on the practice's charge lines labelled with the outcomes; its
+    counts, held-out accuracy and top factors. Lines the rules engine cannot price (a code
+    outside the catalog, a payer without a policy) are left out of the fit."""
+    payers = practice.payers or None
+    service = practice.lines[practice.lines["not_priced"] == ""] if payers is not None else practice.lines
+    service = service.drop(columns=["not_priced", "payer_name", "source_row", "source_file"], errors="ignore")
+    if not len(service):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        if payers is not None:  # the rules' dispositions, so the model learns the rest
+            service = evaluate(service, payers)
+        model = DenialRiskModel(payers=payers).fit(label_lines(service, outcomes, all_lines=True))
+    factors = model.summary
+    if model.mode_ == "model":
+        factors = factors[(factors["feature"] != "intercept") & (factors["same_lines_as"] == "")]
+    return {
+        "lines": model.n_lines_,
+        "denials": model.n_denials_,
+        "rule_denied_left_out": model.n_rule_denied_,
+        "mode": model.mode_,
+        "validation": None if model.validation_ is None else model.validation_.to_dict(),
+        "top_factors": factors.head(10)[["term", "log_odds", "odds_ratio", "lines", "denied"]].to_dict("records"),
+    }
 
 
 def _print_json(files, errors, outcomes, by_payer, by_cat, reasons, model_part) -> None:
@@ -204,19 +165,40 @@ def _print_text(files, outcomes, by_payer, by_cat, reasons, model_part) -> None:
             )
 
 
+def _read_folder(data: Path) -> tuple[list[Path], Any, pd.DataFrame, PracticeData | None]:
+    """The 835s (and the practice, when DIR is a practice folder) of ``--data DIR``."""
+    try:
+        practice = load_practice(data, require_payers=False)
+    except InputError as exc:
+        if "has no charge export" not in str(exc):
+            raise
+        files = _remittance_only(data)  # a folder of 835s alone: denial rates without the model
+        remit, errors = read_835_many(files)
+        return files, remit, errors, None
+    if practice.remittance is None:
+        raise InputError(f"No 835 files under {data / 'remittances'}; put the remittances there (any file name: "
+                         "*.835, *.txt, *.edi ...).", where=str(data))
+    return list(practice.files.remittances), practice.remittance, practice.remittance_errors, practice
+
+
 def _run_denials(args) -> int:
     """Summarise the denials of DIR's remittances; returns the exit code."""
     data = Path(args.data)
-    files = _remittance_files(data)
-    remit, errors = read_835_many(files)
+    if not data.is_dir():
+        raise InputError(f"--data {data}: no such folder. Give the practice folder (the export, payers.yaml and "
+                         "remittances/).", where=str(data))
+    files, remit, errors, practice = _read_folder(data)
     outcomes = line_outcomes(remit)
     by_payer = denial_rates(outcomes, by=("payer_id",))
     by_cat = denial_rates(outcomes, by=("category",))
     by_cat = by_cat[by_cat["denied"] > 0].sort_values("denied", ascending=False)
     reasons = top_reasons(outcomes)
-    model_part = _risk_model_summary(data, outcomes)
+    model_part = _risk_model_summary(practice, outcomes) if practice is not None else None
     if args.json:
         _print_json(files, errors, outcomes, by_payer, by_cat, reasons, model_part)
         return 0
     _print_text(files, outcomes, by_payer, by_cat, reasons, model_part)
+    if practice is not None:
+        for note in practice.notes:
+            print(f"note: {note}", file=sys.stderr)
     return 0
