@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -461,8 +462,17 @@ def put(col: pd.Series, mask: np.ndarray, values) -> pd.Series:
     return s
 
 
+_MODIFIER_SEPARATORS = re.compile(r"[ :;|/]+")
+
+
 def normalise_modifier_text(mods: pd.Series) -> pd.Series:
     """Modifier lists as upper-case text separated by single commas (``"gp 59"`` -> ``"GP,59"``)."""
+    if len(mods) <= 4096 and mods.dtype == object and all(
+            type(v) is str and v.isascii() and v.isprintable() for v in mods):
+        # a few distinct lists (the usual case): plain string methods, no per-call vector setup.
+        # Printable ASCII has no whitespace but the space, so the separators are the same.
+        text = [_MODIFIER_SEPARATORS.sub(",", v.upper()).strip(",") for v in mods]
+        return pd.Series(text, index=mods.index, dtype="str", name=mods.name)
     return (
         mods.fillna("").astype(str).str.upper()
         .str.replace(r"[\s:;|/]+", ",", regex=True).str.strip(",")

@@ -393,30 +393,32 @@ def _ptp(keys: LineKeys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers: 
         return
     idx = np.flatnonzero(live)
     dates = keys.date
-    ptp = ref.ncci_ptp[ref.ncci_ptp["modifier_indicator"] != 9]
     cpt_index = {v: i for i, v in enumerate(cpt_v)}
-    ptp = ptp[ptp["column1"].isin(cpt_index) & ptp["column2"].isin(cpt_index)]
-    if ptp.empty:
+    pairs = ref.ncci_pairs_for(cpt_v)  # the pairs of two codes on the lines, in table order
+    if not len(pairs["c1"]):
         return
-    pairs = pd.DataFrame({
-        "c1": ptp["column1"].map(cpt_index).to_numpy(np.int64), "c2": ptp["column2"].map(cpt_index).to_numpy(np.int64),
-        "eff": ptp["effective_date"].to_numpy(), "dele": ptp["deletion_date"].to_numpy(),
-        "ind": ptp["modifier_indicator"].to_numpy(np.int64),
-    })
-    is_c2 = np.isin(cpt_c[idx], pairs["c2"].to_numpy())
-    at = idx[is_c2]
-    sub = pd.DataFrame({"i": at, "g": group[at], "c2": cpt_c[at], "p": payer_c[at], "date": dates[at]})
-    cand = sub.merge(pairs, on="c2")
-    if cand.empty:
+    # every open line of a column-2 code, with each pair it is column 2 of (line order, then
+    # table order: what an inner merge on the code gives)
+    order = np.argsort(pairs["c2"], kind="stable")
+    line_c2 = cpt_c[idx]
+    lo = np.searchsorted(pairs["c2"][order], line_c2, "left")
+    count = np.searchsorted(pairs["c2"][order], line_c2, "right") - lo
+    if not count.any():
         return
-    active = (cand["eff"] <= cand["date"]) & (cand["dele"].isna() | (cand["date"] < cand["dele"]))
-    cand = cand[active.to_numpy()]
+    left = np.repeat(idx, count)
+    right = order[np.repeat(lo, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
+    date = dates[left]
+    eff, dele = pairs["eff"][right], pairs["dele"][right]
+    active = (eff <= date) & (np.isnat(dele) | (date < dele))
     # the column-1 code must be on an open line of the same visit
     n_codes = len(cpt_v)
-    present = np.isin(cand["g"].to_numpy() * n_codes + cand["c1"].to_numpy(), group[idx] * n_codes + cpt_c[idx])
-    cand = cand[present].reset_index(drop=True)
-    if cand.empty:
+    c1 = pairs["c1"][right]
+    present = np.isin(group[left] * n_codes + c1, group[idx] * n_codes + cpt_c[idx])
+    keep = active & present
+    if not keep.any():
         return
+    cand = {"i": left[keep], "p": payer_c[left[keep]], "c1": c1[keep], "c2": cpt_c[left[keep]],
+            "ind": pairs["ind"][right[keep]]}
     # Modifiers the payer honours on this pair: a payer-specific rule, else its general list.
     payer_index = {v: i for i, v in enumerate(payer_v)}
     honour = {}
@@ -429,22 +431,24 @@ def _ptp(keys: LineKeys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers: 
                if p.payer_id in payer_index}
     mod_c, mod_v = keys.modifiers
     mod_sets = [frozenset(x for x in v.split(",") if x) for v in normalise_modifier_text(pd.Series(mod_v))]
-    cand["m"] = mod_c[cand["i"].to_numpy()]
-    combos = cand[["p", "c1", "c2", "ind", "m"]].drop_duplicates()
-    verdict = {}
-    for r in combos.itertuples(index=False):  # one pass per distinct case, not per line
-        honoured = honour.get((r.p, r.c1, r.c2), general.get(r.p, frozenset()))
-        on_line = mod_sets[r.m]
+    cand["m"] = mod_c[cand["i"]]
+    case, first = distinct_rows([cand[k] for k in ("p", "c1", "c2", "ind", "m")])
+    case_deny = np.zeros(len(first), dtype=bool)
+    case_text = np.zeros(len(first), dtype=np.int64)
+    for j, row in enumerate(first.tolist()):  # one pass per distinct case, not per line
+        p, k1, k2, ind, m = (int(cand[k][row]) for k in ("p", "c1", "c2", "ind", "m"))
+        honoured = honour.get((p, k1, k2), general.get(p, frozenset()))
+        on_line = mod_sets[m]
         used = sorted(on_line & honoured)
         ncci_on_line = sorted(on_line & set(NCCI_MODIFIERS))
-        c1, c2, payer = cpt_v[r.c1], cpt_v[r.c2], payer_v[r.p]
+        c1, c2, payer = cpt_v[k1], cpt_v[k2], payer_v[p]
         pair = f"NCCI pair {c1}/{c2}: "
-        if r.ind == 1 and used:
+        if ind == 1 and used:
             text = (f"{_Outcome.PAYABLE}; NCCI pair {c1}/{c2} unbundled by modifier {','.join(used)} "
                     "(documentation must show distinct services)")
-            verdict[tuple(r)] = (False, out.text_id(text))
+            case_text[j] = out.text_id(text)
             continue
-        if r.ind == 0:
+        if ind == 0:
             text = pair + f"{c2} is bundled into {c1} billed the same visit; indicator 0, no modifier can unbundle it"
         elif ncci_on_line:
             text = (pair + f"{c2} is bundled into {c1}; {payer} does not honour {','.join(ncci_on_line)} on this "
@@ -452,28 +456,28 @@ def _ptp(keys: LineKeys, cpt_c, cpt_v, payer_c, payer_v, group, follow, payers: 
         else:
             text = (pair + f"{c2} is bundled into {c1} billed the same visit; 59 or an X modifier on {c2} unbundles "
                     "it only when the services were distinct (separate region or time block)")
-        verdict[tuple(r)] = (True, out.text_id(text))
-    vk = pd.DataFrame([(*k, d, t) for k, (d, t) in verdict.items()],
-                      columns=["p", "c1", "c2", "ind", "m", "deny", "text"])
-    merged = cand.merge(vk, on=["p", "c1", "c2", "ind", "m"], how="left")
-    deny = merged["deny"].to_numpy(bool)
-    text = merged["text"].to_numpy(np.int64)
-    cand["deny"] = deny
-    cand["text"] = text
+        case_deny[j], case_text[j] = True, out.text_id(text)
+    deny, text, line = case_deny[case], case_text[case], cand["i"]
     # a line denied by any pair is denied (first such pair names the reason)
-    denied = cand[cand["deny"]].drop_duplicates("i")
+    d_line, d_text = _first_per_line(line[deny], text[deny])
     mask = np.zeros(len(out.denied), dtype=bool)
-    mask[denied["i"].to_numpy()] = True
+    mask[d_line] = True
     mask &= out.open
     out.denied[mask] = True
     reason_of = np.zeros(len(out.denied), dtype=np.int64)
-    reason_of[denied["i"].to_numpy()] = denied["text"].to_numpy()
+    reason_of[d_line] = d_text
     out.reason[mask] = reason_of[mask]
     out.set_codes(mask, "97", "M80")
-    ok = cand[~cand["deny"] & ~np.isin(cand["i"].to_numpy(), denied["i"].to_numpy())].drop_duplicates("i")
-    ii = ok["i"].to_numpy()
+    rest = ~deny & ~np.isin(line, d_line)
+    ii, ok_text = _first_per_line(line[rest], text[rest])
     keep = out.open[ii] & (out.reason[ii] == 0)
-    out.reason[ii[keep]] = ok["text"].to_numpy()[keep]
+    out.reason[ii[keep]] = ok_text[keep]
+
+
+def _first_per_line(line: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct lines of ``line`` (in order of first appearance) and the value at each's first row."""
+    first = distinct_rows([line])[1] if len(line) else np.zeros(0, dtype=np.int64)
+    return line[first], value[first]
 
 
 def apply_threshold_edits(

@@ -322,7 +322,7 @@ def build_history(
     charges["payer"] = pd.Categorical(charges["payer_id"].map(names).fillna(charges["payer_id"]))
     charges["visit"] = visit_codes(charges, VISIT_KEYS)
 
-    contract, engine_notes = _contract(charges, pol, ref)
+    contract, engine_notes = contract_prices(charges, pol, ref)
     notes += engine_notes
     remit_cols, unmatched = _remittance_columns(charges, remittance, ref)
     notes += remit_cols.pop("_notes", [])
@@ -517,7 +517,8 @@ def _line_adjustments(remittance: Any, sl: pd.DataFrame, ref: Reference) -> dict
     return out
 
 
-def _contract(charges: pd.DataFrame, payers: Mapping[str, PayerPolicy], ref: Reference) -> tuple[dict, list[str]]:
+def contract_prices(charges: pd.DataFrame, payers: Mapping[str, PayerPolicy],
+                    ref: Reference) -> tuple[dict, list[str]]:
     """What the contract says each line is worth: the rules engine with the payer's policy.
 
     Lines marked ``not_priced`` (a code outside the catalog, a payer without a policy) are not

@@ -54,7 +54,15 @@ import numpy as np
 import pandas as pd
 
 from analytics.exceptions import InputError
-from analytics.history import CACHE_ENV, CENT, History, build_history, load_history, practice_name
+from analytics.history import (
+    CACHE_ENV,
+    CENT,
+    History,
+    build_history,
+    contract_prices,
+    load_history,
+    practice_name,
+)
 from analytics.payers import PayerPolicy
 from analytics.pricing import to_cents
 from analytics.refdata import Reference, load_reference
@@ -846,6 +854,7 @@ def percent_of_medicare(
     ref = reference or load_reference()
     loc = locality or history.locality
     p = paid_lines(history)
+    p = p[p["cpt"].astype(str).isin(ref.codes["cpt"]).to_numpy()]  # no Medicare price outside the catalog
     units = np.where(np.isfinite(p["paid_units"].to_numpy(dtype=float)) & (p["paid_units"].to_numpy(dtype=float) > 0),
                      p["paid_units"].to_numpy(dtype=float), p["units"].to_numpy(dtype=float)).astype(np.int64)
     bench_id = "_medicare_benchmark"
@@ -895,7 +904,6 @@ def at_locality(history: History, locality: str | None = None, *, reference: Ref
     >>> {p.fee.locality for p in h.payers.values() if p.fee.basis != "flat"}  # doctest: +SKIP
     {'01182-18'}
     """
-    from analytics.pipeline import evaluate
     from analytics.scenarios import with_fee_schedule
 
     loc = str(locality or history.practice.get("locality") or "").strip()
@@ -906,24 +914,10 @@ def at_locality(history: History, locality: str | None = None, *, reference: Ref
     if payers == dict(history.payers):
         return dataclasses.replace(history, practice=practice)
     base = history.base
-    wanted = ("patient_id", "service_date", "provider_id", "provider_type", "payer_id", "cpt", "minutes",
-              "modifiers", "charge", "prescription_on_file", "prior_auth", "visits_before", "submission_date",
-              "units_billed")
-    frame = base[[c for c in wanted if c in base.columns]]
-    if "minutes" in frame and frame["minutes"].isna().all() and "units_billed" in frame:
-        # an export with units and no minutes: price the units as billed (as load_history does)
-        frame = frame.drop(columns="minutes").assign(units=frame["units_billed"].fillna(1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # load_history kept the notes of the first pricing
-        out = evaluate(frame, payers, reference or load_reference())
-    allowed = out["allowed"].to_numpy(dtype=float, na_value=np.nan)
-    priced = base.assign(
-        units=out["units"].to_numpy(dtype=np.int64),
-        engine_disposition=out["disposition"].astype("str").to_numpy(dtype=object),
-        edit_reason=out["edit_reason"].to_numpy(),
-        contract_allowed=allowed,
-        contract_expected=allowed - out["sequestration"].to_numpy(dtype=float),
-    )
+    if "not_priced" not in base.columns:
+        base = base.assign(not_priced="")
+    contract, _ = contract_prices(base, payers, reference or load_reference())  # notes kept from the first pricing
+    priced = base.assign(**contract)
     return dataclasses.replace(history, base=priced, payers=payers, practice=practice).select()
 
 

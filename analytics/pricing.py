@@ -92,12 +92,12 @@ def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt
     years = np.unique(fee_year)
     y_c = np.searchsorted(years, fee_year)
     # RVUs by (year, code)
-    rvu = ref.rvu.set_index(["year", "cpt"])
+    rvu = ref.rvu_by_year_cpt
     grid = pd.MultiIndex.from_product([years, cpt_v])
     r = rvu.reindex(grid)
     k = y_c * len(cpt_v) + cpt_c
     # GPCIs by (year, locality)
-    g = ref.gpci.set_index(["year", "locality_id"]).reindex(pd.MultiIndex.from_product([years, loc_v]))
+    g = ref.gpci_by_year_locality.reindex(pd.MultiIndex.from_product([years, loc_v]))
     kg = y_c * len(loc_v) + loc_c
     # CF by service date when the fee year is the service year (2024 changed on Mar 9), else the
     # fee year's last CF.

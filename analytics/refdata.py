@@ -16,7 +16,9 @@ import dataclasses
 import functools
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from analytics.exceptions import ReferenceDataError, UnknownCodeError
@@ -163,7 +165,23 @@ class Reference:
                 "Use one of " + ", ".join(self.codes["cpt"]) + ", or add the code to the catalog "
                 "(analytics/reference/codes.csv) with its timed flag and Medicare status.",
             )
-        return self.codes.set_index("cpt").reindex(codes.to_numpy())
+        return self.codes_by_cpt.reindex(codes.to_numpy())
+
+    # -- tables indexed once (the frames are read-only; every rule stage looks them up) -----
+    @functools.cached_property
+    def codes_by_cpt(self) -> pd.DataFrame:
+        """The code catalog indexed by code."""
+        return self.codes.set_index("cpt")
+
+    @functools.cached_property
+    def rvu_by_year_cpt(self) -> pd.DataFrame:
+        """The RVUs indexed by (year, code)."""
+        return self.rvu.set_index(["year", "cpt"])
+
+    @functools.cached_property
+    def gpci_by_year_locality(self) -> pd.DataFrame:
+        """The GPCIs indexed by (year, locality id)."""
+        return self.gpci.set_index(["year", "locality_id"])
 
     # -- Medicare fee schedule ------------------------------------------------------------
     def conversion_factor(self, year: int, apm_status: str = "non_qp", on: str | None = None) -> float:
@@ -195,14 +213,17 @@ class Reference:
     def conversion_factors_for(self, dates: pd.Series, apm_status: pd.Series | str = "non_qp") -> pd.Series:
         """Vectorised conversion factor for each service date (2024 switches on Mar 9)."""
         cf = self.conversion_factors
-        years = dates.dt.year
-        out = pd.Series(float("nan"), index=dates.index)
-        apm = apm_status if isinstance(apm_status, pd.Series) else pd.Series(apm_status, index=dates.index)
-        for row in cf.itertuples(index=False):
-            hit = (years == row.year) & (dates >= row.effective_from) & (dates <= row.effective_to)
+        when = dates.to_numpy()
+        years = dates.dt.year.to_numpy(dtype=float, na_value=np.nan)
+        apm = (apm_status.to_numpy(dtype=object) if isinstance(apm_status, pd.Series)
+               else np.full(len(dates), apm_status, dtype=object))
+        found = np.full(len(dates), np.nan)
+        for row in self.conversion_factor_rows:  # a later row wins where two match
+            hit = (years == row.year) & (when >= row.effective_from) & (when <= row.effective_to)
             if row.apm_status != "any":
                 hit &= apm == row.apm_status
-            out = out.mask(hit, row.conversion_factor)
+            found[hit] = row.conversion_factor
+        out = pd.Series(found, index=dates.index)
         if out.isna().any():
             bad = pd.DataFrame({"service_date": dates[out.isna()]})
             raise ReferenceDataError.for_rows(
@@ -212,6 +233,38 @@ class Reference:
                 "that year with Reference.load(pprrvu=...).",
             )
         return out
+
+    @functools.cached_property
+    def ncci_pair_arrays(self) -> dict[str, np.ndarray]:
+        """The NCCI pairs a modifier indicator other than 9 keeps, as arrays in table order:
+        ``codes`` (the distinct codes), ``k1``/``k2`` (each pair's codes as positions in
+        ``codes``), ``eff``, ``dele`` (dates) and ``ind`` (the indicator)."""
+        ptp = self.ncci_ptp[self.ncci_ptp["modifier_indicator"] != 9]
+        codes, k = np.unique(np.r_[ptp["column1"].to_numpy(dtype=object), ptp["column2"].to_numpy(dtype=object)]
+                             .astype(str), return_inverse=True)
+        n = len(ptp)
+        return {"codes": codes, "k1": k[:n].reshape(-1), "k2": k[n:].reshape(-1),
+                "eff": ptp["effective_date"].to_numpy(), "dele": ptp["deletion_date"].to_numpy(),
+                "ind": ptp["modifier_indicator"].to_numpy(np.int64)}
+
+    def ncci_pairs_for(self, cpt_values) -> dict[str, np.ndarray]:
+        """The NCCI pairs (indicator 0 or 1) of two codes among ``cpt_values``, in table order:
+        ``c1``/``c2`` (positions in ``cpt_values``), ``eff``, ``dele`` and ``ind``."""
+        arrays = self.ncci_pair_arrays
+        where = {v: i for i, v in enumerate(cpt_values)}
+        position = np.array([where.get(c, -1) for c in arrays["codes"].tolist()], dtype=np.int64)
+        c1, c2 = position[arrays["k1"]], position[arrays["k2"]]
+        keep = (c1 >= 0) & (c2 >= 0)
+        return {"c1": c1[keep], "c2": c2[keep], "eff": arrays["eff"][keep], "dele": arrays["dele"][keep],
+                "ind": arrays["ind"][keep]}
+
+    @functools.cached_property
+    def conversion_factor_rows(self) -> list:
+        """The conversion factor table as rows, dates as numpy datetimes."""
+        cf = self.conversion_factors
+        return [_CfRow(*row) for row in zip(
+            cf["year"].tolist(), cf["apm_status"].tolist(), cf["effective_from"].to_numpy(),
+            cf["effective_to"].to_numpy(), cf["conversion_factor"].tolist(), strict=True)]
 
     def gpci_for(self, year: int, locality_id: str) -> pd.Series:
         """GPCIs (pw, pe, mp) of one locality for one year; ``00000-00`` is national."""
@@ -254,6 +307,14 @@ class Reference:
         """Category of each CARC ("other" for codes outside the catalog)."""
         cat = self.carc.set_index("carc")["category"]
         return carc.astype(str).map(cat).fillna("other")
+
+
+class _CfRow(NamedTuple):
+    year: int
+    apm_status: str
+    effective_from: np.datetime64
+    effective_to: np.datetime64
+    conversion_factor: float
 
 
 def _merge_cf(cf: pd.DataFrame, from_rvu: pd.DataFrame) -> pd.DataFrame:

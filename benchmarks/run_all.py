@@ -31,6 +31,7 @@ MODEST = {
     "bench_remittance_memory.py": ["--size-mb", "20"],
     "bench_reports.py": ["--skip-large"],
     "bench_scenarios.py": ["--repeat", "5", "--warmup", "1"],
+    "bench_intake.py": ["--lines", "2000", "100000", "--repeat", "3"],
 }
 
 
