@@ -314,7 +314,7 @@ def compare(
     >>> pol = load_payers({"payers": {"medicare": {"kind": "medicare", "denial_prior": 0.06}}})
     >>> c = compare(s, pol)
     >>> float(c.totals.set_index("alternative").loc["97140 + 97124-XS", "expected_total"])
-    87.43
+    87.44
     """
     ref = reference or load_reference()
     denial_model = risk if risk is not None else denial_model
