@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from analytics._files import write_csv
+from analytics.cli.rekey import add_key_options, key_from_args
 from analytics.exceptions import ParameterError, X12Error
 from analytics.progress import track
 from analytics.remittance.files import expand_paths, file_names
@@ -87,6 +88,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the per-file summary as JSON, with the line, claim and transaction checks",
     )
+    add_key_options(parser)
     parser.set_defaults(func=_run_remit)
 
 
@@ -124,6 +126,7 @@ def _check_out(out: Path, inputs: list[str]) -> None:
 def _run_remit(args: argparse.Namespace) -> int:
     out: Path = args.out
     _check_out(out, args.paths)
+    key = key_from_args(args, args.paths, "the remittance tables")
     out.mkdir(parents=True, exist_ok=True)
     paths = expand_paths(args.paths)
     outputs = {
@@ -142,7 +145,7 @@ def _run_remit(args: argparse.Namespace) -> int:
             folder.mkdir()
             spool = FileOutput(folder, name)
             try:
-                reader = Reader(path, salt=None, source_name=name, chunk_bytes=CHUNK_BYTES)
+                reader = Reader(path, salt=key, source_name=name, chunk_bytes=CHUNK_BYTES)
                 for part in reader.parts():
                     spool.add(part)
             except (X12Error, OSError) as exc:

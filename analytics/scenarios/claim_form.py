@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics._files import write_csv
 from analytics.exceptions import InputError
 from analytics.payers import PayerPolicy
 from analytics.pricing import to_cents
@@ -75,10 +76,11 @@ class ClaimForm:
         return int(self.lines["page"].max()) if len(self.lines) else 0
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write one row per service line, with items 17 and 21 repeated on each row."""
-        path = Path(path)
-        self._flat().to_csv(path, index=False, float_format="%.2f")
-        return path
+        """Write one row per service line, with items 17 and 21 repeated on each row.
+
+        Text a spreadsheet would run as a formula is written with a leading ``'`` (the OWASP rule).
+        """
+        return write_csv(self._flat(), path, float_format="%.2f")
 
     @classmethod
     def read_csv(cls, path: str | Path) -> ClaimForm:
