@@ -825,6 +825,23 @@ def _claim_ids_without_names(history: History, lines: pd.DataFrame,
     return lines, claims
 
 
+def mask_claim_ids(history: History, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with patients' names starred out of its ``claim_id`` and ``payer_claim_id``.
+
+    For a table shown on a page (the denial-risk worklist, for example): a practice whose
+    claim numbers are built from names (``SMITH-JOHN-0423``) keeps the rest of the number, so
+    the biller can still find the claim.
+    """
+    from analytics.privacy import Matcher, mask_names_in_ids
+
+    columns = [c for c in ("claim_id", "payer_claim_id") if c in frame.columns]
+    found = input_identifiers(history)
+    if not columns or not found.names or frame.empty:
+        return frame
+    matcher = Matcher(found)
+    return frame.assign(**{c: mask_names_in_ids(frame[c], matcher) for c in columns})
+
+
 def percent_of_medicare(
     history: History,
     *,

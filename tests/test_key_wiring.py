@@ -226,6 +226,21 @@ def test_claims_to_appeal_show_no_name(named_practice, tmp_path):
     assert got.highlights().equals(want.highlights())
 
 
+def test_the_worklist_shows_no_name(named_practice, tmp_path):
+    """The denial-risk worklist lists claims by the practice's own numbers, names starred out."""
+    from analytics.denials.worklist import worklist
+    from analytics.history import load_history
+
+    plain, named = named_practice
+    want = worklist(load_history(plain, cache_dir=tmp_path / "a"))
+    got = worklist(load_history(named, cache_dir=tmp_path / "b"))
+    assert len(got) == len(want) > 0
+    shown = got["claim_id"].astype(str)
+    assert not shown.str.contains("OSTRAVIAK|QUILLON").any()
+    assert shown.tolist() == [re.sub(r"^C", "*********-*******-", c) for c in want["claim_id"]]
+    assert got["p_deny"].equals(want["p_deny"])
+
+
 # ----------------------------------------------------------------- the report manifest
 
 

@@ -233,7 +233,9 @@ def worklist(history: Any, risk: LearnedRisk | None = None, *, frame: pd.DataFra
     })
     out = out.sort_values(["dollars_at_risk", "p_deny", "claim_id", "line_id"],
                           ascending=[False, False, True, True], kind="stable")
-    return out[list(WORKLIST_COLUMNS)].reset_index(drop=True)
+    from analytics.kpis import mask_claim_ids
+
+    return mask_claim_ids(history, out[list(WORKLIST_COLUMNS)].reset_index(drop=True))
 
 
 def worklist_summary(lines: pd.DataFrame) -> pd.DataFrame:
