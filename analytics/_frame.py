@@ -9,11 +9,12 @@ work on the integer codes, and build any words or lookups once per distinct valu
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ __all__ = [
     "VISIT_KEYS", "BLOCK_LINES", "factorize", "small_codes", "factorize_ints", "dense_ids", "first_rows",
     "distinct_rows", "cases", "ranks", "key_codes", "visit_codes", "LineKeys", "sort_order", "break_ties",
     "BlockColumn", "in_blocks", "reissue", "categorical", "lookup_pairs", "put", "normalise_modifier_text",
-    "modifier_flags", "coded_modifier_flags",
+    "modifier_flags", "coded_modifier_flags", "case_rows",
 ]
 
 #: Columns that identify a visit: same patient, same date, same provider.
@@ -52,6 +53,9 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             codes = np.where(codes >= 0, (np.cumsum(used) - 1)[codes], codes)
             cats = cats[used]
         cats = np.asarray(cats.astype(str), dtype=object)
+    elif len(values) <= 4096 and (values.dtype == object or values.dtype == "str") and (
+            small := _small_text_codes(values.to_numpy(dtype=object))) is not None:
+        codes, cats = small  # a few text values: a dict, no hash-table setup
     else:
         codes, uniq = pd.factorize(values, use_na_sentinel=True)
         codes = codes.astype(np.int64, copy=False)
@@ -60,6 +64,21 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         cats = np.append(cats, "")
         codes = np.where(codes < 0, len(cats) - 1, codes)
     return codes, cats
+
+
+def _small_text_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize`` of a short array of text (missing values coded -1), or None when a
+    value is neither text nor missing."""
+    seen: dict[str, int] = {}
+    codes = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        if type(v) is str:
+            codes[i] = seen.setdefault(v, len(seen))
+        elif v is None or v is pd.NA or (type(v) is float and v != v):
+            codes[i] = -1
+        else:
+            return None
+    return codes, np.array(list(seen), dtype=object)
 
 
 def small_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -440,6 +459,21 @@ def categorical(codes: np.ndarray, values) -> pd.Categorical:
     return pd.Categorical.from_codes(line, categories=uniq, validate=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> type:
+    return collections.namedtuple("Case", names)
+
+
+def case_rows(columns: dict[str, Any]) -> Iterator[tuple]:
+    """Rows of aligned columns as named tuples of Python scalars: what
+    ``pd.DataFrame(columns).itertuples(index=False)`` gives, without building a frame (for
+    words built once per case)."""
+    row = _row_type(tuple(columns))
+    values = [np.asarray(v) for v in columns.values()]
+    values = [v.tolist() if v.dtype.kind in "biufO" else list(pd.Series(v)) for v in values]
+    return (row(*vals) for vals in zip(*values, strict=True))
+
+
 def lookup_pairs(a_codes, a_values, b_codes, b_values, pairs: set[tuple[str, str]]) -> np.ndarray:
     """True where (a, b) is in ``pairs``, via a small table over the distinct values."""
     table = np.zeros((len(a_values), len(b_values)), dtype=bool)
@@ -488,7 +522,21 @@ def coded_modifier_flags(codes: np.ndarray, uniq: np.ndarray, wanted: Sequence[s
     """:func:`modifier_flags` on factorized modifiers."""
     if len(uniq) == 0:
         return np.zeros(len(codes), dtype=bool)
-    norm = normalise_modifier_text(pd.Series(uniq, dtype=object))
+    if len(uniq) <= 256:  # a few distinct lists (the usual case): the flags are remembered
+        return _modifier_hits(tuple(uniq), tuple(wanted))[codes]
+    return _modifier_hit_array(uniq, wanted)[codes]
+
+
+def _modifier_hit_array(uniq, wanted: Sequence[str]) -> np.ndarray:
+    """Per distinct modifier list, whether it includes any of ``wanted``."""
+    norm = normalise_modifier_text(pd.Series(list(uniq), dtype=object))
     want = set(wanted)
-    hit = np.array([bool(want.intersection(v.split(","))) if v else False for v in norm], dtype=bool)
-    return hit[codes]
+    return np.array([bool(want.intersection(v.split(","))) if v else False for v in norm], dtype=bool)
+
+
+@functools.lru_cache(maxsize=4096)
+def _modifier_hits(uniq: tuple, wanted: tuple) -> np.ndarray:
+    """:func:`_modifier_hit_array`, remembered for small tuples of lists (read-only result)."""
+    hit = _modifier_hit_array(uniq, wanted)
+    hit.flags.writeable = False
+    return hit

@@ -45,6 +45,7 @@ import pandas as pd
 from analytics._frame import (
     VISIT_KEYS,
     LineKeys,
+    case_rows,
     categorical,
     coded_modifier_flags,
     dense_ids,
@@ -119,8 +120,8 @@ class _Outcome:
             return np.full(len(idx), self.text_id(words(None)))
         cols = {k: np.asarray(v)[idx] for k, v in keys.items()}
         group, first = distinct_rows(list(cols.values()))
-        frame = pd.DataFrame({k: v[first] for k, v in cols.items()})
-        ids = np.array([self.text_id(words(r)) for r in frame.itertuples(index=False)], dtype=np.int64)
+        rows = case_rows({k: v[first] for k, v in cols.items()})
+        ids = np.array([self.text_id(words(r)) for r in rows], dtype=np.int64)
         return ids[group]
 
     def deny(self, mask, carc: str, rarc: str, keys: dict[str, np.ndarray], words) -> None:
@@ -341,7 +342,7 @@ DISPOSITIONS = ["payable", "reduced", "denied", "not_billed", "unpriced"]
 
 
 def _group_codes(carc: pd.Categorical, ref: Reference) -> pd.Categorical:
-    typical = ref.carc.set_index("carc")["typical_group"]
+    typical = ref.typical_group_by_carc
     cats = pd.Series(carc.categories.astype(str))
     groups = np.where(cats == "", "", cats.map(typical).fillna("CO").to_numpy())
     codes = np.asarray(carc.codes)
@@ -370,7 +371,7 @@ def _mue(lines, cpt_c, cpt_v, group, use_mue, ref: Reference, out: _Outcome) -> 
 
     When units exceed the MUE value the whole line is denied (CMS NCCI MUE policy).
     """
-    mue = ref.mue.set_index("cpt")
+    mue = ref.mue_by_cpt
     val = pd.Series(cpt_v).map(mue["mue"]).to_numpy(dtype=float, na_value=np.nan)[cpt_c]
     mai = pd.Series(cpt_v).map(mue["mai"]).to_numpy(dtype=float, na_value=np.nan)[cpt_c]
     units = lines["units"].to_numpy(dtype=float)
@@ -551,7 +552,7 @@ def apply_threshold_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, Pa
     if "therapy_allowed_before" in lines.columns:
         before = pd.to_numeric(lines["therapy_allowed_before"], errors="coerce").fillna(0).to_numpy()
         cum = cum + before[counted]
-    thresholds = ref.thresholds[ref.thresholds["kind"] == "kx_threshold"].set_index("year")["amount"]
+    thresholds = ref.threshold_amounts("kx_threshold")
     years = np.unique(year)
     limit = pd.Series(years).map(thresholds).to_numpy(dtype=float, na_value=np.nan)[np.searchsorted(years, year)]
     has_kx = coded_modifier_flags(*keys.modifiers, ["KX"])[counted]

@@ -546,6 +546,25 @@ def check_payers_known(payer_ids: pd.Series, payers: Mapping[str, PayerPolicy]) 
         )
 
 
+_PAYER_ROWS: dict[tuple, tuple[pd.DataFrame, pd.DataFrame, dict]] = {}
+
+
+def _payer_rows(table: pd.DataFrame, values: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    """The rows of ``table`` for ``values`` and a store of their per-payer settings, both
+    shared while the same table and payers are asked for (the table is never changed in place;
+    :meth:`PayerColumns.per_payer` arrays are read-only)."""
+    key = (id(table), *values) if len(values) <= 64 else None
+    hit = _PAYER_ROWS.get(key) if key is not None else None
+    if hit is not None and hit[0] is table:
+        return hit[1], hit[2]
+    rows, store = table.reindex(values), {}
+    if key is not None:
+        if len(_PAYER_ROWS) >= 64:
+            _PAYER_ROWS.pop(next(iter(_PAYER_ROWS)))
+        _PAYER_ROWS[key] = (table, rows, store)
+    return rows, store
+
+
 class PayerColumns:
     """Payer policy settings aligned to lines, computed per distinct payer."""
 
@@ -555,9 +574,8 @@ class PayerColumns:
         known = np.isin(self.values, list(payers))
         if not known.all():
             check_payers_known(lines["payer_id"], payers)
-        self.table = _indexed_payer_table(payers).reindex(self.values)
+        self.table, self._per_payer = _payer_rows(_indexed_payer_table(payers), self.values)
         self.index = lines.index
-        self._per_payer: dict = {}
 
     def __getitem__(self, col: str) -> pd.Series:
         values = self.table[col]

@@ -45,6 +45,7 @@ from analytics._frame import (
     VISIT_KEYS,
     LineKeys,
     break_ties,
+    case_rows,
     cases,
     coded_modifier_flags,
     distinct_rows,
@@ -92,28 +93,26 @@ def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt
     years = np.unique(fee_year)
     y_c = np.searchsorted(years, fee_year)
     # RVUs by (year, code)
-    rvu = ref.rvu_by_year_cpt
-    grid = pd.MultiIndex.from_product([years, cpt_v])
-    r = rvu.reindex(grid)
+    r = ref.rvu_grid(years, cpt_v)
     k = y_c * len(cpt_v) + cpt_c
     # GPCIs by (year, locality)
-    g = ref.gpci_by_year_locality.reindex(pd.MultiIndex.from_product([years, loc_v]))
+    g = ref.gpci_grid(years, loc_v)
     kg = y_c * len(loc_v) + loc_c
     # CF by service date when the fee year is the service year (2024 changed on Mar 9), else the
     # fee year's last CF.
     when = np.where(fee_year == service_year, date,
                     (fee_year - 1970).astype("datetime64[Y]").astype("datetime64[ns]") + np.timedelta64(364, "D"))
-    status = r["status"].to_numpy(dtype=object)  # per (year, code)
+    status = r["status"]  # per (year, code)
     return {
         "fee_year": fee_year, "loc_c": loc_c, "loc_v": loc_v, "when": when,
         "status_a": (status == "A")[k],
         "no_rvu": pd.isna(status)[k],
-        "work": r["work_rvu"].to_numpy(dtype=float)[k],
-        "pe": r["pe_rvu_nonfacility"].to_numpy(dtype=float)[k],
-        "mp": r["mp_rvu"].to_numpy(dtype=float)[k],
-        "gw": g["pw_gpci"].to_numpy(dtype=float)[kg],
-        "gpe": g["pe_gpci"].to_numpy(dtype=float)[kg],
-        "gmp": g["mp_gpci"].to_numpy(dtype=float)[kg],
+        "work": r["work_rvu"][k],
+        "pe": r["pe_rvu_nonfacility"][k],
+        "mp": r["mp_rvu"][k],
+        "gw": g["pw_gpci"][kg],
+        "gpe": g["pe_gpci"][kg],
+        "gmp": g["mp_gpci"][kg],
     }
 
 
@@ -428,19 +427,19 @@ def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, fu
         "cq": assistant, "missing": missing_mod, "capped": capped,
     }
     codes, first = cases(list(cols.values()), where=live)  # one text for every unpaid line
-    u = pd.DataFrame({
+    u = {
         "payer": pol.codes[first], "cpt": cpt_c[first], "year": fi["fee_year"][first], "loc": fi["loc_c"][first],
         "u": units[first].astype(np.int64), "r": n_reduced[first].astype(np.int64), "live": live[first],
         "unpriced": unpriced[first], "has_rate": has_rate[first], "rate": np.nan_to_num(rate[first]),
         "full": to_cents(np.nan_to_num(full_unit[first])), "red": to_cents(np.nan_to_num(reduced_unit[first])),
         "cq": assistant[first], "missing": missing_mod[first], "capped": capped[first],
         "cap": np.nan_to_num(cap[first]), "par": par[first],
-    })
+    }
     u_basis = basis[pol.codes[first]]
     u_med, u_pct = is_med[first], is_pct[first]
     u_pctv = pol.array("fee_percent")[first]
     text = []
-    for i, r in enumerate(u.itertuples(index=False)):  # one pass per distinct case, not per line
+    for i, r in enumerate(case_rows(u)):  # one pass per distinct case, not per line
         payer, cpt = pol.values[r.payer], cpt_v[r.cpt]
         if not r.live:
             text.append("no payment: the line is denied or not billed (see edit_reason)")
@@ -550,7 +549,7 @@ def split_cost_share_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPo
     # "part_b" in a policy means the Medicare Part B deductible of the service year.
     part_b = np.isnan(ded_plan)
     if part_b.any():
-        tbl = ref.thresholds[ref.thresholds["kind"] == "part_b_deductible"].set_index("year")["amount"]
+        tbl = ref.threshold_amounts("part_b_deductible")
         years = np.unique(year[part_b])
         by_year = pd.Series(years).map(tbl).to_numpy(dtype=float)
         ded_plan = ded_plan.copy()

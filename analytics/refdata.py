@@ -156,6 +156,17 @@ class Reference:
     # -- code catalog -------------------------------------------------------------------
     def code_table(self, codes: pd.Series) -> pd.DataFrame:
         """Catalog rows aligned to ``codes``; raises for codes the catalog lacks."""
+        if len(codes) <= 64 and (codes.dtype == object or pd.api.types.is_string_dtype(codes.dtype)):
+            key = (str(codes.dtype), *codes.to_numpy())  # a few distinct codes (the usual case)
+            if all(type(c) is str for c in key):
+                found = self._code_rows.get(key)
+                if found is None and set(key[1:]) <= self.catalog_codes:
+                    found = self.codes_by_cpt.reindex(codes.to_numpy())
+                    if len(self._code_rows) >= 256:
+                        self._code_rows.clear()
+                    self._code_rows[key] = found
+                if found is not None:
+                    return found.copy(deep=False)  # copy-on-write: the remembered rows stay as they are
         known = codes.isin(self.codes["cpt"])
         if not known.all():
             bad = codes[~known].to_frame("cpt")
@@ -169,9 +180,72 @@ class Reference:
 
     # -- tables indexed once (the frames are read-only; every rule stage looks them up) -----
     @functools.cached_property
+    def catalog_codes(self) -> frozenset:
+        """The catalog's codes, as a set."""
+        return frozenset(self.codes["cpt"].astype(str))
+
+    @functools.cached_property
+    def _code_rows(self) -> dict[tuple, pd.DataFrame]:
+        """:meth:`code_table` results for small tuples of codes, remembered per reference."""
+        return {}
+
+    @functools.cached_property
     def codes_by_cpt(self) -> pd.DataFrame:
         """The code catalog indexed by code."""
         return self.codes.set_index("cpt")
+
+    def rvu_grid(self, years: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """RVU columns (``status`` as objects, the RVUs as floats) for every (year, code) of
+        ``years`` x ``codes``, year-major; missing pairs are NaN. Small grids are remembered."""
+        return self._grid("rvu", self.rvu_by_year_cpt, years, codes,
+                          ("status", "work_rvu", "pe_rvu_nonfacility", "mp_rvu"))
+
+    def gpci_grid(self, years: np.ndarray, localities: np.ndarray) -> dict[str, np.ndarray]:
+        """GPCI columns (floats) for every (year, locality) of ``years`` x ``localities``,
+        year-major; missing pairs are NaN. Small grids are remembered."""
+        return self._grid("gpci", self.gpci_by_year_locality, years, localities,
+                          ("pw_gpci", "pe_gpci", "mp_gpci"))
+
+    def _grid(self, name: str, table: pd.DataFrame, years, values, columns) -> dict[str, np.ndarray]:
+        key = (name, *map(int, years), None, *values) if len(years) * len(values) <= 256 else None
+        if key is not None and all(type(v) is str for v in key[len(years) + 2:]):
+            found = self._code_rows.get(key)
+            if found is not None:
+                return found
+        else:
+            key = None
+        r = table.reindex(pd.MultiIndex.from_product([years, values]))
+        found = {c: r[c].to_numpy(dtype=object if c == "status" else float) for c in columns}
+        for a in found.values():
+            a.flags.writeable = False
+        if key is not None:
+            if len(self._code_rows) >= 256:
+                self._code_rows.clear()
+            self._code_rows[key] = found
+        return found
+
+    def threshold_amounts(self, kind: str) -> pd.Series:
+        """The amounts of one kind of threshold (``kx_threshold``, ``part_b_deductible`` ...)
+        indexed by year; read-only, built once per kind."""
+        found = self._thresholds_by_kind.get(kind)
+        if found is None:
+            found = self.thresholds[self.thresholds["kind"] == kind].set_index("year")["amount"]
+            self._thresholds_by_kind[kind] = found
+        return found
+
+    @functools.cached_property
+    def _thresholds_by_kind(self) -> dict[str, pd.Series]:
+        return {}
+
+    @functools.cached_property
+    def mue_by_cpt(self) -> pd.DataFrame:
+        """The MUE table indexed by code."""
+        return self.mue.set_index("cpt")
+
+    @functools.cached_property
+    def typical_group_by_carc(self) -> pd.Series:
+        """Each CARC's typical group code (CO, PR, OA ...), indexed by CARC."""
+        return self.carc.set_index("carc")["typical_group"]
 
     @functools.cached_property
     def rvu_by_year_cpt(self) -> pd.DataFrame:

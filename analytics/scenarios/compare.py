@@ -337,9 +337,10 @@ def _reissue(caught: list[warnings.WarningMessage], out: pd.DataFrame) -> None:
     for w in caught:
         if not issubclass(w.category, UnpricedCodeWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    unpriced = out.loc[
-        out["disposition"].astype(str) == "unpriced", ["payer_id", "cpt"]
-    ].drop_duplicates()
+    is_unpriced = (out["disposition"] == "unpriced").to_numpy(dtype=bool, na_value=False)
+    if not is_unpriced.any():
+        return
+    unpriced = out.loc[is_unpriced, ["payer_id", "cpt"]].drop_duplicates()
     if len(unpriced):
         which = ", ".join(f"{c} for {p}" for p, c in unpriced.itertuples(index=False))
         warnings.warn(

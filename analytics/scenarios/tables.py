@@ -158,6 +158,17 @@ def _money(x: np.ndarray) -> np.ndarray:
     return np.array([f"${v:,.2f}" for v in np.nan_to_num(np.asarray(x, dtype=float))], dtype=object)
 
 
+def _text(col: pd.Series) -> np.ndarray:
+    """A column as an object array of ``str`` (``col.astype(str)``), per category when it is
+    a categorical of text with no missing value."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        cats = col.cat.categories.to_numpy(dtype=object)
+        if (codes >= 0).all() and all(type(c) is str for c in cats):
+            return cats[codes]
+    return col.astype(str).to_numpy(dtype=object)
+
+
 def line_table(
     out: pd.DataFrame,
     meta: dict[str, np.ndarray],
@@ -177,7 +188,7 @@ def line_table(
         charge,
     )
     p_deny = out["p_deny"].to_numpy(dtype=float)
-    s = lambda col: out[col].astype(str).to_numpy(dtype=object)  # noqa: E731
+    s = lambda col: _text(out[col])  # noqa: E731
 
     # why N units
     why_units = units.astype(str).astype(object) + " unit(s): " + s("units_reason")
