@@ -718,8 +718,7 @@ def test_notebook_runs_headless_as_a_batch_report(tmp_path):
     papermill.execute_notebook(
         str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK.parent),
         engine_name=_register_engine(), execution_timeout=300,
-        parameters={"minutes_97124": 30, "minutes_97140": 30, "minutes_97112": 0, "minutes_97110": 0,
-                    "show_explorer": False},
+        parameters={"minutes_97124": 30, "minutes_97140": 30, "minutes_97112": 0, "minutes_97110": 0},
     )
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
@@ -727,7 +726,7 @@ def test_notebook_runs_headless_as_a_batch_report(tmp_path):
     markdown = " ".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert "Expected per visit" in html and "97140 + 97124-XS" in html  # the totals table
     assert "Gold PPO" in html and "$" in html  # payer names and dollars, not ids and bare numbers
-    assert ">Why<" in html and "8-minute rule" in html  # the per-line table with its explanations
+    assert ">Why (units; outcome or price)<" in html and "8-minute rule" in html  # the appendix of reasons
     assert "learned from" in html and "Gold PPO 97124 lines" in html  # the chance of denial and its basis
     assert "documentation unknown" in html  # the practice what-if never assumes 59/X documentation
     assert "What to do next" in markdown
