@@ -86,6 +86,7 @@ from analytics.privacy import (
     marked_pseudonymous,
     pseudonymise_frame,
     pseudonymise_table,
+    pseudonyms,
     resolve_salt,
 )
 from analytics.refdata import Reference, load_reference
@@ -194,7 +195,10 @@ def evaluate(
 def _basis_column(basis, disposition: np.ndarray, denied: np.ndarray) -> pd.Categorical:
     """Why each line has its chance of denial: ``basis`` (one text, or one per line) unless an
     edit denies it or it has no billable units."""
-    words, inverse = np.unique(np.broadcast_to(np.asarray(basis, dtype=str), denied.shape), return_inverse=True)
+    if np.ndim(basis) == 0:  # one text for every line (the payer prior): no per-line strings to sort
+        words, inverse = np.asarray([basis], dtype=str), np.zeros(denied.shape, dtype=np.int64)
+    else:
+        words, inverse = np.unique(np.broadcast_to(np.asarray(basis, dtype=str), denied.shape), return_inverse=True)
     rule = np.where(disposition == DISPOSITIONS.index("not_billed"), 2, denied.astype(np.int64))
     return categorical(np.where(rule == 0, inverse.reshape(-1), len(words) + rule - 1),
                        [*words, "denied by an edit", "not billed: no billable units"])
@@ -258,9 +262,10 @@ def read_lines_table(src: str | Path, columns: Sequence[str] | None = None):
     return table
 
 
-def _patient_chunks(table, patient_col: str, n_chunks: int) -> tuple[np.ndarray, int]:
-    """Chunk number of every line, so that a patient's lines share one chunk; and the number
-    of patients.
+def _patient_chunks(table, patient_col: str, n_chunks: int) -> tuple[np.ndarray, int, Any]:
+    """Chunk number of every line, so that a patient's lines share one chunk; the number of
+    patients; and the patient column coded with one dictionary of the ids in order of first
+    appearance (``pyarrow.compute.dictionary_encode`` of the ids as text).
 
     Patients are dealt round-robin in order of first appearance; any assignment that keeps
     a patient's lines together gives the same figures.
@@ -272,18 +277,58 @@ def _patient_chunks(table, patient_col: str, n_chunks: int) -> tuple[np.ndarray,
         raise InputError(f"The service lines have no {patient_col!r} column; evaluate_parquet splits the lines "
                          "by patient. Pass visit_keys=(patient, date, provider) naming your columns.")
     col = table.column(patient_col)
-    if pa.types.is_dictionary(col.type):  # one dictionary per row group: decode, then code afresh
-        col = pc.cast(col, col.type.value_type)
-    coded = pc.dictionary_encode(col)  # one dictionary shared by every chunk
+    coded = _recoded_dictionary(col)
+    if coded is None:
+        if pa.types.is_dictionary(col.type):  # one dictionary per row group: decode, then code afresh
+            col = pc.cast(col, col.type.value_type)
+        coded = pc.dictionary_encode(col)  # one dictionary shared by every chunk
     patients = len(coded.chunk(0).dictionary) if coded.num_chunks else 0
     codes = np.concatenate([c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in coded.chunks]
                            or [np.zeros(0, dtype=np.int64)])
     # lines with no patient id are one patient to the engine; they go with patient 0
-    return codes.astype(np.int64) % n_chunks, patients
+    return codes.astype(np.int64) % n_chunks, patients, coded
 
 
-def _compact(table):
-    """Large dictionary columns re-encoded with the values a chunk uses (its patients, not all)."""
+def _recoded_dictionary(col):
+    """A dictionary column whose chunks share one dictionary of distinct values (a file's
+    categories, one copy per row group and batch) coded afresh in order of first appearance,
+    from its indices alone: what ``dictionary_encode`` of the decoded text gives, without
+    decoding a string per line. None when the column is not of that kind (then the caller
+    decodes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(col.type) or not col.num_chunks or col.null_count:
+        return None
+    value_type = col.type.value_type
+    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+        return None
+    dictionary = col.chunk(0).dictionary
+    if dictionary.null_count or any(c.dictionary is not dictionary and not c.dictionary.equals(dictionary)
+                                    for c in col.chunks[1:]):
+        return None
+    if pc.count_distinct(dictionary).as_py() != len(dictionary):
+        return None
+    return _first_appearance(np.concatenate([c.indices.to_numpy() for c in col.chunks]), dictionary)
+
+
+def _first_appearance(indices: np.ndarray, dictionary):
+    """Indices into ``dictionary`` (distinct values) as one dictionary array of the values used, in
+    order of first appearance."""
+    import pyarrow as pa
+
+    codes, used = pd.factorize(indices)
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                                            dictionary.take(pa.array(used)))])
+
+
+def _compact(table, unique: Sequence[str] = ()):
+    """Large dictionary columns re-encoded with the values a chunk uses (its patients, not all).
+
+    The columns named in ``unique`` hold a dictionary of distinct values (the patient column
+    :func:`_patient_chunks` codes): in one chunk and with no missing values, they are
+    re-encoded from their indices, with the same result.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -291,8 +336,36 @@ def _compact(table):
         if pa.types.is_dictionary(field.type):
             col = table.column(i)
             if sum(len(c.dictionary) for c in col.chunks) > 4096:
-                table = table.set_column(i, field.name, pc.dictionary_encode(pc.cast(col, field.type.value_type)))
+                if field.name in unique and col.num_chunks == 1 and not col.null_count:
+                    chunk = col.chunk(0)
+                    table = table.set_column(i, field.name, _first_appearance(chunk.indices.to_numpy(),
+                                                                              chunk.dictionary))
+                else:
+                    table = table.set_column(i, field.name,
+                                             pc.dictionary_encode(pc.cast(col, field.type.value_type)))
     return table
+
+
+def _pseudonymised_patients(table, column: str, key, kind):
+    """The chunk with its patient column (raw ids, one dictionary) replaced by pseudonyms: the
+    dictionary is hashed, the codes are kept; ``kind`` is the column's type as read (a text
+    column stays text, a dictionary stays a dictionary)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = table.column_names.index(column)
+    col = table.column(index)
+    value_type = col.type.value_type
+    chunks, last, hashed = [], None, None
+    for c in col.chunks:
+        if last is None or not c.dictionary.equals(last):  # chunks that share a dictionary hash it once
+            last = c.dictionary
+            hashed = pa.array(pseudonyms(last.to_numpy(zero_copy_only=False), key), type=value_type)
+        chunks.append(pa.DictionaryArray.from_arrays(c.indices, hashed))
+    out = pa.chunked_array(chunks, type=col.type)
+    if not pa.types.is_dictionary(kind):
+        out = pc.cast(out, value_type)
+    return table.set_column(index, column, out)
 
 
 def _months(dates: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -372,7 +445,9 @@ def _evaluate_chunk(part: int) -> tuple[int, list[Path]]:
     if not len(rows):
         return 0, []
     table = s["table"]
-    part_of = table if len(rows) == table.num_rows else _compact(table.take(rows))
+    part_of = table if len(rows) == table.num_rows else _compact(table.take(rows), s["unique"])
+    if s["key"] is not None:  # each worker hashes the ids of its own patients, each distinct id once
+        part_of = _pseudonymised_patients(part_of, s["visit_keys"][0], s["key"], s["patient_type"])
     # indexed by row in the source, so that an error names the rows a user can find
     lines = part_of.to_pandas().set_axis(pd.Index(rows, name="row"))
     out = evaluate(lines, s["payers"], s["reference"], visit_keys=s["visit_keys"], denial_model=s["denial_model"])
@@ -462,6 +537,8 @@ def evaluate_parquet(
     >>> out["patient_id"].astype(str).unique().tolist() == [pseudonym("p")]  # "p", pseudonymised
     True
     """
+    import pyarrow as pa
+
     started = time.perf_counter()
     ref = reference or load_reference()
     pol = _as_payers(payers)
@@ -479,12 +556,21 @@ def evaluate_parquet(
     prepare_output(dst, partition_by, overwrite)
     n = table.num_rows
     n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
-    chunk, patients = _patient_chunks(table, patient_col, n_chunks)  # raises when there is no patient column
+    chunk, patients, coded = _patient_chunks(table, patient_col, n_chunks)  # raises when there is no patient column
+    key, kind, unique = None, None, ()
     if pseudonymise and patient_col not in marked_pseudonymous(table.schema):
-        table = pseudonymise_table(table, patient_col, resolve_salt(salt))
+        kind = table.schema.field(patient_col).type
+        value_type = kind.value_type if pa.types.is_dictionary(kind) else kind
+        if pa.types.is_string(value_type) or pa.types.is_large_string(value_type):
+            # the raw ids, coded once: every chunk hashes its own patients' ids (in the workers)
+            key, unique = resolve_salt(salt), (patient_col,)
+            table = table.set_column(table.column_names.index(patient_col), patient_col, coded)
+        else:  # numeric ids: hashed here as their text
+            table = pseudonymise_table(table, patient_col, resolve_salt(salt))
     workers = _workers(workers, n_chunks)
     _SHARED.update(table=table, chunk=chunk, payers=pol, reference=ref, visit_keys=tuple(visit_keys),
-                   denial_model=denial_model, dst=dst, partition_by=partition_by)
+                   denial_model=denial_model, dst=dst, partition_by=partition_by, key=key, patient_type=kind,
+                   unique=unique)
     try:
         tick = progress or (lambda *_, **__: None)
         tick(0, stage="evaluating", total=n)

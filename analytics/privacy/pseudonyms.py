@@ -9,8 +9,10 @@ found by hashing guesses.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,7 @@ PSEUDONYMISED_KEY = b"analytics.pseudonymised"
 #: Parquet schema metadata key holding the fingerprint of the key the pseudonyms were made with.
 KEY_FINGERPRINT_KEY = b"analytics.key_fingerprint"
 _HEX = 16
+_BLOCK = 64  # SHA-256 block size in bytes (RFC 2104's B)
 
 
 def _secret(key: bytes | str | PracticeKey | None) -> bytes:
@@ -50,14 +53,43 @@ def pseudonym(value: str, key: bytes | str | PracticeKey | None = None) -> str:
 def pseudonyms(values: np.ndarray | Sequence[object], salt: bytes | str | PracticeKey | None = None) -> np.ndarray:
     """The pseudonym of each of ``values`` (distinct ids), as :func:`pseudonymise` makes them.
 
-    Blank ids stay blank; every other value is hashed as its text.
+    Blank ids stay blank; every other value is hashed as its text. The key's inner and outer
+    SHA-256 states of HMAC (RFC 2104: the key, hashed first when longer than the 64-byte
+    block, padded with zeros and XORed with 0x36 and 0x5C) are made once and copied for
+    each id, which halves the cost of one ``hmac.digest`` call per id.
+
+    Examples
+    --------
+    RFC 4231 test cases 2 (key ``Jefe``) and 6 (a 131-byte key, longer than the block):
+
+    >>> pseudonyms(["what do ya want for nothing?", "", None], salt=b"Jefe").tolist()
+    ['5bdcc146bf60754e', '', '']
+    >>> pseudonyms(["Test Using Larger Than Block-Size Key - Hash Key First"], salt=b"\\xaa" * 131).tolist()
+    ['60e431591ee0b67f']
     """
     secret = _secret(salt)
     series = pd.Series(np.asarray(values, dtype=object), dtype=object)
     texts = series.astype("str").where(series.notna(), "").tolist()
-    digest = hmac.digest
-    return np.array([digest(secret, t.encode("utf-8"), "sha256").hex()[:_HEX] if t else "" for t in texts],
-                    dtype=object)
+    inner, outer = _hmac_states(secret)
+    start_inner, start_outer = inner.copy, outer.copy
+    out = []
+    for text in texts:
+        if not text:
+            out.append("")
+            continue
+        h = start_inner()
+        h.update(text.encode("utf-8"))
+        o = start_outer()
+        o.update(h.digest())
+        out.append(o.hexdigest()[:_HEX])
+    return np.array(out, dtype=object)
+
+
+def _hmac_states(secret: bytes) -> tuple[Any, Any]:
+    """The inner and outer SHA-256 states of ``HMAC-SHA-256(secret, .)`` before any message (RFC 2104)."""
+    block = hashlib.sha256(secret).digest() if len(secret) > _BLOCK else secret
+    block = block.ljust(_BLOCK, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)), hashlib.sha256(bytes(b ^ 0x5C for b in block)))
 
 
 def pseudonymise(
