@@ -24,6 +24,7 @@ from analytics.remittance.columns import (
     check_finite,
     decode_procedures,
     join_arrays,
+    label_column,
     or_none,
     row_starts,
     spread,
@@ -156,10 +157,16 @@ class _Build:
             return None
         return np.repeat(np.arange(len(self.entries), dtype="int64"), per_part)
 
-    def file_column(self, files: np.ndarray | None) -> str | pa.Array:
+    def file_column(self, files: np.ndarray | None, rows: int) -> pa.Array:
+        """The ``file`` column of a table of ``rows`` rows, as Arrow strings (no Python string
+        per row)."""
         if self.file_names is None:
-            return self.names[0]
+            return pa.repeat(pa.scalar(self.names[0], type=pa.large_string()), rows)
         return self.file_names.take(pa.array(files, type=pa.int64()))
+
+    def claim_id_column(self, rows: np.ndarray) -> pa.Array:
+        """The claim id of each row, from the row of its claim."""
+        return self.claim_id_text.take(pa.array(rows, type=pa.int64()))
 
     @staticmethod
     def placed(dicts: Iterable[dict[int, object]], shifts: np.ndarray) -> Placed:
@@ -194,7 +201,7 @@ class _Build:
         self.paid_amount = paid_amount = np.array(pay_columns["paid_amount"], dtype="float64")
         return typed_frame(
             {
-                "file": self.file_column(pay_files),
+                "file": self.file_column(pay_files, len(pays)),
                 **pay_columns,
                 "paid_amount": paid_amount,
                 "payment_date": dates(
@@ -226,6 +233,7 @@ class _Build:
         )
         self.claim_ids = np.empty(n_claims, dtype=object)
         self.claim_ids[:] = chain_lists([s.c_id for s in scans])
+        self.claim_id_text = pa.array(self.claim_ids, type=pa.large_string())
 
     def line_keys(self) -> None:
         """Segment numbers of the service lines (loop 2110), the row of each line's claim, and
@@ -344,10 +352,10 @@ class _Build:
         self.claim_index = claim_index = np.arange(n_claims) - np.repeat(claim_shift, self.n_c)
         return typed_frame(
             {
-                "file": self.file_column(c_files),
+                "file": self.file_column(c_files, n_claims),
                 "st_index": claim_st,
                 "claim_index": claim_index,
-                "claim_id": self.claim_ids,
+                "claim_id": self.claim_id_text,
                 "status": c_status,
                 "charge": claim_charge,
                 "paid": claim_paid,
@@ -391,11 +399,11 @@ class _Build:
         self.line_charge, self.line_paid, self.line_index = line_charge, line_paid, line_index
         return typed_frame(
             {
-                "file": self.file_column(l_files),
+                "file": self.file_column(l_files, self.n_lines),
                 "st_index": self.claim_st[pos],
                 "claim_index": self.line_claim,
                 "line_index": line_index,
-                "claim_id": self.claim_ids[pos],
+                "claim_id": self.claim_id_column(pos),
                 "code_qualifier": codes[0],
                 "cpt": codes[1],
                 "modifier_1": codes[2],
@@ -437,12 +445,12 @@ class _Build:
         )
         return typed_frame(
             {
-                "file": self.file_column(self.a_files),
+                "file": self.file_column(self.a_files, len(a_seg)),
                 "st_index": self.claim_st[adj_row],
                 "claim_index": adj_claim,
                 "line_index": pd.arrays.IntegerArray(adj_line, ~on_line),
-                "level": np.where(on_line, "line", "claim").astype(object),
-                "claim_id": self.claim_ids[adj_row],
+                "level": label_column(("claim", "line"), on_line.astype("int64")),
+                "claim_id": self.claim_id_column(adj_row),
                 "group_code": chain_lists([s.a_group for s in scans]),
                 "carc": chain_lists([s.a_carc for s in scans]),
                 "amount": adj_amount,
@@ -464,12 +472,12 @@ class _Build:
         r_row = r_claim + np.repeat(self.claim_shift, self.n_r)
         return typed_frame(
             {
-                "file": self.file_column(self.r_files),
+                "file": self.file_column(self.r_files, len(r_row)),
                 "st_index": self.claim_st[r_row],
                 "claim_index": r_claim,
                 "line_index": pd.arrays.IntegerArray(r_line, r_line == 0),
-                "level": np.where(r_line > 0, "line", "claim").astype(object),
-                "claim_id": self.claim_ids[r_row],
+                "level": label_column(("claim", "line"), (r_line > 0).astype("int64")),
+                "claim_id": self.claim_id_column(r_row),
                 "code": list(r[3]),
                 "source": list(r[4]),
                 "segment": np.array(r[0], dtype="int64"),
@@ -492,7 +500,7 @@ class _Build:
         self.plb_st = plb_st = np.array(p[1], dtype="int64")
         return typed_frame(
             {
-                "file": self.file_column(p_files),
+                "file": self.file_column(p_files, len(p_seg)),
                 "st_index": plb_st,
                 "provider_id": list(p[2]),
                 "fiscal_period_date": self.dates(list(p[3]), p_seg.tolist(), "PLB02", p_files),

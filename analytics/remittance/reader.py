@@ -56,6 +56,9 @@ _REMARK_ELEMENTS = {"MOA": (3, 4, 5, 6, 7), "MIA": (5, 20, 21, 22, 23)}
 # so that the cache cannot grow with the file.
 _HASH_CACHE = 2**16
 
+# Distinct amounts kept checked and converted in a part, at most (:meth:`Reader._feed`).
+_AMOUNT_CACHE = 2**15
+
 
 def _resolve_salt(salt: str | bytes | PracticeKey | None) -> PracticeKey:
     return resolve_key(salt)
@@ -187,6 +190,7 @@ class Reader:
         self.tokenizer = Tokenizer(self.pieces, self.name, self.notes.reading)
         self.salt = _resolve_salt(salt)
         self.hashes: dict[str, str] = {}
+        self.amounts: dict[str, float] = {}  # amount text -> its value, checked
         self.pay: dict[str, object] | None = None
         self.st_index = 0
         self.in_st = False
@@ -296,6 +300,7 @@ class Reader:
         )
         if len(self.hashes) > _HASH_CACHE:
             self.hashes.clear()
+        self.amounts.clear()  # memory stays bounded by the part, not the file
         return entry
 
     def build(self, entry: Entry) -> Remittance:
@@ -323,10 +328,22 @@ class Reader:
         empties = self.empties
         outside = self.outside
         notes = self.notes.transactions
+        D = _DECIMAL_CHARS  # amounts are converted only when they are X12 numbers
 
         def empty_amount(number: int, element: str) -> float:
             empties.append(f"{number} ({element})")
             return 0.0
+
+        # Amounts repeat (fees, copays, contractual write-offs): each distinct one is checked
+        # and converted once, up to _AMOUNT_CACHE of them. Zero is looked at each time.
+        amounts = self.amounts
+        known = amounts.get
+
+        def number_of(v: str) -> float:
+            x = float(v) if len(v) < 32 and not v.strip(D) else _reject()
+            if len(amounts) < _AMOUNT_CACHE:
+                amounts[v] = x
+            return x
 
         payments = p.payments
         c_seg, c_st, c_charge, c_paid, c_pr = p.c_seg, p.c_st, p.c_charge, p.c_paid, p.c_pr
@@ -342,6 +359,16 @@ class Reader:
         a_seg, a_owner, a_amount = p.a_seg, p.a_owner, p.a_amount
         a_group, a_carc, a_qty = p.a_group, p.a_carc, p.a_qty
         remarks, plb = p.remarks, p.plb
+        # bound once: the loop appends about a million values to these
+        c_seg_add, c_st_add, c_id_add = c_seg.append, c_st.append, c_id.append
+        c_charge_add, c_paid_add, c_pr_add = c_charge.append, c_paid.append, c_pr.append
+        c_status_add, c_filing_add = c_status.append, c_filing.append
+        c_payer_claim_add, c_facility_add = c_payer_claim.append, c_facility.append
+        c_freq_add = c_freq.append
+        l_seg_add, l_claim_add, l_svc01_add = l_seg.append, l_claim.append, l_svc01.append
+        l_charge_add, l_paid_add, l_units_add = l_charge.append, l_paid.append, l_units.append
+        a_seg_add, a_owner_add, a_amount_add = a_seg.append, a_owner.append, a_amount.append
+        a_group_add, a_carc_add = a_group.append, a_carc.append
 
         pay = self.pay
         st_index, in_st = self.st_index, self.in_st
@@ -350,7 +377,6 @@ class Reader:
         st_claims, line_no = self.st_claims, self.line_no
         isa_count, iea_count, number = self.isa_count, self.iea_count, self.number
 
-        D = _DECIMAL_CHARS  # amounts are converted only when they are X12 numbers
         aside, mark, env = self.aside, self.mark, self.env
         plb_start = len(plb)
         it: Iterator[str] = iter(segments)
@@ -384,6 +410,15 @@ class Reader:
                         group = same(seg[1], seg[1])
                         owner = line_no if level == 2 else -claim_no
                         k = len(seg)
+                        if k == 4 and seg[2] and seg[3]:
+                            # one triplet without a quantity, the common case
+                            v = seg[3]
+                            a_amount_add(known(v) or number_of(v))
+                            a_seg_add(number)
+                            a_owner_add(owner)
+                            a_group_add(group)
+                            a_carc_add(same(seg[2], seg[2]))
+                            continue
                         # Up to six (reason, amount, quantity) triplets per CAS (X12 RFI 213).
                         for i in range(2, k, 3):
                             carc = seg[i]
@@ -391,20 +426,16 @@ class Reader:
                                 continue
                             v = seg[i + 1] if i + 1 < k else ""
                             if v:
-                                a_amount.append(
-                                    float(v) if len(v) < 32 and not v.strip(D) else _reject()
-                                )
+                                a_amount_add(known(v) or number_of(v))
                             else:
-                                a_amount.append(empty_amount(number, f"CAS{i + 1:02d}"))
+                                a_amount_add(empty_amount(number, f"CAS{i + 1:02d}"))
                             if i + 2 < k and seg[i + 2]:
                                 v = seg[i + 2]
-                                a_qty[len(a_seg)] = (
-                                    float(v) if len(v) < 32 and not v.strip(D) else _reject()
-                                )
-                            a_seg.append(number)
-                            a_owner.append(owner)
-                            a_group.append(group)
-                            a_carc.append(same(carc, carc))
+                                a_qty[len(a_seg)] = known(v) or number_of(v)
+                            a_seg_add(number)
+                            a_owner_add(owner)
+                            a_group_add(group)
+                            a_carc_add(same(carc, carc))
                     elif tag == "DTM":
                         if level == 2:
                             found = l_dates.get(seg[1])
@@ -426,31 +457,27 @@ class Reader:
                         line_no += 1
                         if len(seg) < 7:
                             seg += PAD[: 7 - len(seg)]
-                        l_seg.append(number)
-                        l_claim.append(claim_no)
-                        l_svc01.append(same(seg[1], seg[1]))
+                        l_seg_add(number)
+                        l_claim_add(claim_no)
+                        l_svc01_add(same(seg[1], seg[1]))
                         v = seg[2]
                         if v:
-                            l_charge.append(
-                                float(v) if len(v) < 32 and not v.strip(D) else _reject()
-                            )
+                            l_charge_add(known(v) or number_of(v))
                         else:
-                            l_charge.append(empty_amount(number, "SVC02"))
+                            l_charge_add(empty_amount(number, "SVC02"))
                         v = seg[3]
                         if v:
-                            l_paid.append(float(v) if len(v) < 32 and not v.strip(D) else _reject())
+                            l_paid_add(known(v) or number_of(v))
                         else:
-                            l_paid.append(empty_amount(number, "SVC03"))
+                            l_paid_add(empty_amount(number, "SVC03"))
                         if seg[4]:
                             l_revenue[line_no] = same(seg[4], seg[4])
                         # SVC05 absent means one unit paid (TR3 loop 2110 SVC05).
                         v = seg[5]
                         if v:
-                            l_units.append(
-                                float(v) if len(v) < 32 and not v.strip(D) else _reject()
-                            )
+                            l_units_add(known(v) or number_of(v))
                         else:
-                            l_units.append(1.0)
+                            l_units_add(1.0)
                         if seg[6]:
                             l_original[line_no] = same(seg[6], seg[6])
                     elif tag == "REF":
@@ -467,9 +494,7 @@ class Reader:
                     elif tag == "AMT":
                         if level == 2 and seg[1] == "B6":
                             v = seg[2]
-                            l_allowed[line_no] = (
-                                float(v) if len(v) < 32 and not v.strip(D) else _reject()
-                            )
+                            l_allowed[line_no] = known(v) or number_of(v)
                         elif not in_st:
                             outside.append(f"{number} (AMT)")
                     elif tag == "CLP":
@@ -486,34 +511,32 @@ class Reader:
                         level = 1
                         claim_no += 1
                         st_claims += 1
-                        c_seg.append(number)
-                        c_st.append(st_index)
-                        c_id.append(seg[1])
+                        c_seg_add(number)
+                        c_st_add(st_index)
+                        c_id_add(seg[1])
                         # CLP02 is kept as sent: in 5010 a recognised claim paid $0 stays 1/2/3
                         # and 4 means "not recognised" (X12 RFI 1423), so paid 0 is no denial flag.
-                        c_status.append(same(seg[2], seg[2]))
+                        c_status_add(same(seg[2], seg[2]))
                         v = seg[3]
                         if v:
-                            c_charge.append(
-                                float(v) if len(v) < 32 and not v.strip(D) else _reject()
-                            )
+                            c_charge_add(known(v) or number_of(v))
                         else:
-                            c_charge.append(empty_amount(number, "CLP03"))
+                            c_charge_add(empty_amount(number, "CLP03"))
                         v = seg[4]
                         if v:
-                            c_paid.append(float(v) if len(v) < 32 and not v.strip(D) else _reject())
+                            c_paid_add(known(v) or number_of(v))
                         else:
-                            c_paid.append(empty_amount(number, "CLP04"))
+                            c_paid_add(empty_amount(number, "CLP04"))
                         # CLP05 is situational: empty means no patient responsibility.
                         v = seg[5]
                         if v:
-                            c_pr.append(float(v) if len(v) < 32 and not v.strip(D) else _reject())
+                            c_pr_add(known(v) or number_of(v))
                         else:
-                            c_pr.append(0.0)
-                        c_filing.append(same(seg[6], seg[6]))
-                        c_payer_claim.append(seg[7])
-                        c_facility.append(same(seg[8], seg[8]))
-                        c_freq.append(same(seg[9], seg[9]))
+                            c_pr_add(0.0)
+                        c_filing_add(same(seg[6], seg[6]))
+                        c_payer_claim_add(seg[7])
+                        c_facility_add(same(seg[8], seg[8]))
+                        c_freq_add(same(seg[9], seg[9]))
                     elif tag == "NM1":
                         # Names (NM103-NM107) are never read. Only the patient (QC) id, or failing
                         # that the insured (IL) id, is kept, and only as a salted hash.
@@ -557,9 +580,7 @@ class Reader:
                             if seg[i]:
                                 v = seg[i + 1] if i + 1 < k else ""
                                 if v:
-                                    amount = (
-                                        float(v) if len(v) < 32 and not v.strip(D) else _reject()
-                                    )
+                                    amount = known(v) or number_of(v)
                                 else:
                                     amount = empty_amount(number, f"PLB{i + 1:02d}")
                                 plb.append((number, st_index, seg[1], seg[2], seg[i], ic, amount))
@@ -571,7 +592,7 @@ class Reader:
                                 seg += PAD[: 17 - len(seg)]
                             v = seg[2]
                             if v:
-                                paid = float(v) if len(v) < 32 and not v.strip(D) else _reject()
+                                paid = known(v) or number_of(v)
                             else:
                                 paid = empty_amount(number, "BPR02")
                             pay.update(

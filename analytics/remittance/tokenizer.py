@@ -287,19 +287,24 @@ def _resolve_component(ic: Interchange, name: str, notes: list[Note]) -> None:
 
 
 _END_PATTERNS: dict[tuple[str, str], re.Pattern[str]] = {}
-_COMPOSITE_PATTERNS: dict[tuple[str, str], re.Pattern[str]] = {}
+_COMPOSITE_PATTERNS: dict[tuple[str, str], tuple[re.Pattern[str], re.Pattern[str]]] = {}
 
 
 def _uses_component(text: str, delimiters: _Delimiters) -> bool:
     """Every SVC01 and PLB03 of ``text`` (segments, line breaks removed) uses the component
     separator of ``delimiters``, or none that :func:`_resolve_component` would take."""
     element, component, term = delimiters.element, delimiters.component, delimiters.segment
-    pattern = _COMPOSITE_PATTERNS.get((element, term))
-    if pattern is None:
+    patterns = _COMPOSITE_PATTERNS.get((element, term))
+    if patterns is None:
+        # Each pattern begins with a literal, which the regular expression engine finds fast,
+        # and looks ahead, so every occurrence is looked at (they cannot overlap).
         e, t = re.escape(element), re.escape(term)
-        pattern = re.compile(rf"(?:SVC{e}|PLB{e}[^{e}{t}]*{e}[^{e}{t}]*{e})[^{e}{t}]{{2}}(.)")
-        _COMPOSITE_PATTERNS[(element, term)] = pattern
-    for c in set(pattern.findall(text)):
+        patterns = (
+            re.compile(rf"SVC{e}(?=[^{e}{t}]{{2}}(.))"),
+            re.compile(rf"PLB{e}(?=[^{e}{t}]*{e}[^{e}{t}]*{e}[^{e}{t}]{{2}}(.))"),
+        )
+        _COMPOSITE_PATTERNS[(element, term)] = patterns
+    for c in set(patterns[0].findall(text)) | set(patterns[1].findall(text)):
         if c != component and not c.isalnum() and c not in (" ", element, "-", ".", term):
             return False
     return True
