@@ -463,7 +463,7 @@ _POLL_SECONDS = 0.5
 def _register_engine() -> str:
     """Register (once) the papermill engine the runner uses, and return its name.
 
-    It is papermill's nbclient engine with two changes. The kernel gets its environment from
+    It is papermill's nbclient engine with three changes. The kernel gets its environment from
     ``kernel_env=`` (one report's output folder, one run's cache), not from ``os.environ``,
     which threads share. The kernel client waits for a message in short polls instead of one
     long one. A long poll can miss the socket's wake-up and sit
@@ -511,12 +511,16 @@ def _register_engine() -> str:
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                      stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
             env = kwargs.pop("kernel_env", None)
+            cwd = kwargs.pop("kernel_cwd", None)
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                                  kernel_name=kernel_name, log=logger, log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file)
             # the kernel's own environment: runs in parallel threads must not share os.environ
-            return Client(nb_man, **final).execute(**({} if env is None else {"env": env}))
+            # and its own working folder: papermill's cwd= changes the folder of the whole process,
+            # which threads running notebooks in parallel would undo for one another
+            start = {**({} if env is None else {"env": env}), **({} if cwd is None else {"cwd": cwd})}
+            return Client(nb_man, **final).execute(**start)
 
     papermill_engines.register(_ENGINE, Engine)
     return _ENGINE
@@ -568,7 +572,7 @@ def _run_one(name: str, source: Path, params: dict[str, Any], run_dir: Path, *, 
             papermill.execute_notebook(
                 str(source), str(result.notebook), parameters=params, kernel_name=kernel_name,
                 engine_name=_register_engine(), progress_bar=progress, request_save_on_cell_execute=False,
-                cwd=str(run_dir), execution_timeout=timeout,
+                kernel_cwd=str(run_dir.resolve()), execution_timeout=timeout,
                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"], kernel_env=kernel_env,
             )
         result.status = "ok"

@@ -38,10 +38,9 @@ def pack(sample_pack) -> reports.RunResult:
 
 
 @pytest.fixture(scope="module")
-def history(pack, tmp_path_factory) -> kpis.History:
+def history(pack, sample_history) -> kpis.History:
     params = pack.reports[0].parameters
-    h = kpis.load_history(SAMPLE, cache_dir=tmp_path_factory.getbasetemp() / "history-cache")
-    return h.select(start=params["period_start"], end=params["period_end"], as_of=params["as_of"])
+    return sample_history.select(start=params["period_start"], end=params["period_end"], as_of=params["as_of"])
 
 
 def page(pack: reports.RunResult, name: str) -> str:
@@ -399,6 +398,22 @@ def test_scenarios_alone_take_the_practice_name_from_practice_yaml(tmp_path):
     run = reports.run_reports("scenarios", tmp_path, tmp_path / "out2", notebooks_dir=nbs,
                               parameters={"practice_name": "Other"})
     assert run.reports[0].parameters["practice_name"] == "Other"
+
+
+def test_notebooks_in_parallel_with_a_relative_output_folder(tmp_path, monkeypatch):
+    """Two notebooks at once into a relative --out: each kernel runs in its own folder, and the
+    process keeps its working folder (papermill's cwd= would change it for every thread)."""
+    nbs = stand_in(tmp_path / "nb", ("save", "import pandas as pd\nfrom analytics import plots\n"
+                                             "plots.save_table(pd.DataFrame({'a': [1]}), 'one')"))
+    nbformat.write(nbformat.read(nbs / reports.REPORTS["scenarios"], as_version=4), nbs / reports.REPORTS["denial_risk"])
+    monkeypatch.chdir(tmp_path)
+    run = reports.run_reports(["scenarios", "denial_risk"], SAMPLE, "out", notebooks_dir=nbs, date="2026-03-01",
+                              workers=2)
+    assert run.ok, [(r.name, r.error) for r in run.failed]
+    assert Path.cwd() == tmp_path
+    assert run.folder.resolve().parent == tmp_path / "out"
+    for name in ("scenarios", "denial_risk"):
+        assert (run.folder / "tables" / name / "one.csv").read_text() == "a\n1\n"
 
 
 def test_tables_are_published_with_a_relative_output_folder(tmp_path, monkeypatch):
