@@ -28,6 +28,7 @@ Docstring examples
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import threading
 from pathlib import Path
@@ -45,6 +46,26 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("ANALYTICS_CACHE_DIR", tempfile.mkdtemp(prefix="analytics-test-cache-"))
     # the practice key of the suite, set before the test files are imported (see TEST_PRACTICE_KEY)
     os.environ["ANALYTICS_PRACTICE_KEY"] = TEST_PRACTICE_KEY
+    # the fast tier searches fewer generated inputs (see FAST_TIER_EXAMPLES); a count set in the
+    # environment (CI) wins
+    if is_fast_tier(config):
+        for variable, count in FAST_TIER_EXAMPLES.items():
+            os.environ.setdefault(variable, str(count))
+
+
+def is_fast_tier(config: pytest.Config) -> bool:
+    """True when the run leaves out the slow tests (``-m "not slow"``, ``make test-fast``)."""
+    import re
+
+    return re.search(r"\bnot\s+slow\b", config.getoption("markexpr", "") or "") is not None
+
+
+#: Generated inputs per test in the fast tier, by the environment variable that sets the count
+#: (the whole suite and CI use the test file's default or the variable's value): the tier keeps
+#: the search, with fewer inputs.
+FAST_TIER_EXAMPLES: dict[str, int] = {
+    "ANALYTICS_FUZZ_835": 20,  # test_fuzz_835.py (default 100)
+}
 
 if TYPE_CHECKING:
     from analytics.reports import RunResult
@@ -108,6 +129,31 @@ def cms_dir() -> Path:
 def cms26_dir() -> Path:
     """CMS CY2026 files (RVU26C): PPRRVU2026_Jul_nonQPP.csv extract, GPCI2026.csv."""
     return data_path("cms", "rvu26c")
+
+
+@pytest.fixture(scope="session")
+def sample_history():
+    """The sample practice read once per session (``load_history("data/sample")``), for the test
+    files that only read it (tests must not modify its tables); its warnings are not checked here."""
+    import warnings
+
+    from analytics import kpis
+
+    if not (SAMPLE / "service_lines.csv").exists():
+        pytest.skip("data/sample has no service_lines.csv yet: generate it with "
+                    "`python -m analytics sample --out data/sample`")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return kpis.load_history(SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def package_sources() -> dict[Path, tuple[str, ast.Module]]:
+    """Every ``analytics/**/*.py`` file, its text and its parsed tree, read once per session for
+    the tests that check the source (layout, CSV writers); trees are walked, never changed."""
+    return {path: (text, ast.parse(text, filename=str(path)))
+            for path in sorted((REPO / "analytics").rglob("*.py"))
+            for text in [path.read_text(encoding="utf-8")]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,7 +277,17 @@ SLOW: dict[str, frozenset[str]] = {
         "test_a_failed_notebook_that_shows_an_identifier_is_not_kept",
     }),
     "test_reproducibility.py": frozenset({"test_two_computations_are_byte_identical"}),
-    "test_explorer_browser.py": frozenset({"test_explorer_in_a_real_browser"}),  # JupyterLab, Chromium
+    "test_explorer_browser.py": frozenset({
+        "test_explorer_in_a_real_browser",  # JupyterLab, Chromium
+        "test_the_widgets_follow_compare_without_a_front_end",  # every widget against compare()
+    }),
+    # the fast tier keeps the cache's basic promises (a cached read equals a fresh one, a changed
+    # 835 is a new entry, no patient id, a killed write); damage, key changes and pruning are slow
+    "test_cache.py": frozenset({
+        "test_a_corrupt_or_foreign_entry_is_rebuilt_never_read",
+        "test_a_changed_payer_policy_or_key_is_another_entry",
+        "test_old_entries_beyond_the_limit_are_removed",
+    }),
     "test_dask.py": frozenset({"*"}),
     "test_fuzz.py": frozenset({"*"}),
     "test_scenarios.py": frozenset({
@@ -240,6 +296,9 @@ SLOW: dict[str, frozenset[str]] = {
         "test_property_no_invented_codes_no_extra_units_totals_add_up",
     }),
     "test_cli.py": frozenset({"test_module_entry_point_runs"}),
+    "test_remittance_quirks.py": frozenset({
+        "test_wrapped_at_80_columns_with_breaks_anywhere_in_a_later_isa_or_iea",  # 80 whole reads
+    }),
     "test_privacy.py": frozenset({"test_each_identifying_header_is_recognised"}),  # 50+ intake reads
     "test_remittance_stream.py": frozenset({
         "test_chunking_never_changes_the_outcome",
@@ -281,6 +340,7 @@ SLOW: dict[str, frozenset[str]] = {
         "test_plain_text_input_in_a_directory_of_files",
         "test_evaluate_command",
     }),
+    "test_practice.py": frozenset({"test_denials_fits_its_model_on_any_export_format"}),  # 3 model fits
     "test_onboarding.py": frozenset({
         "test_init_again_keeps_the_owners_edits",
         "test_init_writes_the_practice_folder",

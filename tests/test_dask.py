@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_pipeline import assert_same_figures, with_pseudonyms
 
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-
-from test_pipeline import assert_same_figures, with_pseudonyms  # noqa: E402
-
-from analytics.cli import main  # noqa: E402
-from analytics.datasets import generate_practice  # noqa: E402
-from analytics.payers import load_payers  # noqa: E402
-from analytics.pipeline import PARTITION_COLUMN, evaluate, evaluate_dask  # noqa: E402
+from analytics.cli import main
+from analytics.datasets import generate_practice
+from analytics.payers import load_payers
+from analytics.pipeline import PARTITION_COLUMN, evaluate, evaluate_dask
 
 REPO = Path(__file__).resolve().parents[1]
 PAYERS_YAML = REPO / "data" / "sample" / "payers.yaml"
@@ -24,7 +20,14 @@ PAYERS = load_payers(PAYERS_YAML)
 
 
 @pytest.fixture(scope="module")
+def dd():
+    """``dask.dataframe``, imported when a test here runs (not when the suite is collected)."""
+    return pytest.importorskip("dask.dataframe")
+
+
+@pytest.fixture(scope="module")
 def client():
+    distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None, silence_logs=logging.ERROR)
     client = distributed.Client(cluster)
@@ -40,7 +43,7 @@ def practice() -> pd.DataFrame:
     return generate_practice(1200, seed=21, payers=PAYERS).lines
 
 
-def test_dask_equals_pandas_on_a_generated_practice(client, practice):
+def test_dask_equals_pandas_on_a_generated_practice(client, practice, dd):
     # rows of a patient start out spread over partitions; the shuffle brings them together
     lines = dd.from_pandas(practice.sample(frac=1, random_state=0).sort_index(), npartitions=5, sort=False)
     out = evaluate_dask(lines, PAYERS, npartitions=3)
@@ -51,7 +54,7 @@ def test_dask_equals_pandas_on_a_generated_practice(client, practice):
     assert_same_figures(evaluate(practice, PAYERS), got.drop(columns=PARTITION_COLUMN))
 
 
-def test_each_patient_is_in_one_partition(client, practice):
+def test_each_patient_is_in_one_partition(client, practice, dd):
     out = evaluate_dask(dd.from_pandas(practice, npartitions=4, sort=False), PAYERS)
     per_part = out.map_partitions(lambda p: pd.DataFrame({"patient_id": p["patient_id"].astype(str).unique()}),
                                   meta={"patient_id": "object"})

@@ -378,12 +378,9 @@ def test_load_history_errors_name_the_fix(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> kpis.History:
-    if not (SAMPLE / "service_lines.csv").exists():
-        pytest.skip("data/sample has no service_lines.csv yet: generate it with "
-                    "`python -m analytics sample --out data/sample`")
-    cache = tmp_path_factory.getbasetemp() / "history-cache"
-    return kpis.load_history(SAMPLE, cache_dir=cache)
+def sample(sample_history) -> kpis.History:
+    """The sample practice, read once per session (conftest)."""
+    return sample_history
 
 
 def test_sample_underpayments_match_the_truth(sample):

@@ -23,13 +23,11 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
 @pytest.fixture(scope="module")
-def sample():
-    if not (SAMPLE / "service_lines.csv").exists():
-        pytest.skip("data/sample has no service_lines.csv")
+def sample(sample_history):
+    """The sample practice (read once per session, conftest) and its learned risk."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        history = kpis.load_history(SAMPLE)
-    return history, learned_risk(history)
+        return sample_history, learned_risk(sample_history)
 
 
 def _observed(history, payer: str, cpt: str) -> tuple[int, int]:

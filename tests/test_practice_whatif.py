@@ -114,12 +114,9 @@ def test_common_session_is_dated_inside_the_period():
 
 
 @pytest.fixture(scope="module")
-def sample():
-    if not (SAMPLE / "service_lines.csv").exists():
-        pytest.skip("data/sample has no service_lines.csv")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return kpis.load_history(SAMPLE)
+def sample(sample_history):
+    """The sample practice, read once per session (conftest)."""
+    return sample_history
 
 
 def _money_in(text: str) -> list[str]:
