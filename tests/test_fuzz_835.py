@@ -144,7 +144,7 @@ def test_mutations_that_keep_the_meaning_give_the_same_tables(name, kinds, data)
     left, right = _content(remit), _content(base)
     for table in left:
         pd.testing.assert_frame_equal(left[table], right[table], obj=table)
-    if text.count(" *") > SEEDS[name].count(" *") and "spaces" in kinds and "separators" not in kinds:
+    if _padded_835_ids(text) > _padded_835_ids(SEEDS[name]) and "spaces" in kinds and "separators" not in kinds:
         assert any("segment id(s) with spaces" in n for n in notes)
     if "ST*837*9001" in text or "ST*277*9002" in text:
         assert any("that are not 835s were skipped" in n for n in notes)
@@ -164,6 +164,21 @@ def test_an_amount_in_other_digits_loses_nothing_silently(name, data):
     changed = any(not now[table].equals(before[table]) for table in now)
     if changed:
         assert any("which is not an X12 number" in n for n in notes), notes
+
+
+def _padded_835_ids(text: str) -> int:
+    """Segment ids padded with spaces (``"CLM *"``) outside the other transaction sets: those
+    are skipped whole, so the reader has nothing to say about their ids."""
+    count, foreign = 0, False
+    for seg in text.split("~"):
+        head, _, rest = seg.strip().partition("*")
+        if head.strip() == "ST":
+            foreign = not rest.startswith("835")
+        if not foreign and head != head.rstrip():
+            count += 1
+        if head.strip() == "SE":
+            foreign = False
+    return count
 
 
 def _random(draw, text: str) -> str:

@@ -300,8 +300,9 @@ def _uses_component(text: str, delimiters: _Delimiters) -> bool:
         # and looks ahead, so every occurrence is looked at (they cannot overlap).
         e, t = re.escape(element), re.escape(term)
         patterns = (
-            re.compile(rf"SVC{e}(?=[^{e}{t}]{{2}}(.))"),
-            re.compile(rf"PLB{e}(?=[^{e}{t}]*{e}[^{e}{t}]*{e}[^{e}{t}]{{2}}(.))"),
+            # an id padded with spaces ("SVC *") is still the segment (read with a warning)
+            re.compile(rf"SVC *{e}(?=[^{e}{t}]{{2}}(.))"),
+            re.compile(rf"PLB *{e}(?=[^{e}{t}]*{e}[^{e}{t}]*{e}[^{e}{t}]{{2}}(.))"),
         )
         _COMPOSITE_PATTERNS[(element, term)] = patterns
     for c in set(patterns[0].findall(text)) | set(patterns[1].findall(text)):
@@ -501,21 +502,16 @@ class Tokenizer:
         to settle on; ``text`` (the segments' text, when at hand) is searched for them, so the
         segments before the first one are never looked at."""
         element = ic.delimiters.element
-        svc, plb = "SVC" + element, "PLB" + element
         if text is None:
             text = ic.delimiters.segment.join(segments)
-        if svc not in text and plb not in text:
+        if "SVC" not in text and "PLB" not in text:
             return
         samples = ic.samples
         component = ic.delimiters.component
         term = ic.delimiters.segment
-        at = {svc: text.find(svc), plb: text.find(plb)}
-        while True:
-            found = [(i, key) for key, i in at.items() if i >= 0]
-            if not found:
-                return
-            i, key = min(found)
-            at[key] = text.find(key, i + 1)
+        # an id padded with spaces ("SVC *") is still the segment (the reader warns about it)
+        for found in re.finditer(rf"(SVC|PLB) *{re.escape(element)}", text):
+            i, key = found.start(), found.group(1)
             j = i - 1
             while j >= 0 and text[j] in " \t":
                 j -= 1
@@ -523,7 +519,7 @@ class Tokenizer:
                 continue  # not at the start of a segment
             stop = text.find(term, i)
             parts = text[i : stop if stop >= 0 else len(text)].split(element)
-            new = parts[1:2] + parts[6:7] if key == svc else parts[3::2]
+            new = parts[1:2] + parts[6:7] if key == "SVC" else parts[3::2]
             samples.extend(p for p in new if p)
             # Any sample with the declared separator settles it; so do enough samples.
             if len(samples) >= _SAMPLES or any(component in s for s in samples):
