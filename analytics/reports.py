@@ -689,7 +689,7 @@ def run_reports(
     # the manifest names the pseudonym key by its fingerprint, never the key; resolved before any
     # notebook runs, so a key file and ANALYTICS_PRACTICE_KEY that differ stop the run at once
     pseudonym_key = resolve_key(near=[data]).describe()
-    nb_dir = Path(notebooks_dir) if notebooks_dir is not None else _NOTEBOOKS
+    nb_dir = Path(notebooks_dir).absolute() if notebooks_dir is not None else _NOTEBOOKS
     sources = {n: nb_dir / REPORTS[n] for n in names}
     missing = [str(p) for p in sources.values() if not p.exists()]
     if missing:
@@ -718,7 +718,8 @@ def run_reports(
         if echo:
             print(f"Reading the practice in {data} ...", flush=True)
         common = _resolve(names, data, given, cache)
-        span, folder, run_dir = _run_folders(Path(out_dir), {**common, **given}, today, run_id)
+        # absolute: notebooks run in threads, and papermill's path handling is shared by them
+        span, folder, run_dir = _run_folders(Path(out_dir).absolute(), {**common, **given}, today, run_id)
         per_report = {n: _report_parameters(n, declared[n], common, given, data, compare) for n in names}
         tick, show_progress = _progress_hooks(progress, len(names))
         results = []
