@@ -54,7 +54,7 @@ from analytics.denials.learned import (
 from analytics.denials.model import DenialRiskModel, RiskReport
 from analytics.denials.outcomes import OUTCOMES, label_lines, line_outcomes
 from analytics.denials.rates import denial_rates, fit_beta_prior, monthly_trend, top_reasons
-from analytics.denials.worklist import worklist, worklist_summary
+from analytics.denials.worklist import worklist, worklist_page, worklist_summary
 
 __all__ = [
     "DenialRiskModel",
@@ -66,6 +66,7 @@ __all__ = [
     "calibration_table",
     "calibration_chart",
     "worklist",
+    "worklist_page",
     "worklist_summary",
     "RiskReport",
     "line_outcomes",

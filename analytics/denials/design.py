@@ -18,6 +18,7 @@ __all__ = [
     "design_matrix",
     "distinct_patterns",
     "encode",
+    "encoded_patterns",
     "learn_levels",
     "learn_pairs",
     "term_columns",
@@ -41,17 +42,64 @@ def learn_levels(feats: LineFeatures) -> tuple[dict[str, pd.Index], list[str]]:
 def encode(feats: LineFeatures, levels: dict[str, pd.Index], with_codes: list[str]) -> np.ndarray:
     """Training-level code of each categorical feature (-1 when unseen), then the flags and
     the other-codes-in-the-visit indicators: one small integer row per line."""
+    parts = _encoded_columns(feats, levels, with_codes)
+    n = len(parts[0])
+    return (
+        np.column_stack([p.astype(np.int64) for p in parts]) if n
+        else np.zeros((0, len(parts)), dtype=np.int64)
+    )
+
+
+def _encoded_columns(feats: LineFeatures, levels: dict[str, pd.Index], with_codes: list[str]) -> list[np.ndarray]:
+    """The columns of :func:`encode`, one array each (categorical codes, then 0/1 flags)."""
     parts = []
     for f in FEATURE_WORDS:
         codes, labels = feats.cats[f]
         lut = levels[f].get_indexer(pd.Index(labels.astype(str)))
         parts.append(lut[codes] if len(labels) else np.full(len(codes), -1))
     n = len(parts[0])
-    parts += [feats.flags[name].astype(np.int64) for name in MODIFIER_FLAGS]
-    parts += [feats.with_codes.get(c, np.zeros(n, dtype=bool)).astype(np.int64) for c in with_codes]
-    return (
-        np.column_stack(parts).astype(np.int64) if n else np.zeros((0, len(parts)), dtype=np.int64)
-    )
+    parts += [feats.flags[name] for name in MODIFIER_FLAGS]
+    parts += [feats.with_codes.get(c, np.zeros(n, dtype=bool)) for c in with_codes]
+    return parts
+
+
+def encoded_patterns(
+    feats: LineFeatures, levels: dict[str, pd.Index], with_codes: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows of :func:`encode` and each line's row among them, without building
+    the per-line matrix (a million lines share a few thousand rows), and whether each line's
+    payer or code was unseen in training.
+
+    Returns
+    -------
+    (patterns, inv, unseen)
+        ``patterns`` and ``inv`` equal ``distinct_patterns(encode(...), levels)``.
+    """
+    parts = _encoded_columns(feats, levels, with_codes)
+    n, m = len(parts[0]), len(parts)
+    unseen = (parts[0] < 0) | (parts[1] < 0)
+    if n == 0:
+        return np.zeros((0, m), dtype=np.int64), np.zeros(0, dtype=np.int64), unseen
+    k = len(FEATURE_WORDS)
+    radix = [len(levels[f]) + 1 for f in FEATURE_WORDS] + [2] * (m - k)
+    if np.prod(np.asarray(radix, dtype=np.float64)) < 2.0**62:
+        # the mixed-radix key of distinct_patterns, summed one column at a time
+        key = np.zeros(n, dtype=np.int64)
+        mult = 1
+        for j, col in enumerate(parts):
+            key += (col.astype(np.int64) + (1 if j < k else 0)) * mult
+            mult *= radix[j]
+        inv, _ = pd.factorize(key)
+    else:
+        frame = pd.DataFrame({j: col.astype(np.int64) for j, col in enumerate(parts)})
+        inv = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    inv = inv.astype(np.int64)
+    # patterns are numbered in order of first appearance: a line starts one when its number
+    # exceeds every number before it
+    seen = np.maximum.accumulate(inv)
+    first = np.flatnonzero(np.r_[True, inv[1:] > seen[:-1]])
+    patterns = np.column_stack([col[first].astype(np.int64) for col in parts])
+    return patterns, inv, unseen
 
 
 def distinct_patterns(

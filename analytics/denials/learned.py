@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.denials.bands import factorize
 from analytics.denials.design import Term, term_words
+from analytics.denials.features import LineFeatures
 from analytics.denials.model import DenialRiskModel
-from analytics.denials.rates import denial_rates
+from analytics.denials.rates import shrunk_rates
 from analytics.exceptions import InputError
 
 __all__ = [
@@ -89,15 +91,42 @@ def history_frame(history: Any) -> pd.DataFrame:
     return out
 
 
+def _is_in(values: pd.Series, wanted) -> np.ndarray:
+    """Whether each value, as text, is one of ``wanted``: tested once per distinct value."""
+    codes, uniq = factorize(values)
+    return np.isin(uniq, list(wanted))[codes] if len(uniq) else np.zeros(len(codes), dtype=bool)
+
+
+def _cash_payers(payers: Mapping) -> list[str]:
+    return [str(p) for p, pol in payers.items() if getattr(pol, "kind", "") == "cash"]
+
+
 def _learnable(frame: pd.DataFrame, payers: Mapping) -> np.ndarray:
     """Lines a payer answered, billed to an insurer, that the payer rules do not deny."""
-    cash = [p for p, pol in payers.items() if getattr(pol, "kind", "") == "cash"]
     return (
         frame["adjudicated"].to_numpy(dtype=bool)
         & ~frame["self_pay"].to_numpy(dtype=bool)
-        & ~frame["payer_id"].astype(str).isin(cash).to_numpy()
-        & ~frame["disposition"].astype(str).isin(_RULE_DISPOSITIONS).to_numpy()
+        & ~_is_in(frame["payer_id"], _cash_payers(payers))
+        & ~_is_in(frame["disposition"], _RULE_DISPOSITIONS)
     )
+
+
+def _pair_counts(frame: pd.DataFrame, mask: np.ndarray, denied: np.ndarray) -> pd.DataFrame:
+    """Lines of ``mask`` and their denials per payer and code (``payer_id, cpt, lines,
+    denied``, sorted), counted on integer codes."""
+    pc, pv = factorize(frame["payer_id"])
+    cc, cv = factorize(frame["cpt"])
+    width = max(len(cv), 1)
+    key = pc[mask] * width + cc[mask]
+    size = len(pv) * width
+    n = np.bincount(key, minlength=size)
+    k = np.bincount(key, weights=np.asarray(denied, dtype=float)[mask], minlength=size)
+    live = np.flatnonzero(n > 0)
+    table = pd.DataFrame({"payer_id": pv[live // width] if len(live) else np.zeros(0, dtype=object),
+                          "cpt": cv[live % width] if len(live) else np.zeros(0, dtype=object),
+                          "lines": n[live].astype(np.int64), "denied": np.rint(k[live]).astype(np.int64)})
+    # two codes may read the same as text (1 and "1"): one group, as grouping the text would
+    return table.groupby(["payer_id", "cpt"], sort=True)[["lines", "denied"]].sum().reset_index()
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,36 +220,44 @@ class _RateTable:
     payers_: pd.DataFrame  # payer_id, lines, denied, rate
     priors: dict[str, float]
 
-    def predict(self, payer_ids: np.ndarray, cpts: np.ndarray) -> np.ndarray:
-        key = pd.MultiIndex.from_arrays([pd.Index(payer_ids, dtype=object).astype(str),
-                                         pd.Index(cpts, dtype=object).astype(str)])
+    def predict(self, payer_ids, cpts) -> np.ndarray:
+        """The rate of each line's payer and code (else its payer's, else the payer's prior),
+        looked up once per distinct pair."""
+        pc, pv = factorize(pd.Series(payer_ids) if not isinstance(payer_ids, pd.Series) else payer_ids)
+        cc, cv = factorize(pd.Series(cpts) if not isinstance(cpts, pd.Series) else cpts)
+        if not len(pc):
+            return np.zeros(0)
+        pair, inv = np.unique(pc * len(cv) + cc, return_inverse=True)
+        key = pd.MultiIndex.from_arrays([pd.Index(pv[pair // len(cv)], dtype=object),
+                                         pd.Index(cv[pair % len(cv)], dtype=object)])
         pair_rate = self.pairs.set_index(["payer_id", "cpt"])["rate"].reindex(key).to_numpy(dtype=float)
         payer_rate = self.payers_.set_index("payer_id")["rate"].reindex(key.get_level_values(0)).to_numpy(float)
         prior = pd.Series(self.priors, dtype=float).reindex(key.get_level_values(0)).to_numpy(dtype=float)
         prior = np.where(np.isfinite(prior), prior, _DEFAULT_PRIOR)
-        return np.where(np.isfinite(pair_rate), pair_rate, np.where(np.isfinite(payer_rate), payer_rate, prior))
+        rate = np.where(np.isfinite(pair_rate), pair_rate, np.where(np.isfinite(payer_rate), payer_rate, prior))
+        return rate[inv.ravel()]
 
 
-def _rate_table(frame: pd.DataFrame, mask: np.ndarray, payers: Mapping) -> _RateTable:
+def _rate_table(frame: pd.DataFrame, mask: np.ndarray, payers: Mapping,
+                counts: pd.DataFrame | None = None) -> _RateTable:
     """Shrunk rates from the lines of ``mask`` (a beta prior fitted across payers, then one per
-    payer across its codes, centred on the payer's shrunk rate)."""
+    payer across its codes, centred on the payer's shrunk rate); ``counts``: their
+    :func:`_pair_counts`, when already counted."""
     priors = {str(p): float(pol.denial_prior) for p, pol in payers.items()
               if getattr(pol, "denial_prior", None) is not None}
-    data = pd.DataFrame({"payer_id": frame["payer_id"].astype(str).to_numpy()[mask],
-                         "cpt": frame["cpt"].astype(str).to_numpy()[mask],
-                         "denied": frame["denied"].to_numpy(dtype=bool)[mask]})
-    if data.empty:
+    if counts is None:
+        counts = _pair_counts(frame, mask, frame["denied"].to_numpy(dtype=bool))
+    if counts.empty:
         empty = pd.DataFrame(columns=["payer_id", "cpt", "lines", "denied", "rate"])
         return _RateTable(empty, empty.drop(columns="cpt"), priors)
-    by_payer = pd.DataFrame(data.groupby("payer_id", sort=True)["denied"].agg(["size", "sum"]))
-    by_payer.columns = ["lines", "denied"]
+    by_payer = counts.groupby("payer_id", sort=True)[["lines", "denied"]].sum()
     prior = pd.Series(priors, dtype=float).reindex(by_payer.index).fillna(_DEFAULT_PRIOR).to_numpy()
     n, k = by_payer["lines"].to_numpy(float), by_payer["denied"].to_numpy(float)
     by_payer["rate"] = (_PRIOR_STRENGTH * prior + k) / (_PRIOR_STRENGTH + n)
     by_payer = by_payer.reset_index()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pairs = denial_rates(data, by=("payer_id", "cpt"), prior_by=["payer_id"])
+        pairs = shrunk_rates(counts, ("payer_id", "cpt"), prior_by=["payer_id"])
     # centre each payer's prior on its shrunk rate, keeping the fitted strength
     strength = (pairs["prior_a"] + pairs["prior_b"]).to_numpy(dtype=float)
     centre = pairs["payer_id"].map(by_payer.set_index("payer_id")["rate"]).to_numpy(dtype=float)
@@ -298,8 +335,10 @@ def _test_months(frame: pd.DataFrame, mask: np.ndarray) -> pd.PeriodIndex | None
     return months[-max(1, min(3, len(months) // 4)):]
 
 
-def _validate(frame, y, learn, payers, min_denials, min_lines) -> tuple[TimeValidation | None, str]:
-    """Fit on the earlier months, score the last ones; (result, why not) ."""
+def _validate(frame, y, learn, payers, min_denials, min_lines,
+              features: LineFeatures | None = None) -> tuple[TimeValidation | None, str]:
+    """Fit on the earlier months, score the last ones; (result, why not). ``features``: the
+    frame's model features, when already built (the same for both fits)."""
     test_months = _test_months(frame, learn)
     if test_months is None:
         return None, "fewer than 4 months of answered lines: too short to hold the last months out"
@@ -314,10 +353,10 @@ def _validate(frame, y, learn, payers, min_denials, min_lines) -> tuple[TimeVali
     labels[~train] = pd.NA
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(frame, labels)
-        p_model = model.predict_proba(frame).to_numpy()[test]
+        model.fit(frame, labels, features=features)
+        p_model = model.predict_proba(frame, features=features).to_numpy()[test]
     rates = _rate_table(frame, train, payers)
-    p_rates = rates.predict(frame["payer_id"].to_numpy()[test], frame["cpt"].to_numpy()[test])
+    p_rates = rates.predict(frame["payer_id"][test], frame["cpt"][test])
     p_overall = np.full(int(test.sum()), float(y[train].mean()))
     yt = y[test]
     scores = pd.DataFrame([
@@ -387,13 +426,12 @@ class LearnedRisk:
                 warnings.simplefilter("ignore")
                 p = self.model.predict_proba(lines).to_numpy(dtype=float)
         else:
-            p = self.rates.predict(lines["payer_id"].to_numpy(), lines["cpt"].to_numpy())
+            p = self.rates.predict(lines["payer_id"], lines["cpt"])
         p = np.where(self._cash(lines), 0.0, p)
         return pd.Series(np.clip(p, 0.0, 1.0), index=lines.index, name="p_deny")
 
     def _cash(self, lines: pd.DataFrame) -> np.ndarray:
-        cash = [p for p, pol in self.payers.items() if getattr(pol, "kind", "") == "cash"]
-        return lines["payer_id"].astype(str).isin(cash).to_numpy()
+        return _is_in(lines["payer_id"], _cash_payers(self.payers))
 
     def payer_name(self, payer_id: str) -> str:
         pol = self.payers.get(payer_id)
@@ -406,10 +444,12 @@ class LearnedRisk:
         payer rules pass), "... no 97139 history" when only the payer is known, "shrunk rate of
         ..." in a thin history, "payer prior, no history", "self-pay: nothing to deny".
         """
-        pairs = pd.DataFrame({"payer_id": lines["payer_id"].astype(str).to_numpy(),
-                              "cpt": lines["cpt"].astype(str).to_numpy()})
-        codes = pairs.groupby(["payer_id", "cpt"], sort=False).ngroup().to_numpy()
-        u = pairs.drop_duplicates().reset_index(drop=True)
+        pc, pv = factorize(lines["payer_id"])
+        cc, cv = factorize(lines["cpt"])
+        pair, codes = np.unique(pc * max(len(cv), 1) + cc, return_inverse=True)
+        codes = codes.ravel()
+        u = pd.DataFrame({"payer_id": pv[pair // max(len(cv), 1)] if len(pair) else np.zeros(0, dtype=object),
+                          "cpt": cv[pair % max(len(cv), 1)] if len(pair) else np.zeros(0, dtype=object)})
         pc = self.counts.set_index(["payer_id", "cpt"])
         n_pair = pc["lines"].reindex(pd.MultiIndex.from_frame(u)).fillna(0).to_numpy(dtype=np.int64)
         k_pair = pc["denied"].reindex(pd.MultiIndex.from_frame(u)).fillna(0).to_numpy(dtype=np.int64)
@@ -475,17 +515,25 @@ class LearnedRisk:
         Pass whole visits. Columns ``reason_1`` ... (empty where fewer factors apply); outside
         mode ``"model"`` the one reason is the basis of the rate.
         """
+        return self.scored(lines, top=top).drop(columns="p_deny")
+
+    def scored(self, lines: pd.DataFrame, top: int = 2) -> pd.DataFrame:
+        """Each line's chance of denial (``p_deny``, as :meth:`predict_proba`) and its ``top``
+        reasons (as :meth:`reasons`), from one reading of the lines' features."""
         out = pd.DataFrame(index=lines.index)
         if self.mode == "model":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ex = self.model.explain(lines, top=top)
+            p = ex["p_deny"].to_numpy(dtype=float)
+            out["p_deny"] = np.clip(np.where(self._cash(lines), 0.0, p), 0.0, 1.0)
             words = dict(zip(term_words(self.model.columns_),
                              (plain_term(t, self.names) for t in self.model.columns_), strict=True))
             for i in range(1, top + 1):
                 raw = ex[f"factor_{i}"].astype(object)
                 out[f"reason_{i}"] = raw.map(lambda w: words.get(w, w) if w else "").to_numpy(dtype=object)
             return out
+        out["p_deny"] = self.predict_proba(lines).to_numpy()
         out["reason_1"] = self.basis_words(lines)
         for i in range(2, top + 1):
             out[f"reason_{i}"] = ""
@@ -543,28 +591,28 @@ def fit_learned_risk(
     learn = _learnable(frame, payers)
     y = frame["denied"].to_numpy(dtype=bool) & learn
     rule = (frame["adjudicated"].to_numpy(dtype=bool) & ~frame["self_pay"].to_numpy(dtype=bool)
-            & frame["disposition"].astype(str).isin(_RULE_DISPOSITIONS).to_numpy())
+            & _is_in(frame["disposition"], _RULE_DISPOSITIONS))
     n, k = int(learn.sum()), int(y.sum())
-    counts = (pd.DataFrame({"payer_id": frame["payer_id"].astype(str).to_numpy()[learn],
-                            "cpt": frame["cpt"].astype(str).to_numpy()[learn], "denied": y[learn]})
-              .groupby(["payer_id", "cpt"], sort=True)["denied"].agg(lines="size", denied="sum").reset_index())
-    counts["denied"] = counts["denied"].astype(np.int64)
+    counts = _pair_counts(frame, learn, y)
     dates = pd.to_datetime(frame["service_date"]).to_numpy()[learn]
-    rates = _rate_table(frame, learn, payers)
-    mode, model = ("prior" if n == 0 else "rates"), None
+    rates = _rate_table(frame, learn, payers, counts)
+    mode, model, features = ("prior" if n == 0 else "rates"), None, None
     if k >= min_denials and n >= min_lines and k < n:
         model = DenialRiskModel(payers=payers, holdout=0, min_denials=min_denials, min_lines=min_lines)
+        # the features of the lines are the same for the fit on every month and the fit on the
+        # earlier months (only the outcomes learned from differ): built once
+        features = model.line_features(frame)
         labels = pd.array(y, dtype="boolean")
         labels[~learn] = pd.NA
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(frame, labels)
+            model.fit(frame, labels, features=features)
         mode = "model" if model.mode_ == "model" else "rates"
         model = model if mode == "model" else None
     validation, note = (None, "not asked for")
     if validate and mode == "model":
         validation, note = _validate(frame, frame["denied"].to_numpy(dtype=bool), learn, payers, min_denials,
-                                     min_lines)
+                                     min_lines, features)
     elif validate:
         note = "too few denials to fit the model" if n else "no answered line"
     return LearnedRisk(

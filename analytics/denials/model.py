@@ -20,8 +20,7 @@ from analytics.denials.bands import factorize
 from analytics.denials.design import (
     alias_groups,
     design_matrix,
-    distinct_patterns,
-    encode,
+    encoded_patterns,
     learn_levels,
     learn_pairs,
     term_columns,
@@ -206,8 +205,22 @@ class DenialRiskModel:
         self.reference = reference
 
     # -- features -----------------------------------------------------------------------
-    def _features(self, lines: pd.DataFrame) -> LineFeatures:
-        """Each line's features (:func:`~analytics.denials.features.build_features`)."""
+    def line_features(self, lines: pd.DataFrame) -> LineFeatures:
+        """Each line's features (:func:`~analytics.denials.features.build_features`) under this
+        model's payers, reference and assumed filing delay: build them once and pass them to
+        :meth:`fit` and :meth:`predict_proba` to fit or score the same lines several times."""
+        return self._features(lines)
+
+    def _features(self, lines: pd.DataFrame, features: LineFeatures | None = None) -> LineFeatures:
+        """Each line's features (:func:`~analytics.denials.features.build_features`), or
+        ``features`` when they were built already (checked to be of as many lines)."""
+        if features is not None:
+            if len(features.cats["payer"][0]) != len(lines):
+                raise InputError(
+                    f"The features given are of {len(features.cats['payer'][0]):,} lines, the lines "
+                    f"{len(lines):,}; build them with line_features(lines) from the same lines."
+                )
+            return features
         return build_features(
             lines,
             payers=self.payers,
@@ -244,6 +257,16 @@ class DenialRiskModel:
                 )
         elif isinstance(y, str):
             y = lines[y]
+        if isinstance(y, (pd.Series, pd.api.extensions.ExtensionArray, np.ndarray)) and len(y) == len(lines) \
+                and pd.api.types.is_bool_dtype(y.dtype):
+            # booleans, with NA where the outcome is not known yet: no object array of a million lines
+            arr = y.array if isinstance(y, pd.Series) else y
+            if isinstance(arr, np.ndarray):
+                return arr.astype(bool), np.ones(len(arr), dtype=bool)
+            if isinstance(arr, pd.arrays.NumpyExtensionArray):
+                values = arr.to_numpy()
+                return values.astype(bool), np.ones(len(values), dtype=bool)
+            return arr.to_numpy(dtype=bool, na_value=False), ~np.asarray(arr.isna(), dtype=bool)
         series = pd.Series(
             y.to_numpy() if isinstance(y, pd.Series) else np.asarray(y, dtype=object), dtype=object
         )
@@ -270,9 +293,12 @@ class DenialRiskModel:
         if not self.payers:
             return np.zeros(len(payer_ids), dtype=bool)
         cash = [p for p, pol in self.payers.items() if getattr(pol, "kind", "") == "cash"]
+        if payer_ids.dtype == object and len(payer_ids) > 1000:
+            codes, uniq = factorize(pd.Series(payer_ids, dtype=object))
+            return np.isin(uniq, cash)[codes]
         return np.isin(payer_ids.astype(str), cash)
 
-    def fit(self, lines: pd.DataFrame, y=None) -> DenialRiskModel:
+    def fit(self, lines: pd.DataFrame, y=None, *, features: LineFeatures | None = None) -> DenialRiskModel:
         """Learn denial risk from lines with known outcomes.
 
         Parameters
@@ -284,6 +310,8 @@ class DenialRiskModel:
             Denied or not, per line: an array, a column name, or ``None`` to use the
             ``denied`` (or ``outcome``) column. Missing values mark lines with no outcome yet:
             they count for the visit-level features of the others but are not learned from.
+        features
+            The lines' features from :meth:`line_features`, when already built.
 
         Returns
         -------
@@ -294,7 +322,7 @@ class DenialRiskModel:
         """
         y, known = self._target(lines, y)
         rule = self._rule_denied(lines)
-        feats = self._features(lines)
+        feats = self._features(lines, features)
         payer = feats.payer_ids()
         keep = known & ~rule & ~self._self_pay(payer)
         self.n_rule_denied_ = int((rule & known).sum())
@@ -333,9 +361,11 @@ class DenialRiskModel:
             self.validation_ = _report(self._predict_features(train_all.take(test)), yk[test])
 
     def _fit_priors(self, payer: np.ndarray, y: np.ndarray) -> None:
-        frame = pd.DataFrame({"payer": pd.Series(payer, dtype=object), "y": y})
-        g = frame.groupby("payer", sort=True)["y"].agg(["size", "sum"])
-        self.payer_counts_ = g.rename(columns={"size": "lines", "sum": "denied"})
+        codes, uniq = pd.factorize(pd.Series(payer, dtype=object), sort=True)
+        lines = np.bincount(codes, minlength=len(uniq)).astype(np.int64)
+        denied = np.bincount(codes, weights=y.astype(float), minlength=len(uniq)).astype(np.int64)
+        self.payer_counts_ = pd.DataFrame({"lines": lines, "denied": denied},
+                                          index=pd.Index(np.asarray(uniq, dtype=object), name="payer"))
         self.base_rate_ = float(y.mean()) if len(y) else float(self.prior_rate)
 
     def _payer_prior(self, payer_ids: np.ndarray) -> np.ndarray:
@@ -387,9 +417,7 @@ class DenialRiskModel:
         from threadpoolctl import threadpool_limits
 
         self.levels_, self.with_codes_ = learn_levels(feats)
-        patterns, inv = distinct_patterns(
-            encode(feats, self.levels_, self.with_codes_), self.levels_
-        )
+        patterns, inv, _ = encoded_patterns(feats, self.levels_, self.with_codes_)
         cols, width = self._columns(patterns, fit=True)
         n_pat = np.bincount(inv, minlength=len(patterns)).astype(float)
         k_pat = np.bincount(inv, weights=y.astype(float), minlength=len(patterns))
@@ -423,12 +451,10 @@ class DenialRiskModel:
 
     def _scored(self, feats: LineFeatures):
         """(probability per line, unseen payer/code mask, patterns, line -> pattern)."""
-        enc = encode(feats, self.levels_, self.with_codes_)
-        patterns, inv = distinct_patterns(enc, self.levels_)
+        patterns, inv, unseen = encoded_patterns(feats, self.levels_, self.with_codes_)
         cols, width = self._columns(patterns, fit=False)
         eta = design_matrix(cols, width) @ self.coef_ + self.intercept_
         p = (1.0 / (1.0 + np.exp(-eta)))[inv]
-        unseen = (enc[:, 0] < 0) | (enc[:, 1] < 0) if len(enc) else np.zeros(0, dtype=bool)
         return p, unseen, cols, inv
 
     def _predict_features(self, feats: LineFeatures) -> np.ndarray:
@@ -444,16 +470,17 @@ class DenialRiskModel:
         p = np.where(cash, 0.0, p)
         return np.clip(np.nan_to_num(p, nan=self.prior_rate), 0.0, 1.0)
 
-    def predict_proba(self, lines: pd.DataFrame) -> pd.Series:
+    def predict_proba(self, lines: pd.DataFrame, *, features: LineFeatures | None = None) -> pd.Series:
         """Probability that each line is denied (a Series ``p_deny`` on the input index).
 
         Lines of self-pay payers get 0; lines whose payer or code the history never saw,
         and every line when the model is in prior mode, get the payer's shrunk prior rate
-        (with a :class:`~analytics.exceptions.SmallSampleWarning` naming them).
+        (with a :class:`~analytics.exceptions.SmallSampleWarning` naming them). ``features``:
+        the lines' features from :meth:`line_features`, when already built.
         """
 
         self._check_fitted()
-        feats = self._features(lines)
+        feats = self._features(lines, features)
         p = self._predict_features(feats)
         if self.mode_ == "model":
             cash = set(self._cash_ids())
@@ -529,12 +556,13 @@ class DenialRiskModel:
             ["term", "feature", "log_odds", "odds_ratio", "lines", "denied", "same_lines_as"]
         ]
 
-    def explain(self, lines: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    def explain(self, lines: pd.DataFrame, top: int = 3, *, features: LineFeatures | None = None) -> pd.DataFrame:
         """The ``top`` factors that raise each line's denial risk, in words.
 
         Pass whole visits: the bundling and other-codes features of a line come from the
         other lines of its visit in ``lines``. Aliased terms (see :attr:`summary`) are summed
-        under the most specific name.
+        under the most specific name. ``features``: the lines' features from
+        :meth:`line_features`, when already built.
 
         Returns
         -------
@@ -544,7 +572,7 @@ class DenialRiskModel:
             log-odds among those that apply to the line).
         """
         self._check_fitted()
-        feats = self._features(lines)
+        feats = self._features(lines, features)
         payer = feats.payer_ids()
         n = len(lines)
         out = pd.DataFrame({"p_deny": self._predict_features(feats)}, index=lines.index)

@@ -13,7 +13,7 @@ import pandas as pd
 from analytics.denials.outcomes import DENIAL_OUTCOMES
 from analytics.exceptions import InputError
 
-__all__ = ["denial_rates", "fit_beta_prior", "monthly_trend", "top_reasons"]
+__all__ = ["denial_rates", "fit_beta_prior", "monthly_trend", "shrunk_rates", "top_reasons"]
 
 
 def _denied_flag(frame: pd.DataFrame) -> np.ndarray:
@@ -288,6 +288,39 @@ def denial_rates(
     denied = _denied_flag(outcomes)
     frame = _rate_frame(outcomes, by, denied)
     table = _count_table(frame, by, denied)
+    return shrunk_rates(table, by, prior=prior, prior_by=prior_by, min_groups=min_groups, strength=strength)
+
+
+def shrunk_rates(
+    counts: pd.DataFrame,
+    by: tuple[str, ...] | list[str],
+    *,
+    prior: tuple[float, float] | float | None = None,
+    prior_by: tuple[str, ...] | list[str] | None = None,
+    min_groups: int = 5,
+    strength: float = 10.0,
+) -> pd.DataFrame:
+    """:func:`denial_rates` from lines and denials already counted per group.
+
+    ``counts`` has the ``by`` columns, ``lines`` and ``denied`` (and ``charges``,
+    ``denied_dollars`` when known, else 0), one row per group in the order wanted; the other
+    parameters and the columns returned are those of :func:`denial_rates`, which counts the
+    lines and calls it. A million lines counted with integer codes need no text column.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"payer_id": ["a", "b"], "lines": [3, 100], "denied": [3, 0]})
+    >>> r = shrunk_rates(c, ("payer_id",))
+    >>> r["raw_rate"].tolist(), bool(r.loc[0, "rate"] < 1)
+    ([1.0, 0.0], True)
+    """
+    by = list(by)
+    table = counts.copy()
+    for c in ("charges", "denied_dollars"):
+        if c not in table.columns:
+            table[c] = 0.0
+    table["lines"] = table["lines"].astype(np.int64)
+    table["denied"] = table["denied"].astype(np.int64)
     a, b, basis = _group_priors(table, by, prior, prior_by, min_groups, strength)
     k = table["denied"].to_numpy(dtype=float)
     n = table["lines"].to_numpy(dtype=float)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analytics.denials.learned import LearnedRisk, fit_learned_risk, history_frame
 
-__all__ = ["WORKLIST_COLUMNS", "worklist", "worklist_summary", "visit_numbers"]
+__all__ = ["WORKLIST_COLUMNS", "worklist", "worklist_page", "worklist_summary", "visit_numbers"]
 
 #: Columns of :func:`worklist`, in order.
 WORKLIST_COLUMNS = (
@@ -205,10 +205,11 @@ def worklist(history: Any, risk: LearnedRisk | None = None, *, frame: pd.DataFra
                         lambda v: f"{v:,.0f}" if np.isfinite(v) else "").to_numpy(dtype=object)
                     + "-day limit, and not billed yet", edit)
     rule = np.isin(disposition, ["denied", "not_billed"])
-    p = np.where(rule, 1.0, risk.predict_proba(scoring).to_numpy())[rows]
+    scored = risk.scored(scoring, top=2)  # chance and reasons from one reading of the features
+    p = np.where(rule, 1.0, scored["p_deny"].to_numpy())[rows]
     words = risk.basis_words(frame.iloc[rows])
     edit = edit[rows]
-    reasons = risk.reasons(scoring, top=2).iloc[rows]
+    reasons = scored.iloc[rows]
     r1 = np.where(rule[rows], edit, reasons["reason_1"].to_numpy(dtype=object))
     r2 = np.where(rule[rows], "", reasons["reason_2"].to_numpy(dtype=object))
     value, value_basis = _value_at_stake(frame, rows)
@@ -252,3 +253,43 @@ def worklist_summary(lines: pd.DataFrame) -> pd.DataFrame:
     g["dollars_at_risk"] = g["dollars_at_risk"].round(2)
     return g.sort_values(["dollars_at_risk", "payer_id", "status"], ascending=[False, True, True],
                          kind="stable")[cols].reset_index(drop=True)
+
+
+def worklist_page(lines: pd.DataFrame, *, rows: int = 25) -> pd.DataFrame:
+    """The first ``rows`` lines of :func:`worklist` as a printed page shows them.
+
+    Ten columns that fit a portrait page: ``line`` (the claim line id), ``status`` in short
+    (not billed / no 835 yet), ``service_date`` as a date, ``payer``, ``code`` (the code and
+    its modifiers), ``p_deny`` and ``dollars_at_risk`` (numbers, for the page's percent and
+    money formats), ``expected`` (what the line should bring in), ``why`` (the two main
+    reasons joined) and ``check``. A page cuts the texts short
+    (:func:`analytics.plots.shorten`); the whole list, with the full texts, is the saved
+    ``worklist.csv``.
+
+    Examples
+    --------
+    >>> w = pd.DataFrame({"claim_id": ["C1"], "line_id": ["C1-1"], "status": [NOT_BILLED],
+    ...     "service_date": pd.to_datetime(["2026-01-12"]), "payer": ["Gold PPO"], "cpt": ["97124"],
+    ...     "modifiers": ["GP,59"], "p_deny": [0.25], "value": [98.33], "dollars_at_risk": [24.58],
+    ...     "reason_1": ["first reason"], "reason_2": [""], "check": ["bill within 20 days"]})
+    >>> worklist_page(w).iloc[0].astype(str).tolist()
+    ['C1-1', 'not billed', '2026-01-12', 'Gold PPO', '97124 GP,59', '0.25', '98.33', '24.58', 'first reason', 'bill within 20 days']
+    """
+    top = lines.head(rows)
+    status = top["status"].astype(str).map({NOT_BILLED: "not billed", NO_ANSWER: "no 835 yet"})
+    mods = top["modifiers"].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    code = top["cpt"].astype(str).to_numpy(dtype=object)
+    reasons = _joined([top["reason_1"].fillna("").astype(str).to_numpy(dtype=object),
+                       top["reason_2"].fillna("").astype(str).to_numpy(dtype=object)])
+    return pd.DataFrame({
+        "line": top["line_id"].astype(str).to_numpy(),
+        "status": status.fillna(top["status"].astype(str)).to_numpy(dtype=object),
+        "service_date": pd.to_datetime(top["service_date"]).dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+        "payer": top["payer"].astype(str).to_numpy(),
+        "code": np.where(mods != "", code + " " + mods, code),
+        "p_deny": top["p_deny"].to_numpy(dtype=float),
+        "expected": top["value"].to_numpy(dtype=float),
+        "dollars_at_risk": top["dollars_at_risk"].to_numpy(dtype=float),
+        "why": reasons,
+        "check": top["check"].fillna("").astype(str).to_numpy(dtype=object),
+    })
