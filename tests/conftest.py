@@ -360,7 +360,6 @@ SLOW: dict[str, frozenset[str]] = {
 
 #: Docstring examples in ``analytics`` that fail today (module: example name), marked xfail.
 KNOWN_DOCTEST_FAILURES: frozenset[str] = frozenset({
-    "analytics.denials.learned.calibration_table",  # counts print as floats (100.0), not ints
 })
 
 

@@ -170,8 +170,8 @@ def calibration_table(p: np.ndarray, y: np.ndarray, *, bins: int = 10, min_lines
     Examples
     --------
     >>> t = calibration_table(np.r_[np.full(100, 0.1), np.full(100, 0.5)], np.r_[np.arange(100) < 10, np.arange(100) < 50])
-    >>> t[["lines", "denied", "observed_rate"]].values.tolist()
-    [[100, 10, 0.1], [100, 50, 0.5]]
+    >>> t[["lines", "denied"]].values.tolist(), t["observed_rate"].tolist()
+    ([[100, 10], [100, 50]], [0.1, 0.5])
     """
     from scipy import stats
 
