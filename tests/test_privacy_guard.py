@@ -150,3 +150,25 @@ def test_names_inside_ids_are_taken_out(ids):
     key = PracticeKey(bytes(32), "test")
     keyed = mask_names_in_ids(claims, ids, key=key)
     assert keyed[0] == "ID-" + pseudonym("SMITH-JOHN-0423", key) and keyed[2] == "C000123"
+
+
+def test_identifiers_come_from_the_export_the_mapping_names(tmp_path):
+    """The guard finds the export the way every command does (:func:`analytics.practice.locate_practice`):
+    one named in mapping.yaml, not only ``service_lines.*``; 835s under any file name."""
+    import shutil
+    from pathlib import Path
+
+    from analytics.privacy import identifiers_from_folder
+
+    pd.DataFrame({"Patient Name": ["Ostraviak, Quillon"], "Account #": ["884213"], "Date of Service": ["03/02/2026"],
+                  "CPT": ["97140"], "Minutes": ["30"], "Charge": ["$90.00"], "Primary Insurance": ["Medicare"]}
+                 ).to_csv(tmp_path / "charges.csv", index=False)
+    (tmp_path / "practice.yaml").write_text("name: Test practice\n")
+    (tmp_path / "mapping.yaml").write_text('export: "charges.csv"\n')
+    (tmp_path / "remittances").mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "x12-835" / "synthetic_835_massage.edi",
+                tmp_path / "remittances" / "era_0301.txt")
+    found = identifiers_from_folder(tmp_path)
+    assert any("OSTRAVIAK" in str(n).upper() for n in found.names)
+    assert "884213" in found.ids
+    assert len(found.ids) > 1, "the 835's member ids are collected from a .txt file"

@@ -29,7 +29,7 @@ from analytics.privacy.headers import (
 )
 
 __all__ = ["Identifiers", "identifiers_from_export", "identifiers_from_835", "identifiers_from_folder",
-           "read_raw_export", "totals_rows", "name_words", "is_totals_label", "normalise_phrase", "EXPORT_NAMES", "MIN_ID"]
+           "read_raw_export", "totals_rows", "name_words", "is_totals_label", "normalise_phrase", "EXPORT_NAMES", "MIN_ID", "practice_inputs"]
 
 #: File names a practice folder's export may have, in the order they are looked for.
 EXPORT_NAMES = ("service_lines.csv", "service_lines.parquet", "service_lines.xlsx", "service_lines.tsv",
@@ -289,17 +289,13 @@ def identifiers_from_folder(data: str | Path) -> Identifiers:
 
     data = Path(data)
     found = Identifiers()
-    mapping = _yaml(data / "mapping.yaml", yaml)
-    practice = _yaml(data / "practice.yaml", yaml)
-    named = practice.get("export") if isinstance(practice, Mapping) else None
-    export = data / str(named) if named and (data / str(named)).is_file() else next(
-        (data / f for f in EXPORT_NAMES if (data / f).exists()), None)
-    if export is not None and export.exists():
+    export, remittances, mapping_file = practice_inputs(data)
+    mapping = _yaml(mapping_file, yaml) if mapping_file is not None else None
+    if export is not None:
         found = found | identifiers_from_export(export, mapping=mapping if isinstance(mapping, Mapping) else None,
                                                 sheet=mapping.get("sheet") if isinstance(mapping, Mapping) else None)
-    remit = data / "remittances"
-    if remit.is_dir():
-        found = found | identifiers_from_835(sorted(p for p in remit.rglob("*") if p.is_file()))
+    if remittances:
+        found = found | identifiers_from_835(remittances)
     payers = _yaml(data / "payers.yaml", yaml)
     if isinstance(payers, Mapping):
         table = payers.get("payers", payers)
@@ -310,9 +306,31 @@ def identifiers_from_folder(data: str | Path) -> Identifiers:
                     found.add_protected([spec.get("name") or ""])
                     aliases = spec.get("aliases") or []
                     found.add_protected(aliases if isinstance(aliases, list) else [aliases])
+    practice = _yaml(data / "practice.yaml", yaml)
     if isinstance(practice, Mapping):
         found.add_protected([practice.get("practice") or "", practice.get("name") or ""])
     return found
+
+
+def practice_inputs(folder: str | Path) -> tuple[Path | None, list[Path], Path | None]:
+    """The export, the 835s and the mapping file of a practice folder, found the way every command
+    finds them (:func:`analytics.practice.locate_practice`: an export named in practice.yaml or
+    mapping.yaml, 835s under any name). A folder that locator refuses (no export, two exports)
+    gives what stands there under the usual names, so the guard still collects what it can.
+    """
+    from analytics.exceptions import InputError
+    from analytics.practice import locate_practice
+
+    folder = Path(folder)
+    try:
+        files = locate_practice(folder, require_payers=False)
+        return files.export, sorted(files.remittances), files.mapping
+    except InputError:
+        export = next((folder / f for f in EXPORT_NAMES if (folder / f).is_file()), None)
+        remit = folder / "remittances"
+        remittances = sorted(p for p in remit.rglob("*") if p.is_file()) if remit.is_dir() else []
+        mapping = folder / "mapping.yaml"
+        return export, remittances, mapping if mapping.is_file() else None
 
 
 def _yaml(path: Path, yaml: Any) -> Any:

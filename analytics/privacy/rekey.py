@@ -23,7 +23,7 @@ import pandas as pd
 
 from analytics._files import csv_text
 from analytics.exceptions import PrivacyError
-from analytics.privacy.identifiers import EXPORT_NAMES, read_raw_export
+from analytics.privacy.identifiers import practice_inputs, read_raw_export
 from analytics.privacy.keys import KEY_FILE, PracticeKey, practice_key, write_key_file
 from analytics.privacy.pseudonyms import (
     KEY_FINGERPRINT_KEY,
@@ -182,12 +182,12 @@ def rekey_practice(folder: str | Path, tables: Sequence[str | Path], *, export: 
     """
     folder = Path(folder)
     old = practice_key(folder)
-    export_path = Path(export) if export is not None else next(
-        (folder / n for n in EXPORT_NAMES if (folder / n).exists()), None)
-    remit_dir = Path(remittances) if remittances is not None else folder / "remittances"
-    remit_files = sorted(p for p in remit_dir.rglob("*") if p.is_file()) if remit_dir.is_dir() else []
-    mapping_file = folder / "mapping.yaml"
-    ids = raw_ids(export_path, remit_files, mapping_file if mapping_file.is_file() else None)
+    found_export, found_remits, mapping_file = practice_inputs(folder)
+    export_path = Path(export) if export is not None else found_export
+    remit_dir = Path(remittances) if remittances is not None else None
+    remit_files = (sorted(p for p in remit_dir.rglob("*") if p.is_file()) if remit_dir.is_dir() else []) \
+        if remit_dir is not None else found_remits
+    ids = raw_ids(export_path, remit_files, mapping_file)
     new = PracticeKey(secrets.token_bytes(32), str(folder / KEY_FILE))
     values = sorted(ids)
     mapping = dict(zip(pseudonyms(values, old), pseudonyms(values, new), strict=True))
