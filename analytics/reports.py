@@ -762,10 +762,6 @@ def _report_parameters(name: str, declared: Mapping[str, Parameter], common: Map
     """One notebook's parameters: the run's, converted to the types the notebook declares."""
     params = {k: _coerce(declared[k], v, name) for k, v in {**common, **given}.items() if k in declared}
     params["data_dir"] = str(data)
-    # widget explorers need a live kernel; in a batch run they can stall the kernel
-    # (jupyter/nbclient#312), so a report shows the static tables instead
-    if "show_explorer" in declared and "show_explorer" not in given:
-        params["show_explorer"] = False
     if "compare" in declared:
         params["compare"] = compare
     return params
