@@ -65,7 +65,9 @@ __all__ = [
     "default_cache_dir",
     "entries",
     "file_digest",
+    "process_alive",
     "toolkit_digest",
+    "write_private",
 ]
 
 #: Environment variable naming the cache folder (the report runner passes it to its notebooks).
@@ -136,7 +138,7 @@ def toolkit_digest() -> str:
     return f"{__version__}+{h.hexdigest()[:16]}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -286,7 +288,7 @@ class HistoryCache:
                 buf = io.BytesIO()
                 frame.to_parquet(buf, engine="pyarrow")
                 data = buf.getvalue()
-                _write_private(tmp / f"{name}.parquet", data)
+                write_private(tmp / f"{name}.parquet", data)
                 specs[name] = {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(frame)}
             meta = {
                 "format": _FORMAT, "key": self.key, "toolkit": toolkit_digest(), "tables": specs,
@@ -295,7 +297,7 @@ class HistoryCache:
                 "inputs": [list(x) for x in self.inputs], "written": _dt.datetime.now().isoformat(timespec="seconds"),
             }
             meta["mac"] = self._mac(meta)
-            _write_private(tmp / "entry.json", json.dumps(meta, indent=1).encode())
+            write_private(tmp / "entry.json", json.dumps(meta, indent=1).encode())
             try:
                 os.rename(tmp, self.path)
             except OSError:  # published meanwhile by another run
@@ -315,7 +317,7 @@ class HistoryCache:
         """Remove temporary folders of runs no longer alive and the least recently used entries."""
         for p in self.folder.glob(f"{_TMP}*"):
             pid = p.name[len(_TMP):].split("-", 1)[0]
-            if not pid.isdigit() or not _alive(int(pid)):
+            if not pid.isdigit() or not process_alive(int(pid)):
                 shutil.rmtree(p, ignore_errors=True)
         entries = []
         for p in self.folder.glob(f"{_PREFIX}*"):
@@ -328,7 +330,7 @@ class HistoryCache:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)

@@ -64,6 +64,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -313,6 +314,8 @@ class ReportResult:
     title: str = ""
     #: Every file of this report published (page, PDF, notebook, tables, charts) -> sha256.
     published: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The executed notebook came from an earlier run with the same inputs (:mod:`analytics.page_cache`).
+    cached: bool = False
 
     def as_dict(self, root: Path) -> dict[str, Any]:
         def rel(p: Path | None) -> str | None:
@@ -322,7 +325,7 @@ class ReportResult:
                 "parameters": self.parameters, "started": self.started, "finished": self.finished,
                 "seconds": round(self.seconds, 2), "error": self.error or None,
                 "failed_cell": self.failed_cell or None, "outputs": dict(self.outputs), "title": self.title,
-                "files": dict(self.published)}
+                "files": dict(self.published), "cached": self.cached}
 
 
 @dataclasses.dataclass
@@ -396,6 +399,9 @@ def _locked(path: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------
 
 
+_EXPORTERS = threading.local()
+
+
 def export_html(notebook: str | os.PathLike[str], *, title: str | None = None, footer: Footer | None = None) -> str:
     """The executed notebook as an HTML page without code, laid out for print.
 
@@ -415,7 +421,10 @@ def export_html(notebook: str | os.PathLike[str], *, title: str | None = None, f
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             cell["id"] = "injected-parameters"  # papermill draws a random id; the page keeps a fixed one
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = getattr(_EXPORTERS, "html", None)
+    if exporter is None:  # one per thread: building one compiles its templates again
+        exporter = _EXPORTERS.html = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                                                  exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or Path(notebook).stem}})
     return _REMOTE_SCRIPT.sub("", body).replace("</head>", page_css(footer) + "</head>", 1)
 
@@ -555,16 +564,20 @@ def _closing_thread_loop() -> Iterator[None]:
             asyncio.set_event_loop(None)
 
 
-def _run_one(name: str, source: Path, params: dict[str, Any], run_dir: Path, *, kernel_name: str,
-             progress: bool, timeout: float | None, env: Mapping[str, str]) -> ReportResult:
+def _run_one(name: str, source: Path, params: dict[str, Any], *, run_dir: Path, kernel_name: str,
+             progress: bool, timeout: float | None, env: Mapping[str, str], kept: Callable[..., bool]) -> ReportResult:
+    result = ReportResult(name=name, parameters=params, notebook=run_dir / f"{name}.ipynb", started=_now())
+    t0 = time.perf_counter()
+    if kept(result.notebook, run_dir / name):  # the same inputs, parameters and code ran before
+        result.status, result.cached = "ok", True
+        result.seconds, result.finished = time.perf_counter() - t0, _now()
+        return result
     import papermill
 
     from analytics.plots import OUTPUT_ENV
 
-    result = ReportResult(name=name, parameters=params, notebook=run_dir / f"{name}.ipynb", started=_now())
     # absolute: the kernel runs in run_dir, so a relative path would be taken from there
     kernel_env = {**os.environ, **env, OUTPUT_ENV: str((run_dir / name).resolve())}
-    t0 = time.perf_counter()
     try:
         # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a cron
         # mail; what a cell does wrong is in the executed notebook.
@@ -689,12 +702,7 @@ def run_reports(
     # the manifest names the pseudonym key by its fingerprint, never the key; resolved before any
     # notebook runs, so a key file and ANALYTICS_PRACTICE_KEY that differ stop the run at once
     pseudonym_key = resolve_key(near=[data]).describe()
-    nb_dir = Path(notebooks_dir).absolute() if notebooks_dir is not None else _NOTEBOOKS
-    sources = {n: nb_dir / REPORTS[n] for n in names}
-    missing = [str(p) for p in sources.values() if not p.exists()]
-    if missing:
-        raise InputError(f"Report notebook(s) not found: {', '.join(missing)}. Pass --notebooks with the folder "
-                         "that holds them.")
+    sources = _sources(names, notebooks_dir)
     declared = {n: notebook_parameters(p) for n, p in sources.items()}
     given = dict(parameters or {})
     cover = _cover_parameters(given, names, pack=pack, compare=compare)
@@ -721,11 +729,13 @@ def run_reports(
         # absolute: notebooks run in threads, and papermill's path handling is shared by them
         span, folder, run_dir = _run_folders(Path(out_dir).absolute(), {**common, **given}, today, run_id)
         per_report = {n: _report_parameters(n, declared[n], common, given, data, compare) for n in names}
+        pages = _page_cache(cache, data, temporary)
+        keys = {n: pages.key(sources[n], per_report[n], kernel_name) if pages else "" for n in names}
         tick, show_progress = _progress_hooks(progress, len(names))
         results = []
-        running = {n: kernels.submit(_run_one, n, sources[n], per_report[n], run_dir, kernel_name=kernel_name,
-                                     progress=show_progress, timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache)})
-                   for n in names}
+        run = functools.partial(_run_one, run_dir=run_dir, kernel_name=kernel_name, progress=show_progress,
+                                timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache)})
+        running = {n: kernels.submit(run, n, sources[n], per_report[n], kept=_kept(pages, keys[n])) for n in names}
         for n in names:
             r = running[n].result()
             # the manifest records every parameter the notebook ran with, defaults included
@@ -734,6 +744,8 @@ def run_reports(
                 default = declared[n].get("title")
                 title = per_report[n].get("title") or (default.default if default else None)
                 _finish(r, run_dir, folder, pdf=pdf, guard=guarding.result(), title=title, date=today)
+                if pages and r.status == "ok" and not r.cached:  # only a page the privacy guard passed
+                    pages.keep(keys[n], r.notebook, run_dir / n)
             else:
                 _guard_failed(r, run_dir, guarding.result())
             results.append(r)
@@ -778,6 +790,34 @@ def _report_cache(cache_dir: str | os.PathLike[str] | None, no_cache: bool) -> t
     if no_cache or cache_disabled():
         return Path(tempfile.mkdtemp(prefix="analytics-report-")), True
     return (Path(cache_dir) if cache_dir is not None else default_cache_dir()), False
+
+
+def _sources(names: Sequence[str], notebooks_dir: str | os.PathLike[str] | None) -> dict[str, Path]:
+    """Each report's notebook, from ``--notebooks`` or the notebooks beside the package."""
+    nb_dir = Path(notebooks_dir).absolute() if notebooks_dir is not None else _NOTEBOOKS
+    sources = {n: nb_dir / REPORTS[n] for n in names}
+    missing = [str(p) for p in sources.values() if not p.exists()]
+    if missing:
+        raise InputError(f"Report notebook(s) not found: {', '.join(missing)}. Pass --notebooks with the folder "
+                         "that holds them.")
+    return sources
+
+
+def _kept(pages: Any, key: str) -> Callable[[Path, Path], bool]:
+    """Restores a report's executed notebook from an earlier run, if there is one to reuse."""
+    return functools.partial(pages.restore, key) if pages else (lambda notebook, saved: False)
+
+
+def _page_cache(cache: Path, data: Path, temporary: bool) -> Any:
+    """Executed notebooks of earlier runs (:mod:`analytics.page_cache`); none without the cache."""
+    if temporary:
+        return None
+    from analytics.page_cache import PageCache
+
+    try:
+        return PageCache.for_practice(cache, data)
+    except InputError:  # a folder without an export (a scenarios page alone): nothing to key it by
+        return None
 
 
 def _kernel_pool(reports: int, workers: int | None) -> ThreadPoolExecutor:
@@ -1161,7 +1201,8 @@ def _merge_manifest(folder: Path, run: Mapping[str, Any]) -> None:
 def _echo(r: ReportResult) -> None:
     if r.status == "ok":
         extra = f", {r.pdf}" if r.pdf else ""
-        print(f"{r.name}: ok in {r.seconds:.1f} s -> {r.html}{extra}")
+        how = "unchanged since an earlier run, notebook reused" if r.cached else f"ok in {r.seconds:.1f} s"
+        print(f"{r.name}: {how} -> {r.html}{extra}")
     else:
         if r.status == "privacy":
             print(f"{r.name}: refused by the privacy guard: {r.error}.", file=sys.stderr)

@@ -218,6 +218,9 @@ def test_pages_tables_and_charts_are_byte_identical_cached_or_not_serial_or_para
     }
     assert all(r.ok for r in runs.values()), {k: [f.error for f in r.failed] for k, r in runs.items()}
     assert len(cache.entries(store)) == 1  # the warm run and its notebooks read the cold run's entry
+    # the warm run reuses the cold run's executed notebooks (analytics.page_cache); the others run them
+    assert [r.cached for r in runs["warm"].reports] == [True] * len(runs["warm"].reports)
+    assert not any(r.cached for k in ("cold", "serial") for r in runs[k].reports)
     cold = _outputs(runs["cold"])
     assert any(k.endswith(".html") for k in cold) and any(k.endswith(".png") for k in cold)
     assert _outputs(runs["warm"]) == cold
