@@ -22,15 +22,17 @@ The value-level checks here are vectorised and reusable on their own:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
-from pandera.typing import Series
 
 from analytics.icd10cm import code_problem, fiscal_years
+
+if TYPE_CHECKING:
+    from analytics.line_schema import ServiceLineSchema
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -146,14 +148,14 @@ CPT_PATTERN = r"\d{5}|\d{4}[FTUM]|[A-Z]\d{4}"
 # Whitespace is spelled out: pandas runs \s through Python's re, the rest through Arrow.
 _MODIFIER_SEPARATORS = r"[ \t\r\n,;:|]+"
 _DX_SEPARATORS = r"[ \t\r\n,;|]+"
-_CANONICAL_MODIFIERS = r"(?:[A-Z0-9]{2}(?:,[A-Z0-9]{2}){0,3})?"
+CANONICAL_MODIFIERS_PATTERN = r"(?:[A-Z0-9]{2}(?:,[A-Z0-9]{2}){0,3})?"
 # A claim line carries at most four modifiers (CMS-1500 item 24D; 837P SV101-3..6).
 _MAX_MODIFIERS = 4
 
 # ICD-10-CM shape: letter, digit, letter or digit, then optionally a dot and 1-4 more.
 _ICD10CM_DOTTED = r"[A-Z]\d[A-Z0-9](?:\.[A-Z0-9]{1,4})?"
 _ICD10CM_BARE = r"[A-Z]\d[A-Z0-9]{1,5}"
-_CANONICAL_DX = f"(?:{_ICD10CM_DOTTED}(?:,{_ICD10CM_DOTTED})*)?"
+CANONICAL_DX_PATTERN = f"(?:{_ICD10CM_DOTTED}(?:,{_ICD10CM_DOTTED})*)?"
 _ICD9_NUMERIC = r"\d{3}(?:\.\d{1,2})?"
 # ICD-10-PCS: seven characters from digits and letters other than I and O.
 _ICD10PCS = r"[0-9A-HJ-NP-Z]{7}"
@@ -511,70 +513,11 @@ def normalise_provider_type(
     return clean.map(table).fillna(clean).astype("str").rename(provider_type.name)
 
 
-class ServiceLineSchema(pa.DataFrameModel):
-    """Contract of the canonical service-line table (one row per billed line).
+def __getattr__(name: str) -> object:
+    # The pandera model is built on first use: importing pandera costs about half a second,
+    # which every report kernel would pay for a contract only tests and ``validate`` use.
+    if name == "ServiceLineSchema":
+        from analytics.line_schema import ServiceLineSchema
 
-    Required columns must be present; optional ones may be absent from a frame built by
-    hand, and :func:`analytics.intake.read_service_lines` always provides all of them.
-    Extra columns are allowed and kept. Text columns hold ``""`` rather than NaN.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> lines = pd.DataFrame({
-    ...     "patient_id": ["p1"], "service_date": [pd.Timestamp("2025-03-04")],
-    ...     "provider_id": ["t1"], "provider_type": ["lmt"], "payer_id": ["aetna"],
-    ...     "cpt": ["97140"], "charge": [95.0]})
-    >>> ServiceLineSchema.validate(lines).shape
-    (1, 7)
-    """
-
-    line_id: Series[str] | None = pa.Field(unique=True)
-    claim_id: Series[str] | None
-    visit_id: Series[str] | None
-    patient_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    service_date: Series[pd.Timestamp]
-    provider_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    provider_type: Series[str] = pa.Field(isin=list(PROVIDER_TYPES))
-    payer_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    cpt: Series[str] = pa.Field(str_matches=f"^(?:{CPT_PATTERN})$")
-    minutes: Series[float] | None = pa.Field(ge=0, nullable=True)
-    modifiers: Series[str] | None = pa.Field(str_matches=f"^{_CANONICAL_MODIFIERS}$")
-    dx_codes: Series[str] | None = pa.Field(str_matches=f"^{_CANONICAL_DX}$")
-    charge: Series[float] = pa.Field(ge=0)
-    units_billed: Series[pd.Int64Dtype] | None = pa.Field(ge=0, nullable=True)
-    body_region: Series[str] | None
-    prescription_on_file: Series[pd.BooleanDtype] | None = pa.Field(nullable=True)
-    submission_date: Series[pd.Timestamp] | None = pa.Field(nullable=True)
-    place_of_service: Series[str] | None = pa.Field(str_matches=r"^\d{2}$")
-    rendering_npi: Series[str] | None
-    referring_npi: Series[str] | None
-
-    class Config:
-        coerce = True
-        strict = False
-
-    @pa.check("minutes", "charge", name="finite")
-    @classmethod
-    def _finite(cls, values: Series[float]) -> Series[bool]:
-        return values.isna() | np.isfinite(values)
-
-    @pa.dataframe_check(name="icd10cm")
-    @classmethod
-    def _icd10cm(cls, lines: pd.DataFrame) -> Series[bool]:
-        if "dx_codes" not in lines:
-            return pd.Series(True, index=lines.index)
-        bad_rows = dx_list_problems(lines["dx_codes"], lines.get("service_date"))[0]
-        return pd.Series(~np.isin(np.arange(len(lines)), bad_rows), index=lines.index)
-
-    @pa.check("rendering_npi", "referring_npi", name="npi")
-    @classmethod
-    def _npi(cls, npi: Series[str]) -> Series[bool]:
-        return (npi == "") | valid_npi(npi)
-
-    @pa.dataframe_check(name="submission_not_before_service")
-    @classmethod
-    def _submission_after_service(cls, lines: pd.DataFrame) -> Series[bool]:
-        if "submission_date" not in lines:
-            return pd.Series(True, index=lines.index)
-        return lines["submission_date"].isna() | (lines["submission_date"] >= lines["service_date"])
+        return ServiceLineSchema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
