@@ -759,6 +759,23 @@ def test_sniff_reads_a_column_from_its_cells_when_the_header_says_nothing(tmp_pa
     assert any("patient_id" in q for q in layout.questions)  # no column found for it
 
 
+@pytest.mark.parametrize("header", ["Script?", "Script on file", "Has Rx", "Dr. Script", "Physician Order",
+                                    "MD order on file", "Doctor's order"])
+def test_a_prescription_column_is_proposed_under_the_names_practices_give_it(tmp_path, header):
+    """Practice software calls the physician's order for massage a script, an Rx or an order;
+    the Y/N column is read as prescription_on_file, not listed as unused."""
+    from analytics.intake import sniff_export
+
+    frame = pd.DataFrame({"Patient ID": ["P1", "P2"], "DOS": ["2026-03-02", "2026-03-03"],
+                          "Provider": ["t1", "t1"], "Provider Type": ["lmt", "lmt"], "Payer": ["aetna", "aetna"],
+                          "CPT": ["97140", "97124"], "Charge": ["60.00", "45.00"], header: ["Y", "N"]})
+    frame.to_csv(tmp_path / "export.csv", index=False)
+    layout = sniff_export(tmp_path / "export.csv")
+    assert layout.mapping[header] == "prescription_on_file"
+    lines = read_service_lines(tmp_path / "export.csv", mapping=layout.mapping).lines
+    assert lines["prescription_on_file"].tolist() == [True, False]
+
+
 SPECIAL_HEADERS = ["Account #", "Time: In", 'Say "hi"', "- dash", "? query", "& anchor", "* star", "! bang",
                    "% pct", "@ at", "`tick`", "Café #2", "a\tb", "{brace}", "[list]", "Nº", "#lead"]
 
