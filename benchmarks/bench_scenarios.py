@@ -1,10 +1,13 @@
 """Latency of one coding-scenario comparison: one session, every alternative, six payers.
 
-Usage: python benchmarks/bench_scenarios.py [--repeat 20] [--warmup 3] [--hot-pack]
+Usage: python benchmarks/bench_scenarios.py [--repeat 20] [--warmup 3] [--hot-pack] [--thread-time]
+       [--learned-risk]
 
 The target is 20 ms or less per comparison after warm-up (the explorer redraws on every
 slider change; its whole redraw should stay under 300 ms). Prints one markdown table row with the
 median (and the fastest and slowest) of the timed runs, plus the engine's share.
+``--learned-risk`` adds the chance of denial learned from the sample practice's history, as the
+explorer passes it (the history is read once, before the timed runs).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def main() -> None:
     ap.add_argument("--hot-pack", action="store_true", help="add 97010 (doubles the alternatives)")
     ap.add_argument("--thread-time", action="store_true",
                     help="time the CPU of this thread, not the wall clock (steadier on a shared machine)")
+    ap.add_argument("--learned-risk", action="store_true",
+                    help="price with the risk learned from data/sample's history, as the explorer does")
     args = ap.parse_args()
     repeat = max(args.repeat, 5)
     warnings.simplefilter("ignore")
@@ -61,13 +66,21 @@ def main() -> None:
         prescription_on_file=True,
         deductible_remaining=0,
     )
-    result = compare(session, payers, reference=ref)
+    risk = None
+    if args.learned_risk:
+        from analytics.denials.learned import learned_risk
+        from analytics.kpis import load_history
+
+        risk = learned_risk(load_history(REPO / "data" / "sample"), validate=False)
+    result = compare(session, payers, reference=ref, risk=risk)
     n_alt, n_pay, n_lines = len(result.alternatives), len(result.payers), len(result.table)
     clock = time.thread_time if args.thread_time else time.perf_counter
-    total = _times(lambda: compare(session, payers, reference=ref), repeat, args.warmup, clock)
+    total = _times(lambda: compare(session, payers, reference=ref, risk=risk), repeat, args.warmup, clock)
     pol = _policies(payers, None, session)
     frame, _ = _scenario_lines(session, alternatives(session, reference=ref, payers=pol), pol, ref)
-    engine = _times(lambda: evaluate(frame, pol, ref), repeat, args.warmup, clock)
+    # the engine as compare runs it: each synthetic visit named by its patient id
+    engine = _times(lambda: evaluate(frame, pol, ref, visit_keys=("patient_id",), denial_model=risk),
+                    repeat, args.warmup, clock)
     med = statistics.median(total)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
@@ -82,7 +95,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     print(
-        f"| scenarios.compare (97124=30, 97140=30{', 97010' if args.hot_pack else ''}) | {n_alt} x {n_pay} | "
+        f"| scenarios.compare (97124=30, 97140=30{', 97010' if args.hot_pack else ''}"
+        f"{', learned risk' if risk is not None else ''}) | {n_alt} x {n_pay} | "
         f"{n_lines} | {med:.1f} | {min(total):.1f} | {max(total):.1f} | {statistics.median(engine):.1f} | "
         f"{'met' if med <= TARGET_MS else 'MISSED'} |"
     )

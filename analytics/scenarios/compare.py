@@ -24,9 +24,12 @@ from analytics.refdata import Reference, load_reference
 from analytics.scenarios.alternatives import Alternative, alternatives
 from analytics.scenarios.chart import plot_totals
 from analytics.scenarios.session import SAMPLE_CHARGES, Session
-from analytics.scenarios.tables import alternative_totals, line_table, scenario_lines
+from analytics.scenarios.tables import line_table_and_sums, scenario_lines, totals_of_lines
 
 __all__ = ["Comparison", "compare", "with_fee_schedule", "practice_defaults", "payer_policies"]
+
+#: The column that names a comparison's synthetic visits (see :func:`scenario_lines`).
+_VISIT_KEY = "patient_id"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,11 +240,34 @@ def practice_defaults(
     return out
 
 
+#: :func:`payer_policies` with a session's own copay or coinsurance, by the identity of the
+#: policies and the plan values: the same policy objects come back for the same inputs, so the
+#: engine's tables keyed by policy identity are built once, not on every redraw.
+_PLAN_POLICIES: dict[tuple, tuple[tuple, dict[str, PayerPolicy]]] = {}
+
+
 def payer_policies(
     payers: Mapping[str, PayerPolicy] | str | Path,
     payer_ids: Sequence[str] | None,
     session: Session,
 ) -> dict[str, PayerPolicy]:
+    """The policies compared, in order, with the session's copay and coinsurance applied.
+
+    Parameters
+    ----------
+    payers
+        Payer policies, or the path of a payers YAML.
+    payer_ids
+        Only these payers, in this order (a string is read as comma-separated ids).
+    session
+        The session whose plan state (``copay``, ``coinsurance``) overrides the policies'.
+
+    Returns
+    -------
+    dict
+        Policies by payer id. Called again with the same policy objects and plan values, it
+        returns the same (frozen) policy objects.
+    """
     pol = load_payers(payers) if isinstance(payers, (str, Path)) else dict(payers)
     if payer_ids is not None:
         if isinstance(payer_ids, str):  # "medicare,ppo_gold", e.g. from a report parameter
@@ -251,10 +277,18 @@ def payer_policies(
         raise InputError(
             "No payer to compare; pass payer policies (load_payers('data/sample/payers.yaml'))."
         )
+    plan = tuple(
+        (session.plan_value("copay", pid), session.plan_value("coinsurance", pid)) for pid in pol
+    )
+    if all(copay is None and coins is None for copay, coins in plan):
+        return pol
+    held = tuple(pol.items())
+    key = (tuple((pid, id(p)) for pid, p in held), plan)
+    hit = _PLAN_POLICIES.get(key)
+    if hit is not None and all(a is b for (_, a), (_, b) in zip(hit[0], held, strict=True)):
+        return dict(hit[1])
     out = {}
-    for pid, p in pol.items():
-        copay = session.plan_value("copay", pid)
-        coins = session.plan_value("coinsurance", pid)
+    for (pid, p), (copay, coins) in zip(held, plan, strict=True):
         if copay is not None or coins is not None:
             cs = dataclasses.replace(
                 p.cost_share,
@@ -263,7 +297,10 @@ def payer_policies(
             )
             p = dataclasses.replace(p, cost_share=cs)
         out[pid] = p
-    return out
+    if len(_PLAN_POLICIES) >= 32:
+        _PLAN_POLICIES.pop(next(iter(_PLAN_POLICIES)))
+    _PLAN_POLICIES[key] = (held, out)
+    return dict(out)
 
 
 def compare(
@@ -323,10 +360,12 @@ def compare(
     frame, meta = scenario_lines(session, alts, pol, ref)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = evaluate(frame, pol, ref, denial_model=denial_model)
+        # Every synthetic visit has its own patient id, on one date with one provider: the
+        # patient id alone names the visit, so the engine codes one column instead of three.
+        out = evaluate(frame, pol, ref, visit_keys=(_VISIT_KEY,), denial_model=denial_model)
     _reissue(caught, out)
-    table = line_table(out, meta, alts, pol)
-    totals = alternative_totals(table, alts, pol)
+    table, sums = line_table_and_sums(out, meta, alts, pol)
+    totals = totals_of_lines(sums, alts, pol)
     return Comparison(
         session=session, alternatives=tuple(alts), payers=tuple(pol), table=table, totals=totals
     )

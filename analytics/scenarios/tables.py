@@ -2,7 +2,11 @@
 
 :func:`scenario_lines` lays out every alternative x payer as its own synthetic visit for
 one pass of the rules engine; :func:`line_table` explains each priced line in words and
-:func:`alternative_totals` sums them per alternative and payer and marks the best.
+:func:`alternative_totals` sums them per alternative and payer and marks the best
+(:func:`line_table_and_sums` and :func:`totals_of_lines` do both without reading the table
+back). A comparison has a handful of lines, so each table is built as one frame, and the
+units of lines paid at the practice's charges are counted here under the CPT midpoint rule
+(:func:`midpoint_units`), not by a second pass of the engine.
 
 Sources: FACTS sec. 3 (units), sec. 4 (NCCI modifiers: 59 only when no X modifier fits).
 """
@@ -21,7 +25,14 @@ from analytics.scenarios.alternatives import Alternative
 from analytics.scenarios.catalog import code_catalog
 from analytics.scenarios.session import THERAPY_MODIFIER, Session
 
-__all__ = ["scenario_lines", "line_table", "alternative_totals"]
+__all__ = [
+    "scenario_lines",
+    "line_table",
+    "line_table_and_sums",
+    "alternative_totals",
+    "totals_of_lines",
+    "midpoint_units",
+]
 
 _MODIFIER_PENALTY = {"": 0, "XS": 1, "XE": 1, "59": 2, "XU": 3}
 
@@ -62,10 +73,28 @@ _TABLE_COLUMNS = [
 ]
 
 
+#: The dtype pandas gives a column of Python strings (``str`` in pandas 3).
+_TEXT = pd.Series(np.array([""], dtype=object)).dtype
+
+
+def _text_array(values: np.ndarray):
+    """An object array of strings in the dtype pandas would infer for it, without the
+    inference (other values are left to pandas)."""
+    if all(type(v) is str for v in values):
+        return pd.array(values, dtype=_TEXT)
+    return values
+
+
 def scenario_lines(
     session: Session, alts: Sequence[Alternative], pol: Mapping[str, PayerPolicy], ref: Reference
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Service lines for every alternative x payer, each pair its own synthetic visit."""
+    """Service lines for every alternative x payer, each pair its own synthetic visit.
+
+    The frame's column labels are a plain object index rather than pandas' default text
+    index: the rules engine adds some forty columns one at a time, and every insertion into
+    a text index re-encodes it, about a seventh of the engine's time on a handful of lines.
+    The values, and so every figure and dtype of the evaluated lines, are the same.
+    """
     payer_ids = list(pol)
     n_pay = len(payer_ids)
     spans = np.cumsum([0] + [len(a.codes) for a in alts])
@@ -110,29 +139,37 @@ def scenario_lines(
         return np.array([np.nan if v is None else float(v) for v in vals], dtype=float)[payer_idx]
 
     fee = np.array([session.charges.get(c, np.nan) for c in code], dtype=float)
-    frame = pd.DataFrame(
-        {
-            "patient_id": (alt_idx * n_pay + payer_idx).astype(np.int64),
-            "service_date": pd.Timestamp(session.service_date),
-            "provider_id": session.rendering_npi or "rendering",
-            "provider_type": session.provider_type,
-            "payer_id": np.array(payer_ids, dtype=object)[payer_idx],
-            "cpt": code,
-            "minutes": minutes,
-            "modifiers": mods,
-            "prescription_on_file": session.prescription_on_file,
-            "prior_auth": session.prior_auth,
-            "visits_before": per_payer("visits_used", 0.0),
-            "deductible_remaining": per_payer("deductible_remaining", None),
-            "therapy_allowed_before": float(session.therapy_allowed_before),
-            "charge": np.full(n, np.nan),
-            "dx_codes": ",".join(session.dx_codes),
-        }
-    )
     # The practice's charge is per unit, so payers paid at charges need the units first
-    # (the same engine count evaluate makes).
+    # (the same count evaluate makes).
+    charge = np.full(n, np.nan)
     by_charges = np.array([p.fee.basis == "charges" for p in pays], dtype=bool)[payer_idx]
+    units = None
     if by_charges.any():
+        is_ama = np.array([p.unit_method == "ama" for p in pays], dtype=bool)[payer_idx]
+        timed = np.array([catalog[c][0] for c in code], dtype=bool)
+        units = midpoint_units(minutes[by_charges], timed[by_charges], is_ama[by_charges])
+        if units is not None:
+            charge[by_charges] = fee[by_charges] * units
+    data = {
+        "patient_id": (alt_idx * n_pay + payer_idx).astype(np.int64),
+        "service_date": pd.Timestamp(session.service_date),
+        "provider_id": _text_array(np.full(n, session.rendering_npi or "rendering", dtype=object)),
+        "provider_type": _text_array(np.full(n, session.provider_type, dtype=object)),
+        "payer_id": _text_array(np.array(payer_ids, dtype=object)[payer_idx]),
+        "cpt": _text_array(code),
+        "minutes": minutes,
+        "modifiers": _text_array(mods),
+        "prescription_on_file": session.prescription_on_file,
+        "prior_auth": session.prior_auth,
+        "visits_before": per_payer("visits_used", 0.0),
+        "deductible_remaining": per_payer("deductible_remaining", None),
+        "therapy_allowed_before": float(session.therapy_allowed_before),
+        "charge": charge,
+        "dx_codes": _text_array(np.full(n, ",".join(session.dx_codes), dtype=object)),
+    }
+    frame = pd.DataFrame(data, copy=False)
+    frame.columns = pd.Index(list(data), dtype=object)
+    if by_charges.any() and units is None:  # the 8-minute rule: the engine's own count
         from analytics.units import compute_units
 
         sub = frame[by_charges]
@@ -141,7 +178,9 @@ def scenario_lines(
             index=sub.index,
         )
         units = compute_units(sub, method, reference=ref)["units"].to_numpy(dtype=float)
-        frame.loc[by_charges, "charge"] = fee[by_charges] * units
+        charge = charge.copy()
+        charge[by_charges] = fee[by_charges] * units
+        frame["charge"] = charge
     meta = {
         "alt": alt_idx,
         "payer": payer_idx,
@@ -154,19 +193,99 @@ def scenario_lines(
     return frame, meta
 
 
+def midpoint_units(minutes: np.ndarray, timed: np.ndarray, is_ama: np.ndarray) -> np.ndarray | None:
+    """Units of a session's lines under the CPT midpoint rule, as the engine counts them.
+
+    Each code is counted on its own, ``(m + 7) // 15`` units for its minutes (a unit once
+    more than half of it, 8 minutes, has passed; :mod:`analytics.units`), and an untimed code
+    is one unit. A session lists each code once, so each synthetic visit of a comparison has
+    one line per code and no leftover minutes to share out. ``None`` when a line is counted by
+    the 8-minute rule (``is_ama`` False: it shares the visit's total among the codes) or a
+    timed line has no minutes: :func:`analytics.units.compute_units` counts (or rejects) those.
+
+    Examples
+    --------
+    >>> midpoint_units(np.array([7.0, 8.0, 22.0, 23.0, np.nan]),
+    ...                np.array([True, True, True, True, False]), np.ones(5, dtype=bool)).tolist()
+    [0.0, 1.0, 1.0, 2.0, 1.0]
+    """
+    if not is_ama.all() or np.isnan(minutes[timed]).any():
+        return None
+    m = np.nan_to_num(minutes).astype(np.int64)
+    return np.where(timed, (m + 7) // 15, 1).astype(float)
+
+
+#: Texts of numbers already formatted, by format and the number's bit pattern (so -0.0 keeps
+#: its sign); a comparison's amounts repeat from one redraw to the next.
+_FORMATTED: dict[str, dict[int, str]] = {}
+
+
+def _formatted(x: np.ndarray, spec: str) -> np.ndarray:
+    """``format(v, spec)`` of every value, as an object array."""
+    a = np.ascontiguousarray(x, dtype=float)
+    known = _FORMATTED.setdefault(spec, {})
+    if len(known) > 10_000:
+        known.clear()
+    out = []
+    for bits, v in zip(a.view(np.int64).tolist(), a.tolist(), strict=True):
+        text = known.get(bits)
+        if text is None:
+            text = known[bits] = format(v, spec)
+        out.append(text)
+    return np.array(out, dtype=object)
+
+
 def _money(x: np.ndarray) -> np.ndarray:
-    return np.array([f"${v:,.2f}" for v in np.nan_to_num(np.asarray(x, dtype=float))], dtype=object)
+    return "$" + _formatted(np.nan_to_num(np.asarray(x, dtype=float)), ",.2f")
 
 
 def _text(col: pd.Series) -> np.ndarray:
     """A column as an object array of ``str`` (``col.astype(str)``), per category when it is
     a categorical of text with no missing value."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()
-        cats = col.cat.categories.to_numpy(dtype=object)
+    values = col.array
+    if isinstance(values, pd.Categorical):
+        codes = values.codes
+        cats = values.categories.to_numpy(dtype=object)
         if (codes >= 0).all() and all(type(c) is str for c in cats):
             return cats[codes]
     return col.astype(str).to_numpy(dtype=object)
+
+
+def _floats(col: pd.Series) -> np.ndarray:
+    return col.to_numpy(dtype=float, na_value=np.nan)
+
+
+#: Amounts of the lines that :func:`alternative_totals` adds up per alternative and payer.
+_SUMMED = (
+    "allowed",
+    "patient_part",
+    "payer_paid",
+    "expected",
+    "expected_payer",
+    "expected_patient",
+)
+#: Amounts of the evaluated lines put in words or added up.
+_AMOUNTS = (
+    *_SUMMED,
+    "deductible_applied",
+    "copay_applied",
+    "coinsurance_applied",
+)
+#: Columns of the per-line table taken from the evaluated lines as they are (same values and
+#: dtypes); the others are derived in :func:`line_table`.
+_ENGINE_COLUMNS = frozenset(_TABLE_COLUMNS) - {
+    "alternative",
+    "payer_name",
+    "supported",
+    "missing",
+    "line",
+    "charge",
+    "disposition",
+    "documentation",
+    "explanation",
+}
+#: The evaluated columns the per-line table reads: its own and the ones it derives from.
+_LINE_INPUTS = (*sorted(_ENGINE_COLUMNS), "disposition", "charge")
 
 
 def line_table(
@@ -175,20 +294,37 @@ def line_table(
     alts: Sequence[Alternative],
     pol: Mapping[str, PayerPolicy],
 ) -> pd.DataFrame:
+    """One row per alternative x payer x line: the engine's figures and their explanation.
+
+    Built as one new frame from the evaluated columns and the derived ones (rather than
+    columns added to the evaluated lines one by one), which on a handful of lines is most of
+    the cost.
+    """
+    return line_table_and_sums(out, meta, alts, pol)[0]
+
+
+def line_table_and_sums(
+    out: pd.DataFrame,
+    meta: dict[str, np.ndarray],
+    alts: Sequence[Alternative],
+    pol: Mapping[str, PayerPolicy],
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """:func:`line_table` and the per-line arrays :func:`alternative_totals` adds up (the
+    alternative and payer of each line, its amounts, units and whether it is denied), so the
+    totals need not read them back from the table."""
     payer_ids = list(pol)
     alt = meta["alt"]
     names = [a.name for a in alts]
-    units = out["units"].to_numpy(dtype=np.int64)
-    disp = out["disposition"].astype(str).to_numpy(dtype=object)
-    allowed = out["allowed"].to_numpy(dtype=float, na_value=np.nan)
+    cols = {c: out[c] for c in _LINE_INPUTS}  # each evaluated column read once
+    units = cols["units"].to_numpy(dtype=np.int64)
+    disp = _text(cols["disposition"])
+    allowed = _floats(cols["allowed"])
+    out_charge = cols["charge"].to_numpy(dtype=float)
     charge = np.where(np.isnan(meta["fee"]), np.nan, meta["fee"] * units)
-    charge = np.where(
-        np.isfinite(out["charge"].to_numpy(dtype=float)),
-        out["charge"].to_numpy(dtype=float),
-        charge,
-    )
-    p_deny = out["p_deny"].to_numpy(dtype=float)
-    s = lambda col: _text(out[col])  # noqa: E731
+    charge = np.where(np.isfinite(out_charge), out_charge, charge)
+    p_deny = cols["p_deny"].to_numpy(dtype=float)
+    s = lambda col: _text(cols[col])  # noqa: E731
+    amount = {c: _floats(cols[c]) for c in _AMOUNTS}
 
     # why N units
     why_units = units.astype(str).astype(object) + " unit(s): " + s("units_reason")
@@ -203,40 +339,43 @@ def line_table(
         + ")",
         "",
     )
+    edit_reason = s("edit_reason")
     why_edit = np.select(
         [disp == "denied", disp == "not_billed"],
-        ["Denied" + code_txt + ": " + s("edit_reason"), "Not billed: no billable units"],
-        default="Edits: " + s("edit_reason"),
+        ["Denied" + code_txt + ": " + edit_reason, "Not billed: no billable units"],
+        default="Edits: " + edit_reason,
     )
     # why $X
-    live = np.isin(disp, ["payable", "reduced"])
+    live = (disp == "payable") | (disp == "reduced")
+    price_basis = s("price_basis")
     why_price = np.where(
         live,
         _money(allowed)
         + " allowed: "
-        + s("price_basis")
+        + price_basis
         + "; patient "
-        + _money(out["patient_part"])
+        + _money(amount["patient_part"])
         + " (deductible "
-        + _money(out["deductible_applied"])
+        + _money(amount["deductible_applied"])
         + ", copay "
-        + _money(out["copay_applied"])
+        + _money(amount["copay_applied"])
         + ", coinsurance "
-        + _money(out["coinsurance_applied"])
+        + _money(amount["coinsurance_applied"])
         + "), payer "
-        + _money(out["payer_paid"]),
-        np.where(disp == "unpriced", "No rate: " + s("price_basis"), ""),
+        + _money(amount["payer_paid"]),
+        np.where(disp == "unpriced", "No rate: " + price_basis, ""),
     )
-    pct = np.array([f"{p:.0%}" for p in p_deny], dtype=object)
+    pct = _formatted(p_deny, ".0%")
     why_risk = (
         "Chance of denial "
         + pct
         + " ("
         + s("p_deny_basis")
         + ") -> expected "
-        + _money(out["expected"])
+        + _money(amount["expected"])
     )
-    tag = np.array([str(m).split(",")[0] for m in out["modifiers"]], dtype=object)
+    modifiers = cols["modifiers"].to_numpy(dtype=object)
+    tag = np.array([str(m).split(",")[0] for m in modifiers], dtype=object)
     payer_names = np.array([pol[p].name or p for p in payer_ids], dtype=object)[meta["payer"]]
     gp_note = np.where(
         meta["gp_added"],
@@ -261,48 +400,67 @@ def line_table(
     for p in parts[1:]:
         explanation = np.where(p != "", explanation + ". " + p, explanation)
 
-    supported = np.array([a.supported for a in alts], dtype=bool)[alt]
-    missing = np.array([a.missing for a in alts], dtype=object)[alt]
-    table = out.assign(
-        alternative=pd.Categorical.from_codes(
+    derived = {
+        "alternative": pd.Categorical.from_codes(
             alt, categories=pd.Index(names, dtype=object), validate=False
         )
         if len(set(names)) == len(names)
         else np.array(names, dtype=object)[alt],
-        payer_name=payer_names,
-        supported=supported,
-        missing=missing,
-        line=meta["line"],
-        charge=to_cents(np.nan_to_num(charge, nan=0.0)) if np.isfinite(charge).all() else charge,
-        disposition=disp,
-        documentation=doc,
-        explanation=explanation.astype(object),
+        "payer_name": _text_array(payer_names),
+        "supported": np.array([a.supported for a in alts], dtype=bool)[alt],
+        "missing": _text_array(np.array([a.missing for a in alts], dtype=object)[alt]),
+        "line": meta["line"],
+        "charge": to_cents(np.nan_to_num(charge, nan=0.0)) if np.isfinite(charge).all() else charge,
+        "disposition": _text_array(disp),
+        "documentation": _text_array(doc.astype(object)),
+        "explanation": _text_array(explanation.astype(object)),
+    }
+    table = pd.DataFrame(
+        {c: cols[c].array if c in _ENGINE_COLUMNS else derived[c] for c in _TABLE_COLUMNS},
+        copy=False,
     )
-    return table[_TABLE_COLUMNS].reset_index(drop=True)
+    sums = {c: amount[c] for c in _SUMMED}
+    sums["units"] = units.astype(float)
+    sums["denied"] = (disp == "denied") | (disp == "not_billed")
+    names_of = derived["alternative"]
+    sums["alt"] = (
+        alt if isinstance(names_of, pd.Categorical) else pd.factorize(names_of)[0]
+    ).astype(np.int64)
+    sums["payer"] = np.asarray(meta["payer"], dtype=np.int64)
+    return table, sums
 
 
 def alternative_totals(
     table: pd.DataFrame, alts: Sequence[Alternative], pol: Mapping[str, PayerPolicy]
 ) -> pd.DataFrame:
+    """One row per alternative x payer: the lines' sums, what is denied and the best choice."""
+    alt_col = table["alternative"].array
+    position = {p: i for i, p in enumerate(pol)}
+    disposition = table["disposition"].to_numpy(dtype=object)
+    sums = {c: table[c].to_numpy(dtype=float) for c in (*_SUMMED, "units")}
+    sums["denied"] = (disposition == "denied") | (disposition == "not_billed")
+    sums["alt"] = (
+        alt_col.codes if isinstance(alt_col, pd.Categorical) else pd.factorize(alt_col)[0]
+    ).astype(np.int64)
+    sums["payer"] = np.array(
+        [position.get(p, -1) for p in table["payer_id"].to_numpy(dtype=object)], dtype=np.int64
+    )
+    return totals_of_lines(sums, alts, pol)
+
+
+def totals_of_lines(
+    sums: Mapping[str, np.ndarray], alts: Sequence[Alternative], pol: Mapping[str, PayerPolicy]
+) -> pd.DataFrame:
+    """:func:`alternative_totals` from the per-line arrays of :func:`line_table_and_sums`."""
     payer_ids = list(pol)
     n_alt, n_pay = len(alts), len(payer_ids)
-    alt = (
-        table["alternative"].cat.codes.to_numpy()
-        if isinstance(table["alternative"].dtype, pd.CategoricalDtype)
-        else pd.factorize(table["alternative"])[0]
-    ).astype(np.int64)
-    pay = pd.Categorical(table["payer_id"], categories=payer_ids).codes.astype(np.int64)
-    combo = alt * n_pay + pay
+    combo = sums["alt"] * n_pay + sums["payer"]
     size = n_alt * n_pay
 
     def total(col: str) -> np.ndarray:
-        return to_cents(
-            np.bincount(
-                combo, weights=np.nan_to_num(table[col].to_numpy(dtype=float)), minlength=size
-            )
-        )
+        return to_cents(np.bincount(combo, weights=np.nan_to_num(sums[col]), minlength=size))
 
-    denied = table["disposition"].isin(["denied", "not_billed"]).to_numpy()
+    denied = sums["denied"]
     a_of = np.repeat(np.arange(n_alt), n_pay)
     p_of = np.tile(np.arange(n_pay), n_alt)
     supported = np.array([a.supported for a in alts], dtype=bool)[a_of]
@@ -326,14 +484,14 @@ def alternative_totals(
             "alternative": pd.Categorical.from_codes(
                 a_of, categories=pd.Index([a.name for a in alts], dtype=object), validate=False
             ),
-            "payer_id": np.array(payer_ids, dtype=object)[p_of],
-            "payer_name": np.array([pol[p].name or p for p in payer_ids], dtype=object)[p_of],
+            "payer_id": _text_array(np.array(payer_ids, dtype=object)[p_of]),
+            "payer_name": _text_array(
+                np.array([pol[p].name or p for p in payer_ids], dtype=object)[p_of]
+            ),
             "supported": supported,
-            "missing": np.array([a.missing for a in alts], dtype=object)[a_of],
-            "codes": np.array(labels, dtype=object)[a_of],
-            "units": np.bincount(
-                combo, weights=table["units"].to_numpy(dtype=float), minlength=size
-            ).astype(np.int64),
+            "missing": _text_array(np.array([a.missing for a in alts], dtype=object)[a_of]),
+            "codes": _text_array(np.array(labels, dtype=object)[a_of]),
+            "units": np.bincount(combo, weights=sums["units"], minlength=size).astype(np.int64),
             "denied_lines": np.bincount(combo, weights=denied, minlength=size).astype(np.int64),
             "allowed": total("allowed"),
             "patient_part": total("patient_part"),
@@ -342,6 +500,9 @@ def alternative_totals(
             "expected_payer": total("expected_payer"),
             "expected_patient": total("expected_patient"),
             "best": best,
-            "documentation": np.array([a.documentation for a in alts], dtype=object)[a_of],
-        }
+            "documentation": _text_array(
+                np.array([a.documentation for a in alts], dtype=object)[a_of]
+            ),
+        },
+        copy=False,
     )
