@@ -22,6 +22,7 @@ prior, no history").
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -450,18 +451,14 @@ class LearnedRisk:
         codes = codes.ravel()
         u = pd.DataFrame({"payer_id": pv[pair // max(len(cv), 1)] if len(pair) else np.zeros(0, dtype=object),
                           "cpt": cv[pair % max(len(cv), 1)] if len(pair) else np.zeros(0, dtype=object)})
-        pc = self.counts.set_index(["payer_id", "cpt"])
-        n_pair = pc["lines"].reindex(pd.MultiIndex.from_frame(u)).fillna(0).to_numpy(dtype=np.int64)
-        k_pair = pc["denied"].reindex(pd.MultiIndex.from_frame(u)).fillna(0).to_numpy(dtype=np.int64)
-        per_payer = self.counts.groupby("payer_id")[["lines", "denied"]].sum()
-        n_pay = per_payer["lines"].reindex(u["payer_id"]).fillna(0).to_numpy(dtype=np.int64)
-        k_pay = per_payer["denied"].reindex(u["payer_id"]).fillna(0).to_numpy(dtype=np.int64)
+        by_pair, by_payer = self._history_counts
         cash = set(p for p, pol in self.payers.items() if getattr(pol, "kind", "") == "cash")
         how = "learned from" if self.mode == "model" else "shrunk rate of"
         thin = "" if self.mode == "model" else " (too few denials to fit the model)"
         words = []
-        for (pid, cpt), n, k, npay, kpay in zip(u.itertuples(index=False, name=None), n_pair, k_pair, n_pay,
-                                                 k_pay, strict=True):
+        for pid, cpt in u.itertuples(index=False, name=None):
+            n, k = by_pair.get((pid, cpt), (0, 0))
+            npay, kpay = by_payer.get(pid, (0, 0))
             name = self.payer_name(pid)
             if pid in cash:
                 words.append("self-pay: nothing to deny")
@@ -472,6 +469,22 @@ class LearnedRisk:
             else:
                 words.append("payer prior, no history")
         return np.asarray(words, dtype=object)[codes] if len(codes) else np.zeros(0, dtype=object)
+
+    @functools.cached_property
+    def _history_counts(self) -> tuple[dict[tuple[Any, Any], tuple[int, int]], dict[Any, tuple[int, int]]]:
+        """Lines and denials of the history by (payer, code) and by payer, looked up by
+        :meth:`basis_words` on every redraw of the explorer (built once)."""
+        c = self.counts
+        lines = c["lines"].fillna(0).to_numpy(dtype=np.int64)
+        denied = c["denied"].fillna(0).to_numpy(dtype=np.int64)
+        by_pair = {}
+        for pid, cpt, n, k in zip(c["payer_id"], c["cpt"], lines, denied, strict=True):
+            by_pair.setdefault((pid, cpt), (int(n), int(k)))
+        per_payer = c.groupby("payer_id")[["lines", "denied"]].sum()
+        by_payer = {pid: (int(n), int(k)) for pid, n, k in zip(
+            per_payer.index, per_payer["lines"].fillna(0).to_numpy(dtype=np.int64),
+            per_payer["denied"].fillna(0).to_numpy(dtype=np.int64), strict=True)}
+        return by_pair, by_payer
 
     # -- reading the risk -------------------------------------------------------------------
     @property
