@@ -16,9 +16,11 @@ install: $(STAMP)
 demo: install
 	$(PY) -m analytics demo --data data/sample --out reports
 
-# Everything: unit tests, docstring examples, the report notebooks, Chromium, Dask.
+# Everything: unit tests, docstring examples, the report notebooks, Chromium, Dask; one worker
+# process per core, each test file on one worker (its module fixtures, which run reports, run
+# once), the sample report pack run once for all workers (tests/conftest.py).
 test: install chromium lab-env
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # The fast tier (under a minute on two cores): leaves out the tests marked slow in
 # tests/conftest.py, in two worker processes.

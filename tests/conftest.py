@@ -168,6 +168,7 @@ class ReportPack:
     out: Path  #: the --out folder shared by the runs
     runs: tuple[RunResult, ...]
     exit_codes: tuple[int, ...]  #: what ``analytics report all`` returned, per run
+    cache: Path  #: the cache folder the runs used (the session's ``ANALYTICS_CACHE_DIR``)
 
     @property
     def first(self) -> RunResult:
@@ -219,16 +220,39 @@ def _run_pack_twice(out: Path) -> ReportPack:
             t.join()
     if errors:
         raise errors[0]
-    return ReportPack(out=out, runs=tuple(results), exit_codes=tuple(codes))
+    from analytics.cache import default_cache_dir
+
+    return ReportPack(out=out, runs=tuple(results), exit_codes=tuple(codes), cache=default_cache_dir())
 
 
 @pytest.fixture(scope="session")
 def sample_pack_runs(tmp_path_factory) -> ReportPack:
-    """``report all`` on ``data/sample``, twice at once, once per session (tests must not modify it)."""
+    """``report all`` on ``data/sample``, twice at once, once per session (tests must not modify it).
+
+    Under pytest-xdist (``make test``) every worker process has its own session: the first worker
+    that needs the pack runs it into the folder the workers share, under a file lock, and the
+    others read its result from there instead of running it again.
+    """
+    import fcntl
+    import os
+    import pickle
+
     if not (SAMPLE / "service_lines.csv").exists():
         pytest.skip("data/sample has no service_lines.csv yet: generate it with "
                     "`python -m analytics sample --out data/sample`")
-    return _run_pack_twice(tmp_path_factory.mktemp("sample-pack"))
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _run_pack_twice(tmp_path_factory.mktemp("sample-pack"))
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's own
+    done = shared / "sample-pack.pickle"
+    with open(shared / "sample-pack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        out = shared / "sample-pack"
+        out.mkdir(exist_ok=True)
+        pack = _run_pack_twice(out)
+        done.write_bytes(pickle.dumps(pack))
+        return pack
 
 
 @pytest.fixture(scope="session")

@@ -199,29 +199,25 @@ def _outputs(run) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_pages_tables_and_charts_are_byte_identical_cached_or_not_serial_or_parallel(tmp_path, monkeypatch):
-    """``report all`` on the sample: a cold run that fills the cache (notebooks in parallel), a
-    warm run that reads it, and a run without the cache with one notebook at a time give the
-    same bytes."""
+def test_pages_tables_and_charts_are_byte_identical_cached_or_not_serial_or_parallel(sample_pack_runs, tmp_path,
+                                                                                     monkeypatch):
+    """``report all`` on the sample: the session's pack (notebooks in parallel, the cache filled),
+    a warm run that reuses its cache and executed notebooks, and a run without the cache with one
+    notebook at a time give the same bytes."""
     from analytics import reports
 
     sample = Path(__file__).resolve().parents[1] / "data" / "sample"
-    if not (sample / "service_lines.csv").exists():
-        pytest.skip("data/sample has no service_lines.csv")
-    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
     monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
-    store = tmp_path / "cache"
     runs = {
-        "cold": reports.run_reports("all", sample, tmp_path / "cold", cache_dir=store, timeout=600),
-        "warm": reports.run_reports("all", sample, tmp_path / "warm", cache_dir=store, timeout=600),
+        "parallel": sample_pack_runs.first,
+        "warm": reports.run_reports("all", sample, tmp_path / "warm", cache_dir=sample_pack_runs.cache, timeout=600),
         "serial": reports.run_reports("all", sample, tmp_path / "serial", no_cache=True, workers=1, timeout=600),
     }
     assert all(r.ok for r in runs.values()), {k: [f.error for f in r.failed] for k, r in runs.items()}
-    assert len(cache.entries(store)) == 1  # the warm run and its notebooks read the cold run's entry
-    # the warm run reuses the cold run's executed notebooks (analytics.page_cache); the others run them
+    # the warm run reuses executed notebooks (analytics.page_cache); the run without the cache runs them
     assert [r.cached for r in runs["warm"].reports] == [True] * len(runs["warm"].reports)
-    assert not any(r.cached for k in ("cold", "serial") for r in runs[k].reports)
-    cold = _outputs(runs["cold"])
-    assert any(k.endswith(".html") for k in cold) and any(k.endswith(".png") for k in cold)
-    assert _outputs(runs["warm"]) == cold
-    assert _outputs(runs["serial"]) == cold
+    assert not any(r.cached for r in runs["serial"].reports)
+    parallel = _outputs(runs["parallel"])
+    assert any(k.endswith(".html") for k in parallel) and any(k.endswith(".png") for k in parallel)
+    assert _outputs(runs["warm"]) == parallel
+    assert _outputs(runs["serial"]) == parallel
