@@ -23,10 +23,10 @@ import pandas as pd
 from analytics.exceptions import InputError
 
 __all__ = [
-    "VISIT_KEYS", "BLOCK_LINES", "factorize", "small_codes", "factorize_ints", "dense_ids", "first_rows",
-    "distinct_rows", "cases", "ranks", "key_codes", "visit_codes", "LineKeys", "sort_order", "break_ties",
-    "BlockColumn", "in_blocks", "reissue", "categorical", "lookup_pairs", "put", "normalise_modifier_text",
-    "modifier_flags", "coded_modifier_flags", "case_rows",
+    "VISIT_KEYS", "BLOCK_LINES", "factorize", "small_codes", "factorize_ints", "ordered_column", "factorize_below",
+    "sorted_unique", "dense_ids", "first_rows", "distinct_rows", "cases", "ranks", "key_codes", "visit_codes",
+    "LineKeys", "sort_order", "break_ties", "BlockColumn", "in_blocks", "reissue", "categorical", "lookup_pairs",
+    "put", "put_rows", "normalise_modifier_text", "modifier_flags", "coded_modifier_flags", "case_rows",
 ]
 
 #: Columns that identify a visit: same patient, same date, same provider.
@@ -90,29 +90,97 @@ def small_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     if values.dtype.kind in "iu" and len(values):
         lo, hi = int(values.min()), int(values.max())
         if hi - lo < 4 * len(values) + 1024:
-            return values.astype(np.int64) - lo, hi - lo + 1
+            return np.subtract(values, lo, dtype=np.int64), hi - lo + 1  # one pass, one new array
     codes, uniq = pd.factorize(values, use_na_sentinel=False)
     return codes.astype(np.int64, copy=False), max(len(uniq), 1)
 
 
-def factorize_ints(key: np.ndarray) -> np.ndarray:
+def factorize_ints(key: np.ndarray, block: np.ndarray | None = None) -> np.ndarray:
     """``pd.factorize`` of an integer key (ids in order of first appearance), hashing each run
-    of equal adjacent keys once: the lines of a visit or claim usually come together."""
-    if len(key) > 1:
+    of equal adjacent keys once: the lines of a visit or claim usually come together.
+
+    ``block``, when given, is a non-decreasing array aligned to ``key`` that the key
+    determines (e.g. the service day of keys that include the date, on lines in date order):
+    no key then occurs in two runs of equal ``block``, so the key is hashed a few thousand
+    lines at a time, in tables that stay in the processor's cache, with the same ids.
+    """
+    n = len(key)
+    if n > 1:
         start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        if len(start) < 0.75 * len(key):
-            ids = pd.factorize(key[start])[0].astype(np.int64, copy=False)
-            return np.repeat(ids, np.diff(np.r_[start, len(key)]))
+        if len(start) < 0.75 * n:
+            ids = _factorize_in_blocks(key[start], None if block is None else block[start])
+            return np.repeat(ids, np.diff(np.r_[start, n]))
+    return _factorize_in_blocks(key, block)
+
+
+#: Keys hashed at a time by :func:`factorize_ints` given blocks (a table that stays in cache).
+_HASH_ROWS = 4096
+
+
+def _factorize_in_blocks(key: np.ndarray, block: np.ndarray | None) -> np.ndarray:
+    n = len(key)
+    if block is not None and n > 2 * _HASH_ROWS:
+        change = np.flatnonzero(block[1:] != block[:-1]) + 1
+        if len(change):
+            cuts = change[np.r_[True, np.diff(change // _HASH_ROWS) > 0]]  # at most one in _HASH_ROWS keys
+            bounds = np.r_[0, cuts, n].tolist()
+            ids = np.empty(n, dtype=np.int64)
+            offset = 0
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                part = ids[a:b]
+                part[:] = pd.factorize(key[a:b])[0]
+                if offset:
+                    part += offset
+                offset = int(part.max()) + 1
+            return ids
     return pd.factorize(key)[0].astype(np.int64, copy=False)
 
 
-def dense_ids(key: np.ndarray, size: int) -> np.ndarray:
+def ordered_column(columns: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The first of ``columns`` (integer codes) that is non-decreasing in row order and not
+    constant (e.g. the service day of lines in date order), else None: the ``block`` of
+    :func:`factorize_ints` for a key built of these columns."""
+    for col in columns:
+        col = np.asarray(col)
+        if len(col) > 2 * _HASH_ROWS and col.dtype.kind in "iu" and col[0] != col[-1] and (col[1:] >= col[:-1]).all():
+            return col
+    return None
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of integers, counted rather than sorted when their range is narrow (years,
+    days, small codes)."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu" and values.dtype != np.uint64 and len(values):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < len(values) + 1024:
+            present = np.bincount(values - lo if lo else values, minlength=hi - lo + 1) > 0
+            return (np.flatnonzero(present) + lo).astype(values.dtype, copy=False)
+    return np.unique(values)
+
+
+def factorize_below(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of integers ``0 <= v < size`` (e.g. the indices of a dictionary):
+    codes in order of first appearance and the distinct values in that order, found from the
+    first position of each value rather than by hashing."""
+    n = len(values)
+    at = np.arange(n)
+    first = np.full(size, n, dtype=np.int64)
+    np.minimum.at(first, values, at)
+    used = values[first[values] == at]  # each value where it first appears, in row order
+    code = np.zeros(size, dtype=np.int64)
+    code[used] = np.arange(len(used))
+    return code[values], used.astype(np.int64, copy=False)
+
+
+def dense_ids(key: np.ndarray, size: int, block: np.ndarray | None = None) -> np.ndarray:
     """Ids ``0 <= id < size`` of the groups of non-negative integer keys below ``size``: the
     keys themselves when ``size`` is small next to the number of rows (no hashing), else dense
-    ids from a hash table. Only equality of ids is meaningful, not their order."""
+    ids from a hash table (``block`` as for :func:`factorize_ints`). Only equality of ids is
+    meaningful, not their order."""
     if size <= 4 * len(key) + 1024:
         return key.astype(np.int64, copy=False)
-    return factorize_ints(key)
+    return factorize_ints(key, block)
 
 
 def first_rows(group: np.ndarray) -> np.ndarray:
@@ -140,7 +208,7 @@ def distinct_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray
             radix = int(key.max()) + 1 if n else 1
         key += codes * radix
         radix *= size
-    group = factorize_ints(key)
+    group = factorize_ints(key, ordered_column(columns))
     return group, first_rows(group)
 
 
@@ -211,6 +279,7 @@ def visit_codes(lines: pd.DataFrame, keys: Sequence[str] = VISIT_KEYS) -> np.nda
         return pd.factorize(lines[keys[0]], sort=False)[0].astype(np.int64, copy=False)
     key = np.zeros(len(lines), dtype=np.int64)
     radix = 1
+    block = None
     for k in keys:
         codes, size = key_codes(lines[k])
         if radix * size > _MAX_KEY:
@@ -218,7 +287,9 @@ def visit_codes(lines: pd.DataFrame, keys: Sequence[str] = VISIT_KEYS) -> np.nda
             radix = int(key.max()) + 1 if len(key) else 1
         key += codes * radix
         radix *= size
-    return factorize_ints(key)
+        if block is None:  # lines in date order: the key is hashed day by day
+            block = ordered_column([codes])
+    return factorize_ints(key, block)
 
 
 class LineKeys:
@@ -272,8 +343,13 @@ class LineKeys:
 
     @functools.cached_property
     def year(self) -> np.ndarray:
-        """Calendar year of service."""
-        return self.date.astype("datetime64[Y]").astype(np.int64) + 1970
+        """Calendar year of service (converted once per distinct date)."""
+        rank = self.date_rank
+        if not len(rank) or self.date.dtype.kind != "M":
+            return self.date.astype("datetime64[Y]").astype(np.int64) + 1970
+        dates = np.full(int(rank.max()) + 1, np.datetime64("NaT"), dtype=self.date.dtype)
+        dates[rank] = self.date  # every line of a rank has the same date
+        return (dates.astype("datetime64[Y]").astype(np.int64) + 1970)[rank]
 
     @functools.cached_property
     def date_rank(self) -> np.ndarray:
@@ -298,8 +374,13 @@ def sort_order(*keys: np.ndarray) -> np.ndarray:
 
     With the row number as the last digit the keys are distinct, so a plain (unstable, SIMD)
     sort of the values gives the order, read back from that digit; this is faster than any
-    argsort of the same keys.
+    argsort of the same keys. Many lines whose keys fit in 48 bits are ordered by a stable
+    radix sort of 16 bits at a time (``np.argsort`` of ``uint16``, a counting sort), faster
+    still; lines already in order (e.g. an export in date order, sorted by date) are left as
+    they are, and the least significant keys along which the rows are already in order are
+    not sorted on again.
     """
+    keys = keys[_ordered_prefix(keys):]
     radix, composite = 1, None
     for k in keys:  # least significant first, as np.lexsort
         k = np.asarray(k)
@@ -315,11 +396,52 @@ def sort_order(*keys: np.ndarray) -> np.ndarray:
     if composite is None:
         return np.arange(0)
     n = len(composite)
+    if n > 1 and (composite[1:] >= composite[:-1]).all():
+        return np.arange(n)
+    if n >= _RADIX_ROWS and radix <= 1 << 48:
+        return _radix_order(composite, radix)
     if radix * n <= _MAX_KEY:
         packed = composite * n + np.arange(n)
         packed.sort()
         return packed % n
     return np.argsort(composite, kind="stable")
+
+
+def _ordered_prefix(keys: Sequence[np.ndarray]) -> int:
+    """How many of the least significant ``keys`` (integer arrays) the rows are already in
+    lexicographic order of: sorting stably on the other keys alone then gives the same order,
+    as ties keep the row order. Never all of them (the caller's checks handle that case)."""
+    if len(keys) < 2 or len(keys[0]) < _RADIX_ROWS:
+        return 0
+    ordered = None  # for each pair of adjacent rows: in order on the keys so far
+    done = 0
+    for k in keys[:-1]:
+        k = np.asarray(k)
+        if k.dtype.kind not in "iub":
+            break
+        a, b = k[:-1], k[1:]
+        ordered = (b >= a) if ordered is None else (b > a) | ((b == a) & ordered)
+        if not ordered.all():
+            break
+        done += 1
+    return done
+
+
+#: Lines from which :func:`sort_order` sorts 16 bits at a time rather than packing the row number.
+_RADIX_ROWS = 1 << 15
+
+
+def _radix_order(composite: np.ndarray, radix: int) -> np.ndarray:
+    """Stable order of non-negative integers below ``radix`` (at most 2**48): a least
+    significant digit radix sort, 16 bits per pass."""
+    order, values = None, composite
+    for shift in range(0, max(int(radix - 1).bit_length(), 1), 16):
+        digit = (values >> shift).astype(np.uint16) if shift else values.astype(np.uint16)
+        step = np.argsort(digit, kind="stable")
+        order = step if order is None else order[step]
+        if shift + 16 < int(radix - 1).bit_length():
+            values = values[step]
+    return order
 
 
 def break_ties(order: np.ndarray, keys: Sequence[np.ndarray],
@@ -486,14 +608,32 @@ def lookup_pairs(a_codes, a_values, b_codes, b_values, pairs: set[tuple[str, str
 
 
 def put(col: pd.Series, mask: np.ndarray, values) -> pd.Series:
-    """``col`` with ``values`` (a scalar or an aligned array) where ``mask``, kept categorical."""
-    s = col.astype("category") if not isinstance(col.dtype, pd.CategoricalDtype) else col.copy()
-    new = values[mask] if isinstance(values, np.ndarray) else np.array([values], dtype=object)
-    add = [v for v in pd.unique(new) if v not in s.cat.categories]
-    if add:
-        s = s.cat.add_categories(add)
-    s[mask] = new if isinstance(values, np.ndarray) else values
-    return s
+    """``col`` with ``values`` (a scalar or an aligned array) where ``mask``, kept categorical.
+
+    Values not yet among the categories are appended to them in order of first appearance.
+    """
+    rows = np.flatnonzero(mask)
+    return put_rows(col, rows, values[rows] if isinstance(values, np.ndarray) else values)
+
+
+def put_rows(col: pd.Series, rows: np.ndarray, values) -> pd.Series:
+    """``col`` with ``values`` (a scalar, or one text per row) at the positions ``rows``
+    (ascending), kept categorical: :func:`put` given the rows rather than a mask over every
+    line. The codes are set directly, once per distinct value, not a text per line; a missing
+    value leaves the line missing."""
+    s = col.astype("category") if not isinstance(col.dtype, pd.CategoricalDtype) else col
+    if isinstance(values, np.ndarray):
+        codes_new, new = pd.factorize(values, use_na_sentinel=True)  # missing values: code -1
+        new = list(new)
+    else:
+        codes_new, new = np.zeros(len(rows), dtype=np.int64), [values]
+    at = s.cat.categories.get_indexer(new)
+    if (at < 0).any():
+        s = s.cat.add_categories([v for v, i in zip(new, at.tolist(), strict=True) if i < 0])
+        at = s.cat.categories.get_indexer(new)
+    codes = s.cat.codes.to_numpy().copy()
+    codes[rows] = np.append(at, -1)[codes_new]  # code -1 takes the appended -1: missing
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=s.dtype), index=col.index, name=col.name)
 
 
 _MODIFIER_SEPARATORS = re.compile(r"[ :;|/]+")

@@ -54,7 +54,7 @@ from analytics._frame import (
     lookup_pairs,
     modifier_flags,
     normalise_modifier_text,
-    put,
+    put_rows,
     sort_order,
 )
 from analytics.grouping import group_ids, grouping_per_line
@@ -201,11 +201,12 @@ def apply_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
     excluded = {(p.payer_id, c) for p in payers.values() for c in p.not_covered}
     if excluded:
         mask = lookup_pairs(payer_c, payer_v, cpt_c, cpt_v, excluded) & out.open
-        patient_owes = pol.array("noncovered_liability", object) == "patient"
-        nc_carc = pol.array("noncovered_carc", object)
+        # the policy settings compared once per payer, then looked up per line
+        patient_owes = pol.per_payer("noncovered_liability", object) == "patient"
+        nc_carc = pol.per_payer("noncovered_carc", object)
         for carc in NONCOVERED_CARCS:
             for owes in (False, True):
-                m = mask & (nc_carc == carc) & (patient_owes == owes)
+                m = mask & ((nc_carc == carc) & (patient_owes == owes))[payer_c]
                 out.deny_owed(m, owes, carc, "N130", keys_pc, _exclusion_words(payer_v, cpt_v, carc, owes))
 
     # 3. Medicare status indicators
@@ -217,7 +218,7 @@ def apply_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
              lambda r: f"{cpt_v[r.c]} is not payable by Medicare (status N or I)")
     # A contract priced off the Medicare fee schedule has no amount for a status-B code: it is
     # bundled there too, unless the contract names a rate for it (fee.rates).
-    off_mfs = pol.array("fee_basis", object) == "percent_of_medicare"
+    off_mfs = (pol.per_payer("fee_basis", object) == "percent_of_medicare")[payer_c]
     if (off_mfs & ~med).any():
         rated = {(p.payer_id, c) for p in payers.values() for c in p.fee.rates}
         has_rate = lookup_pairs(payer_c, payer_v, cpt_c, cpt_v, rated) if rated else np.zeros(n, dtype=bool)
@@ -264,10 +265,10 @@ def apply_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
         vnum = _visit_number(lines, keys, payer_c)
         over = np.isfinite(limit) & (vnum > np.nan_to_num(limit, nan=np.inf))
         if over.any():
-            patient_owes = pol.array("visit_limit_liability", object) == "patient"
+            patient_owes = pol.per_payer("visit_limit_liability", object) == "patient"
             for owes in (False, True):
-                out.deny_owed(over & (patient_owes == owes), owes, "119", "", {"p": payer_c, "v": vnum, "l": limit},
-                              _visit_limit_words(payer_v, owes))
+                out.deny_owed(over & (patient_owes == owes)[payer_c], owes, "119", "",
+                              {"p": payer_c, "v": vnum, "l": limit}, _visit_limit_words(payer_v, owes))
         auth = (lines["prior_auth"].fillna(False).astype(bool).to_numpy() if "prior_auth" in lines.columns
                 else np.zeros(n, dtype=bool))
         need_auth = np.isfinite(auth_after) & (vnum > np.nan_to_num(auth_after, nan=np.inf)) & ~auth
@@ -298,8 +299,9 @@ def apply_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
     carc = categorical(out.carc, out.carc_codes)
     group_code = _group_codes(carc, ref)
     if out.liability_set.any():  # the plan, not the CARC's usual group, says who owes these lines
-        group_code = put(pd.Series(group_code, index=lines.index), out.liability_set,
-                          np.where(out.patient_owes, "PR", "CO").astype(object)).array
+        rows = np.flatnonzero(out.liability_set)
+        group_code = put_rows(pd.Series(group_code, index=lines.index), rows,
+                              np.where(out.patient_owes[rows], "PR", "CO").astype(object)).array
     return lines.assign(
         disposition=pd.Categorical.from_codes(disposition, categories=DISPOSITIONS),
         edit_reason=out.categorical(),
@@ -357,10 +359,13 @@ def _visit_number(lines: pd.DataFrame, keys: LineKeys, payer_c: np.ndarray) -> n
     first = keys.visit_first  # first line of each visit, in visit order
     # by patient, payer, date (hence year), then visit; the sort keeps visit order on ties
     order = first[sort_order(keys.date_rank[first], payer_c[first], patient[first])]
-    key = np.stack([patient[order], payer_c[order], year[order]])
-    new = np.r_[True, (np.diff(key, axis=1) != 0).any(axis=0)]
-    starts = np.flatnonzero(new)
-    pos = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    # position of each visit among those of its patient, payer and year
+    same = np.ones(len(order), dtype=bool)  # the visit before is of the same patient, payer and year
+    same[:1] = False
+    for key in (patient[order], payer_c[order], year[order]):
+        same[1:] &= key[1:] == key[:-1]
+    at = np.arange(len(order))
+    pos = at - np.maximum.accumulate(np.where(same, 0, at))
     number = np.empty(keys.n_visits)
     number[visit[order]] = pos + 1 + before[order]
     return number[visit]
@@ -563,18 +568,17 @@ def apply_threshold_edits_with_keys(lines: pd.DataFrame, payers: Mapping[str, Pa
     over[counted[hit]] = True
     limit_text = pd.Series(limit[hit]).map("{:,.0f}".format).to_numpy(dtype=object)
     discipline = np.array(["PT/SLP", "OT"], dtype=object)[ot[hit]]
-    reason = np.full(len(lines), "", dtype=object)
-    reason[counted[hit]] = ("therapy threshold: the patient's allowed " + discipline + " dollars this year pass the $"
-                            + limit_text + " KX threshold; the line needs KX (and documentation of medical "
-                            "necessity)")
+    rows = counted[hit]  # ascending, as np.flatnonzero(over)
+    reason = ("therapy threshold: the patient's allowed " + discipline + " dollars this year pass the $"
+              + limit_text + " KX threshold; the line needs KX (and documentation of medical necessity)")
     allowed = lines[allowed_col].to_numpy(dtype=float, na_value=np.nan, copy=True)
     allowed[over] = 0.0
     return lines.assign(**{
-        "disposition": put(lines["disposition"], over, "denied"),
-        "edit_reason": put(lines["edit_reason"], over, reason),
-        "carc": put(lines["carc"], over, "119"),
-        "group_code": put(lines["group_code"], over, "CO"),
-        "rarc": put(lines["rarc"], over, "N640"),
+        "disposition": put_rows(lines["disposition"], rows, "denied"),
+        "edit_reason": put_rows(lines["edit_reason"], rows, reason),
+        "carc": put_rows(lines["carc"], rows, "119"),
+        "group_code": put_rows(lines["group_code"], rows, "CO"),
+        "rarc": put_rows(lines["rarc"], rows, "N640"),
         allowed_col: allowed,
     })
 

@@ -76,7 +76,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics._frame import BLOCK_LINES, VISIT_KEYS, LineKeys, categorical, in_blocks, reissue
+from analytics._frame import (
+    BLOCK_LINES,
+    VISIT_KEYS,
+    LineKeys,
+    categorical,
+    factorize_below,
+    in_blocks,
+    reissue,
+)
 from analytics.edits import DISPOSITIONS, apply_edits_with_keys, apply_threshold_edits_with_keys
 from analytics.exceptions import InputError, UnpricedCodeWarning
 from analytics.payers import PayerPolicy, load_payers, payer_columns
@@ -220,7 +228,10 @@ class ParquetRun:
 
     ``lines_in == lines_out`` always: :func:`evaluate` raises on bad input rather than drop it.
     ``pseudonymised`` says whether the patient ids were replaced by pseudonyms;
-    ``dropped_columns`` names the identifying input columns left out of the output.
+    ``dropped_columns`` names the identifying input columns left out of the output;
+    ``cpu_seconds`` is the processor time of each step (reading and dealing the patients in
+    this process; taking, evaluating and writing the chunks summed over every chunk, in
+    whichever process ran it).
     """
 
     lines_in: int
@@ -233,6 +244,7 @@ class ParquetRun:
     seconds: float
     pseudonymised: bool = False
     dropped_columns: tuple[str, ...] = ()
+    cpu_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _as_payers(payers: Mapping[str, PayerPolicy] | str | Path) -> Mapping[str, PayerPolicy]:
@@ -285,8 +297,10 @@ def _patient_chunks(table, patient_col: str, n_chunks: int) -> tuple[np.ndarray,
     patients = len(coded.chunk(0).dictionary) if coded.num_chunks else 0
     codes = np.concatenate([c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in coded.chunks]
                            or [np.zeros(0, dtype=np.int64)])
-    # lines with no patient id are one patient to the engine; they go with patient 0
-    return codes.astype(np.int64) % n_chunks, patients, coded
+    # lines with no patient id are one patient to the engine; they go with patient 0. The chunk
+    # of each patient is looked up per line (a few bits), not divided out line by line.
+    chunk_of = (np.arange(max(patients, 1)) % n_chunks).astype(np.min_scalar_type(max(n_chunks - 1, 0)))
+    return chunk_of[codes], patients, coded
 
 
 def _recoded_dictionary(col):
@@ -307,7 +321,7 @@ def _recoded_dictionary(col):
     if dictionary.null_count or any(c.dictionary is not dictionary and not c.dictionary.equals(dictionary)
                                     for c in col.chunks[1:]):
         return None
-    if pc.count_distinct(dictionary).as_py() != len(dictionary):
+    if len(pc.unique(dictionary)) != len(dictionary):
         return None
     return _first_appearance(np.concatenate([c.indices.to_numpy() for c in col.chunks]), dictionary)
 
@@ -317,7 +331,7 @@ def _first_appearance(indices: np.ndarray, dictionary):
     order of first appearance."""
     import pyarrow as pa
 
-    codes, used = pd.factorize(indices)
+    codes, used = factorize_below(indices, len(dictionary))
     return pa.chunked_array([pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
                                                             dictionary.take(pa.array(used)))])
 
@@ -344,6 +358,51 @@ def _compact(table, unique: Sequence[str] = ()):
                     table = table.set_column(i, field.name,
                                              pc.dictionary_encode(pc.cast(col, field.type.value_type)))
     return table
+
+
+def _take_rows(table, rows: np.ndarray):
+    """``table.take(rows)`` for ascending ``rows``, gathered piece by piece.
+
+    A file is read in batches of some 100,000 lines, so each column is in many pieces, and
+    Arrow's take on such a column joins the pieces into one array first: a copy of the whole
+    column for every chunk. Here each piece gives its own rows and only those are joined, with
+    the same result (one array per column). Dictionary columns, whose indices are small and
+    whose pieces may each carry a dictionary, are left to Arrow.
+    """
+    import pyarrow as pa
+
+    columns = []
+    for col in table.columns:
+        pieces = col.chunks
+        if len(pieces) < 2 or pa.types.is_dictionary(col.type):
+            columns.append(col.take(rows))
+            continue
+        bounds = np.cumsum([0] + [len(p) for p in pieces])
+        cut = np.searchsorted(rows, bounds).tolist()
+        taken = [p.take(pa.array(rows[a:b] - lo)) for p, a, b, lo in
+                 zip(pieces, cut[:-1], cut[1:], bounds[:-1].tolist(), strict=True) if b > a]
+        columns.append(pa.chunked_array([pa.concat_arrays(taken)], type=col.type))
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _return_freed_memory() -> None:
+    """Hand the memory this process has freed back to the system (glibc ``malloc_trim``).
+
+    Once the patients are coded, the file's copies of the patient dictionary (one per batch
+    read) are freed, some 400 MB for ten million lines; a process that keeps freed memory
+    (:func:`keep_freed_memory`) would otherwise hold them while the workers run. Nothing to
+    do elsewhere than glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:  # not glibc
+        pass
 
 
 def _pseudonymised_patients(table, column: str, key, kind):
@@ -394,7 +453,7 @@ def _write_partitioned(out: pd.DataFrame, dst: Path, part: int, partition_by: st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(out, preserve_index=False)
+    table = _int32_dictionaries(pa.Table.from_pandas(out, preserve_index=False))
     number, uniq, labels = _months(out["service_date"])
     if len(number) > 1 and (np.diff(number) < 0).any():  # exports are usually in date order already
         order = np.argsort(number, kind="stable")
@@ -413,6 +472,23 @@ def _write_partitioned(out: pd.DataFrame, dst: Path, part: int, partition_by: st
     return written
 
 
+def _int32_dictionaries(table):
+    """The table with 32-bit dictionary indices in every categorical column.
+
+    Each chunk codes its categoricals on its own, and Arrow gives a column of 100 categories
+    8-bit indices and one of 200 categories 16-bit ones: files of one run would then disagree
+    on a column's type and the folder would not read back as one table. Fixed at 32 bits, as
+    :func:`write_dask_parquet` does, every file has the same schema (the data pages are the
+    same; only the Arrow type stored with the file differs).
+    """
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type, f.type.ordered), f.nullable, f.metadata)
+              if pa.types.is_dictionary(f.type) and f.type.index_type != pa.int32() else f for f in table.schema]
+    schema = pa.schema(fields, metadata=table.schema.metadata)
+    return table if schema.equals(table.schema, check_metadata=True) else table.cast(schema)
+
+
 # The table a forked worker reads its chunk from (inherited from the parent, never copied).
 _SHARED: dict[str, Any] = {}
 
@@ -423,8 +499,11 @@ def keep_freed_memory() -> None:
     Every chunk allocates and frees the same large arrays. By default glibc returns blocks of
     more than a few MB to the kernel on free (mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD),
     so the next chunk has the kernel fault in and zero every page again, which costs a
-    quarter of the CPU time. Called only in processes that exist to evaluate chunks (the
-    workers and the command line), never in a caller's process.
+    quarter of the CPU time. Arrow's own allocator (mimalloc) does the same with the memory
+    of the tables read, taken and written; Arrow is set to allocate through the same C
+    allocator instead (``pyarrow.set_memory_pool``), which halves the system time of reading
+    the Parquet file and of taking each chunk. Called only in processes that exist to
+    evaluate chunks (the workers and the command line), never in a caller's process.
     """
     import ctypes
     import ctypes.util
@@ -435,23 +514,34 @@ def keep_freed_memory() -> None:
         if libc is not None and hasattr(libc, "mallopt"):
             libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: blocks below 256 MB come from the heap
             libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GB of freed heap
+            import pyarrow as pa
+
+            pa.set_memory_pool(pa.system_memory_pool())
     except OSError:  # not glibc: nothing to tune
         pass
 
 
-def _evaluate_chunk(part: int) -> tuple[int, list[Path]]:
+def _evaluate_chunk(part: int) -> tuple[int, list[Path], dict[str, float]]:
+    """Evaluate and write chunk ``part``: its lines, its files and the CPU seconds of each step."""
     s = _SHARED
+    cpu = time.process_time()
     rows = np.flatnonzero(s["chunk"] == part)
     if not len(rows):
-        return 0, []
+        return 0, [], {}
     table = s["table"]
-    part_of = table if len(rows) == table.num_rows else _compact(table.take(rows), s["unique"])
+    part_of = table if len(rows) == table.num_rows else _compact(_take_rows(table, rows), s["unique"])
     if s["key"] is not None:  # each worker hashes the ids of its own patients, each distinct id once
         part_of = _pseudonymised_patients(part_of, s["visit_keys"][0], s["key"], s["patient_type"])
     # indexed by row in the source, so that an error names the rows a user can find
     lines = part_of.to_pandas().set_axis(pd.Index(rows, name="row"))
+    steps = {"take the chunk's lines": time.process_time() - cpu}
+    cpu = time.process_time()
     out = evaluate(lines, s["payers"], s["reference"], visit_keys=s["visit_keys"], denial_model=s["denial_model"])
-    return len(out), _write_partitioned(out, s["dst"], part, s["partition_by"])
+    steps["evaluate (rule stages)"] = time.process_time() - cpu
+    cpu = time.process_time()
+    files = _write_partitioned(out, s["dst"], part, s["partition_by"])
+    steps["write the month files"] = time.process_time() - cpu
+    return len(out), files, steps
 
 
 def evaluate_parquet(
@@ -539,7 +629,7 @@ def evaluate_parquet(
     """
     import pyarrow as pa
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     ref = reference or load_reference()
     pol = _as_payers(payers)
     dst = Path(dst)
@@ -554,6 +644,8 @@ def evaluate_parquet(
     else:
         table = read_lines_table(src)
     prepare_output(dst, partition_by, overwrite)
+    steps = {"read the lines": time.process_time() - cpu}
+    cpu = time.process_time()
     n = table.num_rows
     n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
     chunk, patients, coded = _patient_chunks(table, patient_col, n_chunks)  # raises when there is no patient column
@@ -568,6 +660,8 @@ def evaluate_parquet(
         else:  # numeric ids: hashed here as their text
             table = pseudonymise_table(table, patient_col, resolve_salt(salt))
     workers = _workers(workers, n_chunks)
+    _return_freed_memory()  # the file's copies of the patient dictionary, one per batch read
+    steps["code the patients, deal them to chunks"] = time.process_time() - cpu
     _SHARED.update(table=table, chunk=chunk, payers=pol, reference=ref, visit_keys=tuple(visit_keys),
                    denial_model=denial_model, dst=dst, partition_by=partition_by, key=key, patient_type=kind,
                    unique=unique)
@@ -590,12 +684,15 @@ def evaluate_parquet(
         raise
     finally:
         _SHARED.clear()
-    files = sorted(f for _, fs in results for f in fs)
+    files = sorted(f for _, fs, _ in results for f in fs)
     partitions = sorted({f.parent.name.split("=", 1)[1] for f in files})
-    return ParquetRun(lines_in=n, lines_out=sum(k for k, _ in results), patients=patients, chunks=n_chunks,
+    for _, _, chunk_steps in results:
+        for name, seconds in chunk_steps.items():
+            steps[name] = steps.get(name, 0.0) + seconds
+    return ParquetRun(lines_in=n, lines_out=sum(k for k, _, _ in results), patients=patients, chunks=n_chunks,
                       workers=workers, partitions=partitions, files=files,
                       seconds=time.perf_counter() - started, pseudonymised=pseudonymise,
-                      dropped_columns=tuple(dropped))
+                      dropped_columns=tuple(dropped), cpu_seconds=steps)
 
 
 def _workers(workers: int | None, n_chunks: int) -> int:

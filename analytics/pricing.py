@@ -54,6 +54,7 @@ from analytics._frame import (
     put,
     ranks,
     sort_order,
+    sorted_unique,
 )
 from analytics.edits import DISPOSITIONS
 from analytics.exceptions import InputError, ReferenceDataError, UnpricedCodeWarning
@@ -76,7 +77,17 @@ ASSISTANT_PROVIDER_TYPES = ("pta", "ota")
 def to_cents(x) -> np.ndarray:
     """Round dollars half-up to cents (the one place money is rounded)."""
     a = np.asarray(x, dtype=float)
-    return np.floor(np.abs(a) * 100 + 0.5 + 1e-7) / 100 * np.sign(a)
+    if a.ndim == 0:
+        return np.floor(np.abs(a) * 100 + 0.5 + 1e-7) / 100 * np.sign(a)
+    # the same operations in the same order, in place (no temporary arrays)
+    out = np.abs(a)
+    out *= 100
+    out += 0.5
+    out += 1e-7
+    np.floor(out, out=out)
+    out /= 100
+    out *= np.sign(a)
+    return out
 
 
 def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt_v: np.ndarray,
@@ -90,7 +101,7 @@ def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt
         loc_c, loc_v = factorize(lines["locality"])
     else:
         loc_c, loc_v = pol.codes, pol.table["fee_locality"].astype(str).to_numpy(dtype=object)
-    years = np.unique(fee_year)
+    years = sorted_unique(fee_year)
     y_c = np.searchsorted(years, fee_year)
     # RVUs by (year, code)
     r = ref.rvu_grid(years, cpt_v)
@@ -100,11 +111,14 @@ def _fee_inputs(lines: pd.DataFrame, pol, ref: Reference, cpt_c: np.ndarray, cpt
     kg = y_c * len(loc_v) + loc_c
     # CF by service date when the fee year is the service year (2024 changed on Mar 9), else the
     # fee year's last CF.
-    when = np.where(fee_year == service_year, date,
-                    (fee_year - 1970).astype("datetime64[Y]").astype("datetime64[ns]") + np.timedelta64(364, "D"))
+    same_year = fee_year == service_year
+    year_end = (years - 1970).astype("datetime64[Y]").astype("datetime64[ns]") + np.timedelta64(364, "D")
+    when = np.where(same_year, date, year_end[y_c])
+    # the same dates as integers (equal dates, equal numbers), to find the distinct ones without hashing
+    when_code = np.where(same_year, keys.date_rank, int(keys.date_rank.max(initial=-1)) + 1 + y_c)
     status = r["status"]  # per (year, code)
     return {
-        "fee_year": fee_year, "loc_c": loc_c, "loc_v": loc_v, "when": when,
+        "fee_year": fee_year, "loc_c": loc_c, "loc_v": loc_v, "when": when, "when_code": when_code,
         "status_a": (status == "A")[k],
         "no_rvu": pd.isna(status)[k],
         "work": r["work_rvu"][k],
@@ -180,10 +194,12 @@ def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
     need_mfs = live & uses_mfs & ~has_rate
     _check_fee_inputs(fi, need_mfs, lines, ref, cpt_v[cpt_c] if need_mfs.any() else None)
     cf = np.full(n, np.nan)
+    cf_code = np.zeros(n, dtype=np.int64)  # the distinct conversion factors numbered, 0 for none
     sel = (np.isfinite(fi["work"]) & np.isfinite(fi["gw"]) & uses_mfs
            & np.isin(fi["fee_year"], ref.conversion_factors["year"].to_numpy()))
     if sel.any():
-        cf[sel] = _conversion_factors(ref, fi["when"][sel], pol.codes[sel], pol.per_payer("apm_status", object))
+        cf[sel], cf_code[sel] = _conversion_factors(ref, fi["when"][sel], fi["when_code"][sel], pol.codes[sel],
+                                                    pol.per_payer("apm_status", object))
     w = fi["work"] * fi["gw"]
     pe = fi["pe"] * fi["gpe"]
     mp = fi["mp"] * fi["gmp"]
@@ -275,7 +291,7 @@ def price_lines_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy]
         warn_unpriced(int(unpriced.sum()), cpt_v[np.unique(cpt_c[unpriced])], stacklevel=4)
     basis_text = _basis_text(
         pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit, n_reduced,
-        assistant, missing_mod, capped, cap, is_med, is_pct, par, basis, cf,
+        assistant, missing_mod, capped, cap, is_med, is_pct, par, basis, cf_code,
     )
     out = lines.assign(
         allowed=allowed,
@@ -353,15 +369,19 @@ def _dense_rank(x: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(uniq, kind="stable"), kind="stable")[codes]
 
 
-def _conversion_factors(ref: Reference, when: np.ndarray, payer_c: np.ndarray, apm: np.ndarray) -> np.ndarray:
-    """Conversion factor of each line, looked up once per distinct (date, payer's APM status)."""
-    group, first = distinct_rows([when, payer_c])
+def _conversion_factors(ref: Reference, when: np.ndarray, when_code: np.ndarray, payer_c: np.ndarray,
+                        apm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Conversion factor of each line, looked up once per distinct (date, payer's APM status),
+    and a number for each distinct factor (1, 2 ...; 0 stands for none): the factor's code
+    for building words once per case. ``when_code`` numbers the dates ``when``."""
+    group, first = distinct_rows([when_code, payer_c])
     try:
         cf = ref.conversion_factors_for(pd.Series(when[first]), pd.Series(apm[payer_c[first]])).to_numpy()
     except ReferenceDataError:  # name every line in the error, not one per date
         ref.conversion_factors_for(pd.Series(when), pd.Series(apm[payer_c]))
         raise
-    return cf[group]
+    number = pd.factorize(np.r_[np.nan, cf.astype(float)], use_na_sentinel=False)[0]  # a missing factor is 0
+    return cf[group], number[1:][group]
 
 
 def _payer_rates(payers: Mapping[str, PayerPolicy], pol, cpt_c: np.ndarray, cpt_v: np.ndarray) -> np.ndarray:
@@ -418,7 +438,8 @@ def _money(x: np.ndarray) -> pd.Series:
 
 def _basis_text(pol, cpt_c, cpt_v, units, fi, live, unpriced, has_rate, rate, full_unit, reduced_unit,
                 n_reduced, assistant, missing_mod, capped, cap, is_med, is_pct, par, basis, cf) -> pd.Categorical:
-    """Words for each line's price, built once per distinct case."""
+    """Words for each line's price, built once per distinct case (``cf`` numbers the distinct
+    conversion factors)."""
     # The words depend on these; the payer's rate, cap, participation and basis follow from
     # the payer and the code, and the unit amounts from the year, code, locality and CF.
     cols = {
@@ -570,17 +591,16 @@ def split_cost_share_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPo
     # running allowed before each line within the patient's year with the payer, in date order
     # (then visit, then row order)
     order = sort_order(group, keys.date_rank, pol.codes, patient)
-    key = np.stack([patient[order], pol.codes[order], year[order]])
     cum_before = np.empty(n)
-    cum_before[order] = _cumsum_before(toward[order], key)
+    cum_before[order] = _cumsum_before(toward[order], patient[order], pol.codes[order], year[order])
     ded = to_cents(np.clip(np.minimum(ded_start - cum_before, toward), 0, None))
 
     after_ded = allowed - ded
     # the copay, once per visit (grouping "copay")
     copay_group = group_ids(keys, grouping_per_line("copay", pol.codes, pol.values, payers))
-    order = np.argsort(copay_group, kind="stable")
+    order = sort_order(copay_group)
     cb = np.empty(n)
-    cb[order] = _cumsum_before(after_ded[order], copay_group[order][None, :])
+    cb[order] = _cumsum_before(after_ded[order], copay_group[order])
     copay = to_cents(np.clip(np.minimum(pol.array("copay") - cb, after_ded), 0, None))
     coins = to_cents((after_ded - copay) * pol.array("coinsurance"))
     cost_share = to_cents(ded + copay + coins)
@@ -631,11 +651,15 @@ def _owed_on_denial(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], pol,
     return to_cents(np.where(line & np.isfinite(amount), amount, 0.0))
 
 
-def _cumsum_before(values: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Running sum of ``values`` before each position, restarting where ``key`` (rows: sorted keys) changes."""
+def _cumsum_before(values: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Running sum of ``values`` before each position, restarting where any of ``keys`` (aligned,
+    sorted) changes."""
     if len(values) == 0:
         return values.astype(float)
-    new = np.r_[True, (np.diff(key, axis=1) != 0).any(axis=0)]
+    new = np.zeros(len(values), dtype=bool)
+    new[0] = True
+    for key in keys:
+        new[1:] |= key[1:] != key[:-1]
     total = np.cumsum(values)
     start = np.maximum.accumulate(np.where(new, np.arange(len(values)), 0))
     base = (total - values)[start]

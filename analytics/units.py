@@ -41,6 +41,7 @@ from analytics._frame import (
     dense_ids,
     distinct_rows,
     factorize,
+    ordered_column,
     ranks,
     sort_order,
     visit_codes,
@@ -262,7 +263,9 @@ def _count_units(lines: pd.DataFrame, is_cms: np.ndarray, ref: Reference, keys: 
     sel = timed & ~is_cms
     code_total = np.zeros(len(lines), dtype=np.int64)
     if sel.any():
-        gc = dense_ids(group[sel] * (int(cpt_rank.max()) + 1) + cpt_rank[sel], n_visits * (int(cpt_rank.max()) + 1))
+        # each group is of one day: on lines in date order, hashed day by day
+        gc = dense_ids(group[sel] * (int(cpt_rank.max()) + 1) + cpt_rank[sel], n_visits * (int(cpt_rank.max()) + 1),
+                       ordered_column([keys.date_rank[sel]]))
         per_code = np.bincount(gc, weights=m[sel]).astype(np.int64)
         ama_total = np.where(per_code >= 8, (per_code + 7) // 15, 0)
         u, _, gt, tt = _allocate(gc, m[sel], ama_total, tiebreak_for(sel), line_id_for(sel), denied_for(sel))
@@ -285,8 +288,7 @@ def _denied_if_billed(lines: pd.DataFrame, keys: LineKeys, ref: Reference,
     from analytics.edits import DISPOSITIONS, apply_edits_with_keys  # edits run after units
 
     def denied(rows: np.ndarray) -> np.ndarray:
-        day = group_ids(keys, "patient_day", payer=False)
-        day_rows = np.flatnonzero(np.isin(day, np.unique(day[rows])))
+        day_rows = _same_patient_day(keys, rows)
         part = lines.iloc[day_rows]
         part = part.assign(units=np.ones(len(part), dtype=np.int64))
         out = apply_edits_with_keys(part, payers, ref, LineKeys(part, keys.visit_keys, patient_col=keys.patient_col,
@@ -298,6 +300,23 @@ def _denied_if_billed(lines: pd.DataFrame, keys: LineKeys, ref: Reference,
 
     return denied
 
+
+
+def _same_patient_day(keys: LineKeys, rows: np.ndarray) -> np.ndarray:
+    """Positions of every line of the patient's days of the lines at ``rows`` (the same patient
+    and date of service, any provider or payer), in row order: marked in a table over
+    patients x days when that is small next to the lines, else through the day's group ids."""
+    patient, day = keys.patient, keys.date_rank
+    if len(rows) and keys.n:
+        n_days = int(day.max()) + 1
+        size = (int(patient.max()) + 1) * n_days
+        if size <= 64 * keys.n + (1 << 20):
+            key = patient * n_days + day
+            mark = np.zeros(size, dtype=bool)
+            mark[key[rows]] = True
+            return np.flatnonzero(mark[key])
+    group = group_ids(keys, "patient_day", payer=False)
+    return np.flatnonzero(np.isin(group, np.unique(group[rows])))
 
 
 def check_codes(lines, code_col, codes, values, ref: Reference) -> None:

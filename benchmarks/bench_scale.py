@@ -16,11 +16,17 @@ per size and kept under ``--data-dir``). For each size the script reports, as th
   wall seconds, and CPU seconds of the process and its workers (what a shared machine does
   not distort); with 1 process, the CPU seconds outside the rule stages (reading, coding and
   pseudonymising the patients, writing) are those of the run less those of one ``evaluate``
-  of the same lines in memory.
+  of the same lines in memory;
+* the CPU seconds of each step of those runs (``ParquetRun.cpu_seconds``: reading and dealing
+  the patients in the parent; taking, evaluating and writing each chunk in the workers), and
+  the wall time they imply on a quiet machine with as many cores as processes: the larger of
+  the critical path (the parent's steps, then the rounds of chunks each process runs) and
+  the CPU seconds shared by the processes.
 
 Run::
 
     .venv/bin/python benchmarks/bench_scale.py [--sizes 1e5 1e6 1e7] [--repeat 3] [--workers 1 2]
+    .venv/bin/python benchmarks/bench_scale.py --lines /tmp/p10m/service_lines.parquet --end-to-end --workers 2
 
 Peak memory of the end-to-end run is measured separately, with ``/usr/bin/time -v`` around
 ``python -m analytics evaluate`` (see benchmarks/RESULTS.md).
@@ -46,7 +52,7 @@ import pandas as pd
 from analytics._frame import key_codes
 from analytics.edits import DISPOSITIONS, apply_edits_with_keys, apply_threshold_edits_with_keys
 from analytics.payers import load_payers, payer_columns
-from analytics.pipeline import evaluate, evaluate_parquet
+from analytics.pipeline import evaluate, evaluate_parquet, keep_freed_memory
 from analytics.pricing import price_lines_with_keys, split_cost_share_with_keys
 from analytics.refdata import load_reference
 from analytics.units import BLOCK_LINES, VISIT_KEYS, LineKeys, compute_units_with_keys
@@ -144,15 +150,51 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def end_to_end(src: Path, payers, workers: int) -> tuple[float, str, float]:
-    """Wall seconds of one evaluate_parquet run, its chunks and processes, and its CPU seconds
-    (this process and the workers, which have ended when it returns)."""
+def end_to_end(src: Path, payers, workers: int) -> tuple[float, str, float, dict[str, float]]:
+    """Wall seconds of one evaluate_parquet run, its chunks and processes, its CPU seconds
+    (this process and the workers, which have ended when it returns), and the CPU seconds of
+    each step with the implied quiet-machine wall time under ``"quiet wall (estimate)"``."""
     with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
         cpu, start = cpu_seconds(), time.perf_counter()
         run = evaluate_parquet(src, Path(tmp) / "out", payers, workers=workers)
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     how = f"{run.chunks} chunk{'s' if run.chunks > 1 else ''}, {run.workers} process{'es' if run.workers > 1 else ''}"
-    return seconds, how, cpu
+    return seconds, how, cpu, {**run.cpu_seconds, "quiet wall (estimate)": quiet_wall(run, cpu)}
+
+
+PARENT_STEPS = ("read the lines", "code the patients, deal them to chunks")
+
+
+def quiet_wall(run, cpu: float) -> float:
+    """Wall seconds of ``run`` on a quiet machine with a core per process: the larger of the
+    critical path (the parent's steps, then the rounds of chunks of the busiest process, at
+    the mean chunk's CPU time) and the run's CPU seconds shared by its processes."""
+    parent = sum(run.cpu_seconds.get(k, 0.0) for k in PARENT_STEPS)
+    chunks = sum(v for k, v in run.cpu_seconds.items() if k not in PARENT_STEPS)
+    rounds = -(-run.chunks // run.workers)
+    return max(parent + rounds * chunks / max(run.chunks, 1), cpu / run.workers)
+
+
+def print_end_to_end(n: int, e2e: dict, whole_cpu: list[float]) -> None:
+    """The end-to-end rows (one per distinct chunks x processes) and the CPU of each step."""
+    shown = set()
+    for w, runs_of_w in e2e.items():
+        if runs_of_w[0][1] in shown:
+            continue
+        shown.add(runs_of_w[0][1])
+        t = statistics.median(r[0] for r in runs_of_w)
+        cpu = statistics.median(r[2] for r in runs_of_w)
+        print(f"| evaluate_parquet end to end: read, evaluate, write Parquet ({runs_of_w[0][1]}) | {t:.3f} | "
+              f"{n / t:,.0f} | CPU {cpu:.2f} s |", flush=True)
+        if w == 1 and whole_cpu:
+            rules = statistics.median(whole_cpu)
+            print(f"| of which outside the rule stages (read, patients, pseudonyms, write), CPU | {cpu - rules:.3f} "
+                  f"| {n / max(cpu - rules, 1e-9):,.0f} | rules CPU {rules:.2f} s |", flush=True)
+        for step in runs_of_w[0][3]:
+            value = statistics.median(r[3].get(step, 0.0) for r in runs_of_w)
+            what = "wall seconds on a quiet machine, a core per process" if step == "quiet wall (estimate)" else (
+                "CPU seconds")
+            print(f"|   {step}: {what} | {value:.3f} | | |", flush=True)
 
 
 def main() -> None:
@@ -161,12 +203,24 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="processes for the end-to-end runs")
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    ap.add_argument("--lines", type=Path, help="an existing Parquet file of service lines (instead of --sizes)")
+    ap.add_argument("--end-to-end", action="store_true", help="only the evaluate_parquet runs (no in-memory stages)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    keep_freed_memory()  # as the command line does: this process only evaluates
     payers, ref = load_payers(PAYERS), load_reference()
     print(machine())
-    for size in args.sizes:
-        src = practice_file(int(size), args.data_dir)
+    sources = [args.lines] if args.lines else [practice_file(int(size), args.data_dir) for size in args.sizes]
+    for src in sources:
+        if args.end_to_end:
+            import pyarrow.parquet as pq
+
+            n = pq.ParquetFile(src).metadata.num_rows
+            e2e = {w: [end_to_end(src, payers, w) for _ in range(args.repeat)] for w in args.workers}
+            print(f"\n{n:,} lines ({src}), median of {args.repeat} runs")
+            print("| stage | seconds | lines/s | |\n|---|---:|---:|---|")
+            print_end_to_end(n, e2e, [])
+            continue
         lines = pd.read_parquet(src)
         n = len(lines)
         runs = [stage_times(lines, payers, ref) for _ in range(args.repeat)]
@@ -192,19 +246,7 @@ def main() -> None:
         t = statistics.median(whole)
         how = "in blocks of whole patients" if blocked else "one pass"
         print(f"| evaluate, all stages in one call (in memory, {how}) | {t:.3f} | {n / t:,.0f} |")
-        shown = set()
-        for w, runs_of_w in e2e.items():
-            if runs_of_w[0][1] in shown:
-                continue
-            shown.add(runs_of_w[0][1])
-            t = statistics.median(s for s, _, _ in runs_of_w)
-            cpu = statistics.median(c for _, _, c in runs_of_w)
-            print(f"| evaluate_parquet end to end: read, evaluate, write Parquet ({runs_of_w[0][1]}) | {t:.3f} | "
-                  f"{n / t:,.0f} | CPU {cpu:.2f} s |", flush=True)
-            if w == 1:
-                rules = statistics.median(whole_cpu)
-                print(f"| of which outside the rule stages (read, patients, pseudonyms, write), CPU | {cpu - rules:.3f} "
-                      f"| {n / max(cpu - rules, 1e-9):,.0f} | rules CPU {rules:.2f} s |", flush=True)
+        print_end_to_end(n, e2e, whole_cpu)
     print(machine().split("; ")[-1])
 
 
