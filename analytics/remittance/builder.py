@@ -23,6 +23,7 @@ from analytics.remittance.columns import (
     chain_lists,
     check_finite,
     decode_procedures,
+    factorize,
     join_arrays,
     label_column,
     or_none,
@@ -57,6 +58,32 @@ def amounts_finite(scan: Scan) -> bool:
         return False
     allowed = scan.l_more["B6"]
     return not any(math.isinf(v) for v in allowed.values())  # type: ignore[arg-type]
+
+
+def repeated_text(values: Sequence[object], *, blank_is_null: bool = False) -> pa.Array | list:
+    """A text column of values that repeat (codes, dates, keys), as Arrow strings: each
+    distinct value is converted once and the column taken from them. ``blank_is_null`` makes
+    empty strings missing. Values that are not all text are returned as a list, for
+    :func:`~analytics.remittance.tables.typed_frame` to convert as it would any column."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    codes, distinct = pd.factorize(column)
+    found = distinct.tolist()
+    if blank_is_null:
+        found = [v or None for v in found]
+    try:
+        dictionary = pa.array(found, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return or_none(list(values)) if blank_is_null else list(values)  # type: ignore[arg-type]
+    missing = codes < 0
+    return dictionary.take(pa.array(codes, mask=missing if missing.any() else None))
+
+
+def _labels(labels: Sequence[str], codes: np.ndarray) -> pa.Array:
+    """A text column from a few labels and each row's label number (-1: missing)."""
+    missing = codes < 0
+    indices = pa.array(codes, type=pa.int64(), mask=missing if missing.any() else None)
+    return pa.array(labels, type=pa.large_string()).take(indices)
 
 
 def build_tables(entries: Sequence[Entry]) -> tuple[Remittance, list[OpenTransaction]]:
@@ -252,7 +279,7 @@ class _Build:
                     ranges.append((first_row + start, first_row + stop, ic))
         self.ranges = ranges
 
-    def procedure_codes(self) -> list[np.ndarray]:
+    def procedure_codes(self) -> list[np.ndarray | pa.Array]:
         """SVC01 decoded into qualifier, code, four modifiers and the modifiers joined."""
         # Interchanges may use different component separators; decode each one's lines with its
         # own, all lines of one separator at once.
@@ -264,6 +291,10 @@ class _Build:
             else:
                 joined.append([start, stop])
         svc01 = chain_lists([s.l_svc01 for s in self.scans])
+        if len(spans) == 1:
+            [(separator, runs)] = spans.items()
+            if runs == [[0, self.n_lines]]:
+                return self.procedure_columns(svc01, separator)
         parts = [np.empty(self.n_lines, dtype=object) for _ in range(7)]
         for separator, runs in spans.items():
             if len(runs) == 1:
@@ -275,16 +306,29 @@ class _Build:
             decoded = decode_procedures(values, separator)
             for k in range(7):
                 parts[k][rows] = decoded[k]
-        self.note_missing_codes(parts[1], svc01)
+        missing = np.flatnonzero((parts[1] == "") | (parts[1] == None))  # noqa: E711
+        self.note_missing_codes(missing, svc01)
+        parts[1][missing] = None
         return parts
 
-    def note_missing_codes(self, codes: np.ndarray, svc01: list[object]) -> None:
-        """Note the lines whose SVC01 holds no procedure code (its code is set missing); their
-        amounts stay where SVC02 and SVC03 put them."""
-        missing = np.flatnonzero((codes == "") | (codes == None))  # noqa: E711 - elementwise
+    def procedure_columns(self, svc01: list[object], separator: str) -> list[pa.Array]:
+        """The seven columns of :meth:`procedure_codes` when every line uses one component
+        separator: each distinct SVC01 is decoded once and the columns taken from those, as
+        Arrow strings (no Python string per line)."""
+        codes, distinct = factorize(svc01)
+        decoded = decode_procedures(distinct, separator)
+        blank = np.flatnonzero((decoded[1] == "") | (decoded[1] == None))  # noqa: E711
+        if len(blank):
+            self.note_missing_codes(np.flatnonzero(np.isin(codes, blank)), svc01)
+            decoded[1][blank] = None
+        rows = pa.array(codes, type=pa.int64())
+        return [pa.array(d, type=pa.large_string(), from_pandas=True).take(rows) for d in decoded]
+
+    def note_missing_codes(self, missing: np.ndarray, svc01: list[object]) -> None:
+        """Note the lines ``missing`` whose SVC01 holds no procedure code (its code is set
+        missing); their amounts stay where SVC02 and SVC03 put them."""
         if not len(missing):
             return
-        codes[missing] = None
         owner = np.zeros(len(missing), dtype="int64") if self.l_files is None else self.l_files[missing]
         for f in np.unique(owner).tolist():
             rows = missing[owner == f]
@@ -304,7 +348,7 @@ class _Build:
                 original[i] = composite[1] if len(composite) > 1 and composite[1] else composite[0]
         return original
 
-    def service_dates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def service_dates(self) -> tuple[np.ndarray, pa.Array, np.ndarray]:
         """Each line's service date and where it comes from, and each claim's service date."""
         dates, l_seg, l_files, pos = self.dates, self.l_seg, self.l_files, self.pos
         claim_from = self.claim_from
@@ -320,8 +364,10 @@ class _Build:
         # Line date: DTM*472, else the DTM*150 start of a span, else the claim's statement dates
         # (TR3 loop 2110: the line DTM may be left out when the claim dates cover the line).
         service_date = np.select(has, [d472, d150, claim_from_on_line, claim_to_on_line], NAT)
-        source = np.select(has, ["DTM*472", "DTM*150", "claim DTM*232", "claim DTM*233"], "")
-        source = np.where(source == "", None, source.astype(object))
+        source = _labels(
+            ("DTM*472", "DTM*150", "claim DTM*232", "claim DTM*233"),
+            np.select(has, [0, 1, 2, 3], -1),
+        )
 
         # claim_service_date: DTM*232, else the claim's earliest own line date
         own_date = np.where(has[0], d472, d150)
@@ -356,15 +402,23 @@ class _Build:
                 "st_index": claim_st,
                 "claim_index": claim_index,
                 "claim_id": self.claim_id_text,
-                "status": c_status,
+                "status": repeated_text(c_status),
                 "charge": claim_charge,
                 "paid": claim_paid,
                 "patient_responsibility": money([s.c_pr for s in scans], c_seg, "(CLP05)", c_files),
-                "filing_indicator": or_none(chain_lists([s.c_filing for s in scans])),
+                "filing_indicator": repeated_text(
+                    chain_lists([s.c_filing for s in scans]), blank_is_null=True
+                ),
                 "payer_claim_id": or_none(chain_lists([s.c_payer_claim for s in scans])),
-                "facility_code": or_none(chain_lists([s.c_facility for s in scans])),
-                "frequency": or_none(chain_lists([s.c_freq for s in scans])),
-                "patient_key": spread(placed([s.c_key for s in scans], claim_shift), n_claims),
+                "facility_code": repeated_text(
+                    chain_lists([s.c_facility for s in scans]), blank_is_null=True
+                ),
+                "frequency": repeated_text(
+                    chain_lists([s.c_freq for s in scans]), blank_is_null=True
+                ),
+                "patient_key": repeated_text(
+                    spread(placed([s.c_key for s in scans], claim_shift), n_claims)
+                ),
                 "statement_from": self.claim_from,
                 "statement_to": self.claim_to,
                 "received_date": self.dates(
@@ -384,10 +438,10 @@ class _Build:
 
     def line_table(
         self,
-        codes: list[np.ndarray],
+        codes: list[np.ndarray | pa.Array],
         original: np.ndarray,
         service_date: np.ndarray,
-        source: np.ndarray,
+        source: pa.Array,
         allowed: np.ndarray,
     ) -> pd.DataFrame:
         """Service lines: one per SVC (loop 2110)."""
@@ -419,7 +473,7 @@ class _Build:
                 "service_date": service_date,
                 "service_date_end": self.dates(line_values("151"), l_seg, "DTM*151", l_files),
                 "service_date_source": source,
-                "line_control_number": line_values("6R"),
+                "line_control_number": repeated_text(line_values("6R")),
                 # NaN, not 0, when AMT*B6 is absent: the allowed amount is unknown.
                 "allowed": allowed,
                 "segment": l_seg,
@@ -451,8 +505,8 @@ class _Build:
                 "line_index": pd.arrays.IntegerArray(adj_line, ~on_line),
                 "level": label_column(("claim", "line"), on_line.astype("int64")),
                 "claim_id": self.claim_id_column(adj_row),
-                "group_code": chain_lists([s.a_group for s in scans]),
-                "carc": chain_lists([s.a_carc for s in scans]),
+                "group_code": repeated_text(chain_lists([s.a_group for s in scans])),
+                "carc": repeated_text(chain_lists([s.a_carc for s in scans])),
                 "amount": adj_amount,
                 # a_qty is keyed by the 0-based position of the triplet in its scan
                 "quantity": spread(
@@ -478,8 +532,8 @@ class _Build:
                 "line_index": pd.arrays.IntegerArray(r_line, r_line == 0),
                 "level": label_column(("claim", "line"), (r_line > 0).astype("int64")),
                 "claim_id": self.claim_id_column(r_row),
-                "code": list(r[3]),
-                "source": list(r[4]),
+                "code": repeated_text(r[3]),
+                "source": repeated_text(r[4]),
                 "segment": np.array(r[0], dtype="int64"),
             },
             REMARK_SCHEMA,

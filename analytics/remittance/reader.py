@@ -20,13 +20,21 @@ from collections.abc import Iterator
 from analytics.exceptions import X12Error, X12Warning
 from analytics.privacy.keys import DEFAULT_SALT as PUBLIC_KEY_TEXT
 from analytics.privacy.keys import PracticeKey, resolve_key
-from analytics.privacy.pseudonyms import pseudonym
+from analytics.privacy.pseudonyms import pseudonym, pseudonyms
 from analytics.remittance.builder import build_tables
 from analytics.remittance.notes import Notes
-from analytics.remittance.scan import Entry, OpenTransaction, Scan
+from analytics.remittance.scan import (
+    RUN_MINIMUM,
+    ClaimRuns,
+    ClaimState,
+    Entry,
+    OpenTransaction,
+    Scan,
+    scan_claims,
+)
 from analytics.remittance.sources import open_source
 from analytics.remittance.tables import Remittance
-from analytics.remittance.tokenizer import PAD, Interchange, Tokenizer
+from analytics.remittance.tokenizer import PAD, Interchange, Segments, SegmentText, Tokenizer
 
 #: Key of ``patient_key`` when no practice key is given or set (public: see
 #: :data:`analytics.privacy.DEFAULT_SALT`); ``patient_key`` is the keyed pseudonym of
@@ -155,12 +163,16 @@ def _same_control(a: str, b: object) -> bool:
     return a.isdigit() and b.isdigit() and a.isascii() and b.isascii() and int(a) == int(b)
 
 
-def _last_boundary(segments: list[str], element: str) -> int:
+def _last_boundary(segments: Segments, element: str) -> int:
     """Index of the last CLP or ST in ``segments`` (-1 if none): a part may end before it,
     since nothing after a new claim or transaction belongs to the claims before it."""
     clp, st = "CLP" + element, "ST" + element
-    for i in range(len(segments) - 1, -1, -1):
-        raw = segments[i]
+    last = (
+        segments.from_end()
+        if isinstance(segments, SegmentText)
+        else ((i, segments[i]) for i in range(len(segments) - 1, -1, -1))
+    )
+    for i, raw in last:
         if raw.startswith(clp) or raw.startswith(st) or raw == "CLP" or raw == "ST":
             return i
     return -1
@@ -171,10 +183,12 @@ class Reader:
 
     The scan is one pass over the segments, dispatching on the segment id; each segment is
     split while it is fresh in memory and only the values the tables need are kept, which is
-    what makes the reader fast. Its context (transaction, claim, service line, counters) lives
-    on across parts; what it collects starts afresh with each part. A part ends before a CLP
-    or ST once a batch of segments has been scanned, so every claim is whole in one part, and
-    claim, line and segment numbers count through the file.
+    what makes the reader fast. Long runs of claim loops (a large interchange) are read
+    column-wise instead (:func:`~analytics.remittance.scan.scan_claims`), into the same
+    columns. Its context (transaction, claim, service line, counters) lives on across parts;
+    what it collects starts afresh with each part. A part ends before a CLP or ST once a batch
+    of segments has been scanned, so every claim is whole in one part, and claim, line and
+    segment numbers count through the file.
     """
 
     def __init__(
@@ -208,7 +222,7 @@ class Reader:
         self.groups: set[str] = set()
         self.open = OpenTransaction()
         self.part = Scan(0, 0, 0)
-        self.pending: tuple[Interchange, list[str]] | None = None
+        self.pending: tuple[Interchange, Segments] | None = None
         self.aside = ""  # "claim" or "transaction" while the rest of one is skipped
         self.mark: tuple[int, ...] = (0,) * 7  # where the current claim begins in the part
         # ISA segment and ISA13, groups, GS segment and GS06, transactions in the group
@@ -252,7 +266,7 @@ class Reader:
             self.pieces.close()
 
     def _next_part(
-        self, batches: Iterator[tuple[Interchange, list[str]]], *, build_last: bool = True
+        self, batches: Iterator[tuple[Interchange, Segments]], *, build_last: bool = True
     ) -> tuple[Remittance | Entry | None, bool]:
         while True:
             if self.pending is not None:
@@ -267,13 +281,13 @@ class Reader:
             # Once the rest of the file is in memory, ending the part early saves nothing.
             cut = -1 if self.pieces.exhausted else _last_boundary(segments, ic.delimiters.element)
             if cut > 0 or (cut == 0 and self._collected()):
-                self._feed(ic, segments[:cut])
+                self._scan(ic, segments[:cut])
                 self.pending = (ic, segments[cut:])
                 part = self._flush()
                 if part is not None:
                     return part, False
             else:
-                self._feed(ic, segments)
+                self._scan(ic, segments)
 
     def _collected(self) -> bool:
         # lines, adjustments and remarks always come with a claim
@@ -313,8 +327,56 @@ class Reader:
         entry = self._take()
         return None if entry is None else self.build(entry)
 
-    def _feed(self, ic: Interchange, segments: list[str]) -> None:
-        """Scan a batch of segments into the current part."""
+    def _scan(self, ic: Interchange, segments: Segments) -> None:
+        """Scan a batch of segments into the current part: long runs of claim loops column
+        by column (:func:`~analytics.remittance.scan.scan_claims`), the rest segment by
+        segment (:meth:`_feed`)."""
+        d = ic.delimiters
+        found = ClaimRuns.find(segments, d.element, d.segment, RUN_MINIMUM)
+        if found is None:
+            self._feed(ic, segments)
+            return
+        runs, spans = found
+        at = 0
+        for lo, hi in spans:
+            if lo > at:
+                self._feed(ic, runs.segments(segments, at, lo))
+            if not self._scan_claims(ic, runs, lo, hi):
+                self._feed(ic, runs.segments(segments, lo, hi))
+            at = hi
+        if at < len(segments):
+            self._feed(ic, runs.segments(segments, at, len(segments)))
+
+    def _scan_claims(self, ic: Interchange, runs: ClaimRuns, lo: int, hi: int) -> bool:
+        """Read the run of claim loops ``lo`` to ``hi`` column-wise; False when it must go
+        through the segment loop (outside an 835 transaction, or anything it would warn
+        about)."""
+        if not self.in_st or self.pay is None or self.aside not in ("", "claim"):
+            return False
+        p = self.part
+        if not p.l_chunk or p.l_chunk[-1][1] is not ic:
+            p.l_chunk.append((self.line_no + 1, ic))
+        state = ClaimState(
+            self.number, self.claim_no, self.line_no, self.st_claims, self.level, self.mark
+        )
+        after = scan_claims(runs, lo, hi, p, state, self.st_index, self._patient_keys)
+        if after is None:
+            return False
+        self.number, self.claim_no, self.line_no = after.number, after.claim_no, after.line_no
+        self.st_claims, self.level, self.mark = after.st_claims, after.level, after.mark
+        self.aside = ""  # a claim set aside ends at the CLP that begins the run
+        return True
+
+    def _patient_keys(self, idents: list[str]) -> list[str]:
+        """The keyed pseudonym of each id (distinct, not blank), hashed once per file part."""
+        hashes = self.hashes
+        new = [i for i in idents if i not in hashes]
+        if new:
+            hashes.update(zip(new, pseudonyms(new, self.salt).tolist(), strict=True))
+        return [hashes[i] for i in idents]
+
+    def _feed(self, ic: Interchange, segments: Segments) -> None:
+        """Scan a batch of segments into the current part, segment by segment."""
         if not segments:
             return
         p = self.part

@@ -9,6 +9,9 @@ settled from the composites the interchange actually uses.
 
 Line breaks are never data unless they are the terminator: a file wrapped at 80 columns is read
 as if it were one line, even where a break falls inside an ISA or an IEA.
+
+Segments are handed out in batches: a list of strings, or for a long stretch of text a
+:class:`SegmentText`, split only where the segments are read one by one.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, overload
+
+import numpy as np
 
 from analytics.exceptions import X12Error, X12Warning
 from analytics.remittance.sources import CHUNK_BYTES, Pieces, open_source
@@ -46,6 +51,87 @@ _ISA_AT = re.compile(r"I[\r\n]*S[\r\n]*A[\r\n]*[^A-Za-z0-9 \r\n]")
 # Fixed-width ISA elements that show whether its 16 elements were found where they belong:
 # ISA09 date YYMMDD, ISA10 time HHMM, ISA12 version, ISA13 control number.
 _ISA_DIGITS = (9, 10, 12, 13)
+
+
+class SegmentText(Sequence[str]):
+    """The segments of a long stretch of ASCII text, split only where they are read one by
+    one: ``text`` is the segments joined by the terminator ``term``.
+
+    Long runs of claims are read from the text itself
+    (:class:`~analytics.remittance.scan.ClaimRuns`), so those segments are never made into
+    strings; iterating or slicing gives them as strings.
+    """
+
+    __slots__ = ("_ends", "_size", "longest", "term", "text")
+
+    def __init__(self, text: str, term: str, longest: int | None = None) -> None:
+        self.text = text
+        self.term = term
+        #: the longest stretch of it that is one interchange, in characters (at most)
+        self.longest = len(text) if longest is None else longest
+        self._size = -1
+        self._ends: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        if self._size < 0:
+            self._size = self.text.count(self.term) + 1 if self.text else 0
+        return self._size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.split())
+
+    def split(self) -> list[str]:
+        return self.text.split(self.term) if self.text else []
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> SegmentText: ...
+
+    def __getitem__(self, i: int | slice) -> str | SegmentText:
+        if not isinstance(i, slice):
+            k = range(self.size)[i]
+            return self.text[self._start(k) : self._start(k + 1) - 1]
+        start, stop, step = i.indices(self.size)
+        if step != 1:
+            raise ValueError("segments are sliced in steps of one")
+        if start >= stop:
+            return SegmentText("", self.term)
+        text = self.text[self._start(start) : self._start(stop) - 1]
+        return SegmentText(text, self.term, min(self.longest, len(text)))
+
+    def _start(self, k: int) -> int:
+        """Where segment ``k`` begins (``len(text) + 1`` for ``k == size``)."""
+        if k == 0:
+            return 0
+        if self._ends is None:
+            raw = np.frombuffer(self.text.encode("ascii"), dtype=np.uint8)
+            self._ends = np.append(np.flatnonzero(raw == ord(self.term)), len(self.text))
+        return int(self._ends[k - 1]) + 1
+
+    def from_end(self) -> Iterator[tuple[int, str]]:
+        """The segments and their indexes, last first."""
+        text, term = self.text, self.term
+        end = len(text)
+        for k in range(self.size - 1, -1, -1):
+            start = text.rfind(term, 0, end) + 1
+            yield k, text[start:end]
+            end = start - 1
+
+
+#: Regions at least this long (in characters) are handed out as :class:`SegmentText`.
+LONG_REGION = 2**20
+
+#: A batch of segments: a list, or a long stretch of text not split yet.
+Segments = list[str] | SegmentText
 
 
 class Interchange:
@@ -311,6 +397,19 @@ def _uses_component(text: str, delimiters: _Delimiters) -> bool:
     return True
 
 
+_BLANK_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _blank_segment(terminator: str) -> re.Pattern[str]:
+    """A segment that begins with a space or a tab, or is empty: one search of the text
+    instead of one for each."""
+    pattern = _BLANK_PATTERNS.get(terminator)
+    if pattern is None:
+        t = re.escape(terminator)
+        pattern = _BLANK_PATTERNS[terminator] = re.compile(rf"{t}[ \t{t}]")
+    return pattern
+
+
 def _end_pattern(element: str, terminator: str) -> re.Pattern[str]:
     """Where an interchange may end: its IEA, or the ISA of the next interchange when the IEA
     is missing, with line breaks inside the segment id when the file is wrapped at a fixed
@@ -331,8 +430,9 @@ class Tokenizer:
     """Segments of an 835, read piece by piece and never whole.
 
     Yields ``(interchange, segments)`` batches in file order, about one per piece read or per
-    interchange; the segments are raw text with the terminator removed, and their 1-based
-    positions in the file follow on from batch to batch. Delimiters come from each ISA; an
+    interchange; the segments (a list, or a :class:`SegmentText` for a long region) are raw
+    text with the terminator removed, and their 1-based positions in the file follow on from
+    batch to batch. Delimiters come from each ISA; an
     interchange ends after the terminator of an IEA at the start of a segment (or before the
     next ISA when its IEA is missing); line breaks are dropped (or are the terminator), blank
     segments are skipped, and text after the last IEA that is not another interchange is
@@ -359,6 +459,10 @@ class Tokenizer:
         # one batch), which is what keeps a file of many small interchanges fast.
         self.merging = True
         self.merged = False  # the last region runs across an interchange boundary
+        # the longest stretch of the last region inside one interchange, and where in buf the
+        # interchange being read begins (or the region, if later)
+        self.longest = 0
+        self.joined = 0
 
     def _more(self) -> bool:
         """Append the next piece to the buffer, dropping what has been handed out; False at
@@ -374,6 +478,7 @@ class Tokenizer:
             self.buf = self.buf[keep:] + piece
             self.pos -= keep
             self.search -= keep
+            self.joined = max(self.joined - keep, 0)
         else:
             self.buf += piece
         return True
@@ -397,7 +502,7 @@ class Tokenizer:
         self._fill(n)
         return self.buf[self.pos : self.pos + n]
 
-    def batches(self) -> Iterator[tuple[Interchange, list[str]]]:
+    def batches(self) -> Iterator[tuple[Interchange, Segments]]:
         name = self.name
         self._skip()
         if self.pos >= len(self.buf):
@@ -461,7 +566,7 @@ class Tokenizer:
             terminator = "\n"
         return _Delimiters(element, None, ":", terminator)
 
-    def _interchange(self) -> Iterator[tuple[Interchange, list[str]]]:
+    def _interchange(self) -> Iterator[tuple[Interchange, Segments]]:
         """The segments of the current interchange, region by region."""
         ic = self.ic
         assert ic is not None
@@ -478,15 +583,8 @@ class Tokenizer:
                 self.pos, self.search = start
                 self.merging = False
                 continue
-            segments = text.split(term)
-            if term + " " in text or term + "\t" in text or text.startswith((" ", "\t")):
-                segments = [s.lstrip(" \t") for s in segments]
-            # A region that is not the last ends with a terminator, so its final item is empty;
-            # the interchange's own final item is dropped when blank.
-            if not last or not segments[-1].strip():
-                segments.pop()
-            if "" in segments:
-                segments = [s for s in segments if s]
+            longest = max(self.longest, self.pos - self.joined) if self.merged else len(text)
+            segments = self._segments(text, term, last, longest)
             if not ic.resolved:
                 self._sample(ic, segments, text)
                 if last and not ic.resolved:
@@ -496,6 +594,32 @@ class Tokenizer:
                 yield ic, segments
             if last:
                 return
+
+    @staticmethod
+    def _segments(text: str, term: str, last: bool, longest: int) -> Segments:
+        """The segments of a region: split at the terminator, leading spaces and blank
+        segments dropped. A long region of ASCII text without those is not split yet."""
+        if (
+            len(text) >= LONG_REGION
+            and term in text
+            and text.isascii()
+            and not text.startswith((" ", "\t", term))
+            and _blank_segment(term).search(text) is None
+        ):
+            # A region that is not the last ends with a terminator, so its final item is
+            # empty; the interchange's own final item is dropped when blank.
+            tail = text[text.rfind(term) + 1 :]
+            if not last or not tail.strip():
+                text = text[: len(text) - len(tail) - 1]
+            return SegmentText(text, term, min(longest, len(text)))
+        segments = text.split(term)
+        if term + " " in text or term + "\t" in text or text.startswith((" ", "\t")):
+            segments = [s.lstrip(" \t") for s in segments]
+        if not last or not segments[-1].strip():
+            segments.pop()
+        if "" in segments:
+            segments = [s for s in segments if s]
+        return segments
 
     def _sample(self, ic: Interchange, segments: list[str], text: str | None) -> None:
         """Collect SVC01/SVC06 and PLB03... composites, in file order, until there are enough
@@ -529,6 +653,7 @@ class Tokenizer:
     def _region(self, end: re.Pattern[str], term: str) -> tuple[str, bool]:
         """The next stretch of the interchange's text that ends at a terminator, and whether
         it is the interchange's last (then ``pos`` is where what follows it begins)."""
+        self.joined, self.longest = self.pos, 0
         while True:
             buf, pos = self.buf, self.pos
             if self.envelope:
@@ -544,7 +669,9 @@ class Tokenizer:
                     if stop >= 0:
                         following = self._same_interchange_at(stop + 1, term)
                         if following >= 0:  # read on: the next interchange joins this run
-                            self.search = following + 1
+                            self.longest = max(self.longest, following - self.joined)
+                            self.search = self.joined = following
+                            self.search += 1
                             self.merged = True
                             continue
                         self.pos = self.search = stop + 1
