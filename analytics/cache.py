@@ -66,6 +66,7 @@ __all__ = [
     "entries",
     "file_digest",
     "process_alive",
+    "sweep_folder",
     "toolkit_digest",
     "write_private",
 ]
@@ -315,19 +316,26 @@ class HistoryCache:
     # ------------------------------------------------------------------ housekeeping
     def sweep(self) -> None:
         """Remove temporary folders of runs no longer alive and the least recently used entries."""
-        for p in self.folder.glob(f"{_TMP}*"):
-            pid = p.name[len(_TMP):].split("-", 1)[0]
-            if not pid.isdigit() or not process_alive(int(pid)):
-                shutil.rmtree(p, ignore_errors=True)
-        entries = []
-        for p in self.folder.glob(f"{_PREFIX}*"):
-            try:
-                entries.append(((p / "entry.json").stat().st_mtime, p))
-            except OSError:  # no entry.json: not an entry of ours, or a torn one
-                if p.is_dir():
-                    shutil.rmtree(p, ignore_errors=True)
-        for _, p in sorted(entries, reverse=True)[MAX_ENTRIES - 1:]:
+        sweep_folder(self.folder, tmp_prefix=_TMP, entry_prefix=_PREFIX, keep=MAX_ENTRIES - 1)
+
+
+def sweep_folder(folder: Path, *, tmp_prefix: str, entry_prefix: str, keep: int) -> None:
+    """Housekeeping of a cache folder's entries of one kind: temporary folders ``<tmp_prefix><pid>-...``
+    of processes no longer alive, folders ``<entry_prefix>...`` without an ``entry.json`` (torn), and
+    all but the ``keep`` most recently used entries."""
+    for p in folder.glob(f"{tmp_prefix}*"):
+        pid = p.name[len(tmp_prefix):].split("-", 1)[0]
+        if not pid.isdigit() or not process_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
+    found = []
+    for p in folder.glob(f"{entry_prefix}*"):
+        try:
+            found.append(((p / "entry.json").stat().st_mtime, p))
+        except OSError:  # no entry.json: not an entry of ours, or a torn one
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+    for _, p in sorted(found, reverse=True)[keep:]:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def write_private(path: Path, data: bytes) -> None:

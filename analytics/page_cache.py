@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from analytics.cache import process_alive, write_private
+from analytics.cache import sweep_folder, write_private
 
 __all__ = ["MAX_PAGES", "PageCache"]
 
@@ -197,17 +197,4 @@ class PageCache:
 
     def sweep(self) -> None:
         """Remove temporary folders of runs no longer alive and the least recently used entries."""
-        for p in self.folder.glob(f"{_TMP}*"):
-            pid = p.name[len(_TMP):].split("-", 1)[0]
-            if not pid.isdigit() or not process_alive(int(pid)):
-                shutil.rmtree(p, ignore_errors=True)
-        kept = []
-        for p in self.folder.glob(f"{_PREFIX}*"):
-            try:
-                kept.append(((p / "entry.json").stat().st_mtime, p))
-            except OSError:
-                if p.is_dir():
-                    shutil.rmtree(p, ignore_errors=True)
-        for _, p in sorted(kept, reverse=True)[MAX_PAGES - 1:]:
-            shutil.rmtree(p, ignore_errors=True)
-
+        sweep_folder(self.folder, tmp_prefix=_TMP, entry_prefix=_PREFIX, keep=MAX_PAGES - 1)
