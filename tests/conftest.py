@@ -43,7 +43,9 @@ def pytest_configure(config: pytest.Config) -> None:
     import os
     import tempfile
 
-    os.environ.setdefault("ANALYTICS_CACHE_DIR", tempfile.mkdtemp(prefix="analytics-test-cache-"))
+    if "ANALYTICS_CACHE_DIR" not in os.environ:
+        _made_cache_dirs.append(tempfile.mkdtemp(prefix="analytics-test-cache-"))
+        os.environ["ANALYTICS_CACHE_DIR"] = _made_cache_dirs[-1]
     # the practice key of the suite, set before the test files are imported (see TEST_PRACTICE_KEY)
     os.environ["ANALYTICS_PRACTICE_KEY"] = TEST_PRACTICE_KEY
     # the fast tier searches fewer generated inputs (see FAST_TIER_EXAMPLES); a count set in the
@@ -51,6 +53,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_fast_tier(config):
         for variable, count in FAST_TIER_EXAMPLES.items():
             os.environ.setdefault(variable, str(count))
+
+
+#: The practice cache folders this process made (:func:`pytest_configure`), removed at the end.
+_made_cache_dirs: list[str] = []
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the temporary practice cache folder this process made."""
+    import shutil
+
+    while _made_cache_dirs:
+        shutil.rmtree(_made_cache_dirs.pop(), ignore_errors=True)
 
 
 def is_fast_tier(config: pytest.Config) -> bool:

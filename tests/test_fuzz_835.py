@@ -168,9 +168,11 @@ def test_an_amount_in_other_digits_loses_nothing_silently(name, data):
 
 def _padded_835_ids(text: str) -> int:
     """Segment ids padded with spaces (``"CLM *"``) outside the other transaction sets: those
-    are skipped whole, so the reader has nothing to say about their ids."""
+    are skipped whole, so the reader has nothing to say about their ids. Line breaks are taken
+    out first: a file wrapped at a fixed width may break a line just after an id (``"CLP\n*"``),
+    which the reader joins back and which is not padding."""
     count, foreign = 0, False
-    for seg in text.split("~"):
+    for seg in text.replace("\r", "").replace("\n", "").split("~"):
         head, _, rest = seg.strip().partition("*")
         if head.strip() == "ST":
             foreign = not rest.startswith("835")
