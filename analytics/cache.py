@@ -57,12 +57,14 @@ import pandas as pd
 
 __all__ = [
     "CACHE_ENV",
+    "DIGESTS_ENV",
     "NO_CACHE_ENV",
     "MAX_ENTRIES",
     "HistoryCache",
     "cache_disabled",
     "clear",
     "default_cache_dir",
+    "digests_for_children",
     "entries",
     "file_digest",
     "process_alive",
@@ -103,8 +105,43 @@ def cache_disabled() -> bool:
     return os.environ.get(NO_CACHE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: Environment variable through which a report run hands the digests it computed to its
+#: notebooks (JSON, see :func:`digests_for_children`), so a run hashes each input once.
+DIGESTS_ENV = "ANALYTICS_FILE_DIGESTS"
+
+#: Digests computed in this process, by the file's identity (see :func:`_identity`).
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[str, int, int, int, int]:
+    """A file's path, device, inode, size and modification time (ns): any write changes it."""
+    st = os.stat(path)
+    return os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@functools.cache
+def _inherited(text: str) -> dict[tuple[str, int, int, int, int], str]:
+    try:
+        return {tuple(item[:5]): str(item[5]) for item in json.loads(text)
+                if isinstance(item, list) and len(item) == 6}
+    except (ValueError, TypeError):
+        return {}
+
+
+def digests_for_children() -> str:
+    """The digests this process computed, as JSON for :data:`DIGESTS_ENV` of the notebooks it runs.
+
+    A notebook's process uses a digest only for a file whose path, device, inode, size and
+    modification time are those recorded, so a file changed in between is hashed again.
+    """
+    return json.dumps([[*k, v] for k, v in _DIGESTS.items()])
+
+
 def file_digest(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB blocks.
+
+    A file is hashed once per process (and once per report run, see :data:`DIGESTS_ENV`)
+    while its path, inode, size and modification time stay the same.
 
     Examples
     --------
@@ -114,10 +151,16 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     ...     file_digest(fh.name)[:16]
     'ba7816bf8f01cfea'
     """
+    identity = _identity(path)
+    known = _DIGESTS.get(identity) or _inherited(os.environ.get(DIGESTS_ENV, "[]")).get(identity)
+    if known:
+        return known
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
+    if _identity(path) == identity:  # not written to while it was read
+        _DIGESTS[identity] = h.hexdigest()
     return h.hexdigest()
 
 

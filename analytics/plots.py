@@ -152,6 +152,9 @@ def save_figure(fig: Figure, name: str, folder: str | os.PathLike[str] | None = 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     png = atomic_write(out / f"{stem}.png", buf.getvalue())
+    # the layout is solved in figure units, whatever the resolution: keep the one just solved
+    # for the SVG and the page's own image instead of solving it again at each drawing
+    fig.set_layout_engine("none")
     svg = io.BytesIO()
     with mpl.rc_context({"svg.hashsalt": f"analytics-{stem}", "svg.fonttype": "path"}):
         fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})

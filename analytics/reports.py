@@ -369,6 +369,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _input_sha256(path: Path) -> str:
+    """An input's SHA-256, computed once per run (:func:`analytics.cache.file_digest`)."""
+    from analytics.cache import file_digest
+
+    return file_digest(path)
+
+
 def _input_files(data_dir: Path) -> list[Path]:
     files = [p for p in sorted(data_dir.iterdir()) if p.is_file() and not p.name.startswith(".")]
     remit = data_dir / "remittances"
@@ -378,7 +385,7 @@ def _input_files(data_dir: Path) -> list[Path]:
 
 
 def _hash_inputs(data: Path) -> list[dict[str, Any]]:
-    return [{"path": os.path.relpath(p, data), "sha256": _sha256(p), "bytes": p.stat().st_size}
+    return [{"path": os.path.relpath(p, data), "sha256": _input_sha256(p), "bytes": p.stat().st_size}
             for p in _input_files(data)]
 
 
@@ -574,10 +581,12 @@ def _run_one(name: str, source: Path, params: dict[str, Any], *, run_dir: Path, 
         return result
     import papermill
 
+    from analytics.cache import DIGESTS_ENV, digests_for_children
     from analytics.plots import OUTPUT_ENV
 
     # absolute: the kernel runs in run_dir, so a relative path would be taken from there
-    kernel_env = {**os.environ, **env, OUTPUT_ENV: str((run_dir / name).resolve())}
+    kernel_env = {**os.environ, **env, OUTPUT_ENV: str((run_dir / name).resolve()),
+                  DIGESTS_ENV: digests_for_children()}  # each input hashed once per run
     try:
         # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a cron
         # mail; what a cell does wrong is in the executed notebook.
