@@ -34,7 +34,9 @@ def learn_levels(feats: LineFeatures) -> tuple[dict[str, pd.Index], list[str]]:
     the other-codes-in-the-visit indicators."""
     levels = {}
     for f, (codes, labels) in feats.cats.items():
-        present = np.unique(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+        # the codes present, counted (a pass over the lines) rather than sorted
+        present = (np.flatnonzero(np.bincount(codes, minlength=len(labels))) if len(codes)
+                   else np.zeros(0, dtype=np.int64))
         levels[f] = pd.Index(sorted(set(labels[present].astype(str))))
     return levels, sorted(feats.with_codes)
 

@@ -36,6 +36,7 @@ __all__ = [
     "MODIFIER_FLAGS",
     "LineFeatures",
     "build_features",
+    "filing_codes",
     "policy_array",
 ]
 
@@ -101,6 +102,10 @@ class LineFeatures:
             flags={k: v[mask] for k, v in self.flags.items()},
             with_codes={k: v[mask] for k, v in self.with_codes.items()},
         )
+
+    def with_feature(self, name: str, codes: np.ndarray, labels: np.ndarray) -> LineFeatures:
+        """The same features with feature ``name`` replaced by ``codes`` into ``labels``."""
+        return LineFeatures(cats={**self.cats, name: (codes, labels)}, flags=self.flags, with_codes=self.with_codes)
 
     def payer_ids(self) -> np.ndarray:
         """The payer id of each line."""
@@ -237,6 +242,45 @@ def _bundle_states(cpt_c, cpt_v, payer_c, payer_v, visit, counts, flags, date, p
     ).astype(np.int64)
 
 
+def filing_codes(
+    lines: pd.DataFrame,
+    payer_c: np.ndarray,
+    payer_v: np.ndarray,
+    *,
+    payers: Mapping | None,
+    assume_lag_days: int,
+    submission: pd.Series | None = None,
+    date: pd.Series | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each line's band of days from service to submission, against its payer's
+    timely-filing limit (:func:`~analytics.denials.bands.filing_band`), and the band labels.
+
+    Parameters
+    ----------
+    lines
+        The lines (their ``service_date`` and ``submission_date``).
+    payer_c, payer_v
+        Each line's payer as a code into ``payer_v``.
+    payers
+        Payer policies (``timely_filing_days``).
+    assume_lag_days
+        Days assumed for a line with no submission date.
+    submission
+        Submission dates to use instead of the lines' own (on the lines' index): to score a
+        line as if sent on another day.
+    date
+        The lines' service dates, when already read.
+    """
+    if date is None:
+        date = pd.to_datetime(_column(lines, "service_date", pd.NaT), errors="coerce")
+    if submission is None:
+        submission = _column(lines, "submission_date", pd.NaT)
+    sub = pd.to_datetime(submission, errors="coerce")
+    lag = (sub - date).dt.days.to_numpy(dtype=float, na_value=np.nan)
+    lag = np.where(np.isfinite(lag), lag, assume_lag_days)
+    return filing_band(lag, policy_array(payer_v, payers, "timely_filing_days")[payer_c], codes=True)
+
+
 def build_features(
     lines: pd.DataFrame, *, payers: Mapping | None, reference, assume_lag_days: int
 ) -> LineFeatures:
@@ -275,11 +319,8 @@ def build_features(
     vnum = _visit_numbers(lines, visit, n_visits, payer_c, date)
     limit = policy_array(payer_v, payers, "visit_limit")[payer_c]
     visit_c, visit_v = visit_band(vnum[visit], limit, codes=True)
-    sub = pd.to_datetime(_column(lines, "submission_date", pd.NaT), errors="coerce")
-    lag = (sub - date).dt.days.to_numpy(dtype=float, na_value=np.nan)
-    lag = np.where(np.isfinite(lag), lag, assume_lag_days)
-    filing_c, filing_v = filing_band(
-        lag, policy_array(payer_v, payers, "timely_filing_days")[payer_c], codes=True
+    filing_c, filing_v = filing_codes(
+        lines, payer_c, payer_v, payers=payers, assume_lag_days=assume_lag_days, date=date
     )
     units_c, units_v = units_band(units, codes=True)
     bundle_c = _bundle_states(

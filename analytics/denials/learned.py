@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ from analytics.denials.rates import shrunk_rates
 from analytics.exceptions import InputError
 
 __all__ = [
+    "FittedFeatures",
     "LearnedRisk",
     "TimeValidation",
     "calibration_table",
@@ -92,9 +94,24 @@ def history_frame(history: Any) -> pd.DataFrame:
     return out
 
 
-def _is_in(values: pd.Series, wanted) -> np.ndarray:
-    """Whether each value, as text, is one of ``wanted``: tested once per distinct value."""
-    codes, uniq = factorize(values)
+class TextCodes:
+    """The integer codes and distinct texts of a frame's columns
+    (:func:`~analytics.denials.bands.factorize`), each column read once however often asked."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        if column not in self._done:
+            self._done[column] = factorize(self.frame[column])
+        return self._done[column]
+
+
+def _is_in(values: pd.Series | tuple[np.ndarray, np.ndarray], wanted) -> np.ndarray:
+    """Whether each value, as text, is one of ``wanted``: tested once per distinct value.
+    ``values``: a column, or its codes and distinct texts."""
+    codes, uniq = values if isinstance(values, tuple) else factorize(values)
     return np.isin(uniq, list(wanted))[codes] if len(uniq) else np.zeros(len(codes), dtype=bool)
 
 
@@ -102,21 +119,24 @@ def _cash_payers(payers: Mapping) -> list[str]:
     return [str(p) for p, pol in payers.items() if getattr(pol, "kind", "") == "cash"]
 
 
-def _learnable(frame: pd.DataFrame, payers: Mapping) -> np.ndarray:
+def _learnable(frame: pd.DataFrame, payers: Mapping, codes: TextCodes | None = None) -> np.ndarray:
     """Lines a payer answered, billed to an insurer, that the payer rules do not deny."""
+    codes = codes or TextCodes(frame)
     return (
         frame["adjudicated"].to_numpy(dtype=bool)
         & ~frame["self_pay"].to_numpy(dtype=bool)
-        & ~_is_in(frame["payer_id"], _cash_payers(payers))
-        & ~_is_in(frame["disposition"], _RULE_DISPOSITIONS)
+        & ~_is_in(codes("payer_id"), _cash_payers(payers))
+        & ~_is_in(codes("disposition"), _RULE_DISPOSITIONS)
     )
 
 
-def _pair_counts(frame: pd.DataFrame, mask: np.ndarray, denied: np.ndarray) -> pd.DataFrame:
+def _pair_counts(frame: pd.DataFrame, mask: np.ndarray, denied: np.ndarray,
+                 codes: TextCodes | None = None) -> pd.DataFrame:
     """Lines of ``mask`` and their denials per payer and code (``payer_id, cpt, lines,
     denied``, sorted), counted on integer codes."""
-    pc, pv = factorize(frame["payer_id"])
-    cc, cv = factorize(frame["cpt"])
+    codes = codes or TextCodes(frame)
+    pc, pv = codes("payer_id")
+    cc, cv = codes("cpt")
     width = max(len(cv), 1)
     key = pc[mask] * width + cc[mask]
     size = len(pv) * width
@@ -240,14 +260,14 @@ class _RateTable:
 
 
 def _rate_table(frame: pd.DataFrame, mask: np.ndarray, payers: Mapping,
-                counts: pd.DataFrame | None = None) -> _RateTable:
+                counts: pd.DataFrame | None = None, codes: TextCodes | None = None) -> _RateTable:
     """Shrunk rates from the lines of ``mask`` (a beta prior fitted across payers, then one per
     payer across its codes, centred on the payer's shrunk rate); ``counts``: their
-    :func:`_pair_counts`, when already counted."""
+    :func:`_pair_counts`, when already counted; ``codes``: the frame's :class:`TextCodes`."""
     priors = {str(p): float(pol.denial_prior) for p, pol in payers.items()
               if getattr(pol, "denial_prior", None) is not None}
     if counts is None:
-        counts = _pair_counts(frame, mask, frame["denied"].to_numpy(dtype=bool))
+        counts = _pair_counts(frame, mask, frame["denied"].to_numpy(dtype=bool), codes)
     if counts.empty:
         empty = pd.DataFrame(columns=["payer_id", "cpt", "lines", "denied", "rate"])
         return _RateTable(empty, empty.drop(columns="cpt"), priors)
@@ -328,23 +348,33 @@ class TimeValidation:
     calibration: pd.DataFrame
 
 
-def _test_months(frame: pd.DataFrame, mask: np.ndarray) -> pd.PeriodIndex | None:
-    """The last months of service held out: a quarter of the months with answered lines, 1 to 3."""
-    months = pd.PeriodIndex(pd.to_datetime(frame["service_date"]).to_numpy()[mask], freq="M").unique().sort_values()
+def _months(dates: np.ndarray) -> np.ndarray:
+    """The month of each date as an integer (months since 1970-01), a missing date after every month."""
+    month = dates.astype("datetime64[M]").view(np.int64)
+    return np.where(np.isnat(dates), np.iinfo(np.int64).max, month)
+
+
+def _test_months(frame: pd.DataFrame, mask: np.ndarray, dates: np.ndarray | None = None) -> np.ndarray | None:
+    """The last months of service held out (as :func:`_months`): a quarter of the months with
+    answered lines, 1 to 3. ``dates``: the frame's service dates, when already read."""
+    dates = pd.to_datetime(frame["service_date"]).to_numpy() if dates is None else dates
+    months = np.unique(_months(dates[mask]))
     if len(months) < 4:
         return None
     return months[-max(1, min(3, len(months) // 4)):]
 
 
 def _validate(frame, y, learn, payers, min_denials, min_lines,
-              features: LineFeatures | None = None) -> tuple[TimeValidation | None, str]:
-    """Fit on the earlier months, score the last ones; (result, why not). ``features``: the
-    frame's model features, when already built (the same for both fits)."""
-    test_months = _test_months(frame, learn)
+              features: LineFeatures | None = None, codes: TextCodes | None = None,
+              dates: np.ndarray | None = None) -> tuple[TimeValidation | None, str]:
+    """Fit on the earlier months, score the last ones; (result, why not). ``features``,
+    ``codes`` and ``dates``: the frame's model features, text codes and service dates, when
+    already read (the same for both fits)."""
+    dates = pd.to_datetime(frame["service_date"]).to_numpy() if dates is None else dates
+    test_months = _test_months(frame, learn, dates)
     if test_months is None:
         return None, "fewer than 4 months of answered lines: too short to hold the last months out"
-    month = pd.PeriodIndex(pd.to_datetime(frame["service_date"]).to_numpy(), freq="M")
-    held = np.asarray(month.isin(test_months), dtype=bool)
+    held = np.isin(_months(dates), test_months)
     train, test = learn & ~held, learn & held
     if int(y[train].sum()) < min_denials or int(train.sum()) < min_lines or not test.any():
         return None, (f"the earlier months have {int(y[train].sum()):,} denials in {int(train.sum()):,} lines; "
@@ -355,8 +385,11 @@ def _validate(frame, y, learn, payers, min_denials, min_lines,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(frame, labels, features=features)
-        p_model = model.predict_proba(frame, features=features).to_numpy()[test]
-    rates = _rate_table(frame, train, payers)
+        if features is None:
+            p_model = model.predict_proba(frame).to_numpy()[test]
+        else:  # each line's chance rests on its own features: score the held-out lines only
+            p_model = model.predict_features(features.take(np.flatnonzero(test)))
+    rates = _rate_table(frame, train, payers, codes=codes)
     p_rates = rates.predict(frame["payer_id"][test], frame["cpt"][test])
     p_overall = np.full(int(test.sum()), float(y[train].mean()))
     yt = y[test]
@@ -365,7 +398,6 @@ def _validate(frame, y, learn, payers, min_denials, min_lines,
         {"predictor": "practice's overall rate", **score_predictions(p_overall, yt)},
         {"predictor": "shrunk payer x code rates", **score_predictions(p_rates, yt)},
     ])
-    dates = pd.to_datetime(frame["service_date"]).to_numpy()
     return TimeValidation(
         train_start=pd.Timestamp(dates[train].min()), train_end=pd.Timestamp(dates[train].max()),
         test_start=pd.Timestamp(dates[test].min()), test_end=pd.Timestamp(dates[test].max()),
@@ -377,6 +409,37 @@ def _validate(frame, y, learn, payers, min_denials, min_lines,
 # ---------------------------------------------------------------------------------------
 # The learned risk
 # ---------------------------------------------------------------------------------------
+
+
+def _not_kept() -> None:
+    return None
+
+
+class FittedFeatures:
+    """The model features of the frame a risk was fitted on, found again for the same frame.
+
+    The frame is held by a weak reference and the features are let go with it: a risk kept
+    after its lines are gone (the explorer's) holds no features of a million lines. A copy of
+    the risk (pickle) does not carry them either; features are built again when asked.
+    """
+
+    __slots__ = ("_frame", "_rows", "features")
+
+    def __init__(self, frame: pd.DataFrame, features: LineFeatures) -> None:
+        self._frame = weakref.ref(frame, self._let_go)
+        self._rows = len(frame)
+        self.features: LineFeatures | None = features
+
+    def _let_go(self, _ref) -> None:
+        self.features = None
+
+    def of(self, frame: pd.DataFrame) -> LineFeatures | None:
+        """The features when ``frame`` is the very frame fitted on (same object, as many
+        lines), else None."""
+        return self.features if self._frame() is frame and len(frame) == self._rows else None
+
+    def __reduce__(self):
+        return (_not_kept, ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,6 +478,7 @@ class LearnedRisk:
     validation_note: str
     payers: Mapping[str, Any]
     min_denials: int
+    fitted: FittedFeatures | None = dataclasses.field(default=None, repr=False, compare=False)
 
     # -- the denial_model protocol of analytics.pipeline.evaluate --------------------------
     def predict_proba(self, lines: pd.DataFrame) -> pd.Series:
@@ -522,6 +586,15 @@ class LearnedRisk:
         out = frame.assign(observed_rate=frame["denied"] / frame["lines"].where(frame["lines"] > 0))
         return out[cols].reset_index(drop=True)
 
+    def line_features(self, lines: pd.DataFrame) -> LineFeatures | None:
+        """The model's features of ``lines`` (mode ``"model"``; else None): those built for
+        the fit when ``lines`` is the frame the risk was fitted on (the same object, unchanged
+        since), else built now."""
+        if self.mode != "model":
+            return None
+        kept = self.fitted.of(lines) if self.fitted is not None else None
+        return kept if kept is not None else self.model.line_features(lines)
+
     def reasons(self, lines: pd.DataFrame, top: int = 2) -> pd.DataFrame:
         """The ``top`` factors that raise each line's chance of denial, in plain words.
 
@@ -530,21 +603,28 @@ class LearnedRisk:
         """
         return self.scored(lines, top=top).drop(columns="p_deny")
 
-    def scored(self, lines: pd.DataFrame, top: int = 2) -> pd.DataFrame:
+    def scored(self, lines: pd.DataFrame, top: int = 2, *, features: LineFeatures | None = None) -> pd.DataFrame:
         """Each line's chance of denial (``p_deny``, as :meth:`predict_proba`) and its ``top``
-        reasons (as :meth:`reasons`), from one reading of the lines' features."""
+        reasons (as :meth:`reasons`), from one reading of the lines' features.
+
+        ``features``: the lines' model features (:meth:`line_features`, or a selection of
+        them), when already built; a line's features are read from its whole visit, so
+        features built on whole visits may score a few of their lines.
+        """
         out = pd.DataFrame(index=lines.index)
         if self.mode == "model":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ex = self.model.explain(lines, top=top)
+                ex = self.model.explain(lines, top=top, features=features)
             p = ex["p_deny"].to_numpy(dtype=float)
             out["p_deny"] = np.clip(np.where(self._cash(lines), 0.0, p), 0.0, 1.0)
             words = dict(zip(term_words(self.model.columns_),
                              (plain_term(t, self.names) for t in self.model.columns_), strict=True))
             for i in range(1, top + 1):
-                raw = ex[f"factor_{i}"].astype(object)
-                out[f"reason_{i}"] = raw.map(lambda w: words.get(w, w) if w else "").to_numpy(dtype=object)
+                # each distinct factor put in words once
+                codes, raw = pd.factorize(ex[f"factor_{i}"].to_numpy(dtype=object), use_na_sentinel=False)
+                plain = np.array([words.get(w, w) if w else "" for w in raw], dtype=object)
+                out[f"reason_{i}"] = plain[codes] if len(raw) else np.zeros(0, dtype=object)
             return out
         out["p_deny"] = self.predict_proba(lines).to_numpy()
         out["reason_1"] = self.basis_words(lines)
@@ -601,13 +681,15 @@ def fit_learned_risk(
     if missing:
         raise InputError(f"The lines lack column(s) {missing}; build them with history_frame(history) from "
                          "load_history(DIR).")
-    learn = _learnable(frame, payers)
+    codes = TextCodes(frame)  # payer, code and disposition read once for every count below
+    learn = _learnable(frame, payers, codes)
     y = frame["denied"].to_numpy(dtype=bool) & learn
     rule = (frame["adjudicated"].to_numpy(dtype=bool) & ~frame["self_pay"].to_numpy(dtype=bool)
-            & _is_in(frame["disposition"], _RULE_DISPOSITIONS))
+            & _is_in(codes("disposition"), _RULE_DISPOSITIONS))
     n, k = int(learn.sum()), int(y.sum())
-    counts = _pair_counts(frame, learn, y)
-    dates = pd.to_datetime(frame["service_date"]).to_numpy()[learn]
+    counts = _pair_counts(frame, learn, y, codes)
+    all_dates = pd.to_datetime(frame["service_date"]).to_numpy()
+    dates = all_dates[learn]
     rates = _rate_table(frame, learn, payers, counts)
     mode, model, features = ("prior" if n == 0 else "rates"), None, None
     if k >= min_denials and n >= min_lines and k < n:
@@ -625,13 +707,14 @@ def fit_learned_risk(
     validation, note = (None, "not asked for")
     if validate and mode == "model":
         validation, note = _validate(frame, frame["denied"].to_numpy(dtype=bool), learn, payers, min_denials,
-                                     min_lines, features)
+                                     min_lines, features, codes, all_dates)
     elif validate:
         note = "too few denials to fit the model" if n else "no answered line"
     return LearnedRisk(
         mode=mode, model=model, rates=rates, counts=counts, lines=n, denials=k, rule_denied=int(rule.sum()),
         start=pd.Timestamp(dates.min()) if n else None, end=pd.Timestamp(dates.max()) if n else None,
         validation=validation, validation_note=note, payers=payers, min_denials=min_denials,
+        fitted=FittedFeatures(frame, features) if mode == "model" else None,
     )
 
 

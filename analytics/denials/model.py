@@ -26,7 +26,13 @@ from analytics.denials.design import (
     term_columns,
     term_words,
 )
-from analytics.denials.features import INTERACTIONS, LineFeatures, build_features, policy_array
+from analytics.denials.features import (
+    INTERACTIONS,
+    LineFeatures,
+    build_features,
+    filing_codes,
+    policy_array,
+)
 from analytics.denials.outcomes import DENIAL_OUTCOMES
 from analytics.exceptions import InputError, ModelError, SmallSampleWarning
 from analytics.pipeline import evaluate
@@ -211,6 +217,16 @@ class DenialRiskModel:
         :meth:`fit` and :meth:`predict_proba` to fit or score the same lines several times."""
         return self._features(lines)
 
+    def with_submission_dates(self, features: LineFeatures, lines: pd.DataFrame,
+                              submission: pd.Series) -> LineFeatures:
+        """The features of ``lines`` with their days to submission counted to ``submission``
+        (dates on the lines' index) instead of the lines' own submission dates: to score a
+        line not sent yet as if sent on a given day without building its other features again."""
+        payer_c, payer_v = features.cats["payer"]
+        codes, labels = filing_codes(lines, payer_c, payer_v, payers=self.payers,
+                                     assume_lag_days=self.assume_lag_days, submission=submission)
+        return features.with_feature("filing", codes, np.array(labels, dtype=object))
+
     def _features(self, lines: pd.DataFrame, features: LineFeatures | None = None) -> LineFeatures:
         """Each line's features (:func:`~analytics.denials.features.build_features`), or
         ``features`` when they were built already (checked to be of as many lines)."""
@@ -298,6 +314,11 @@ class DenialRiskModel:
             return np.isin(uniq, cash)[codes]
         return np.isin(payer_ids.astype(str), cash)
 
+    def _self_pay_lines(self, feats: LineFeatures) -> np.ndarray:
+        """Whether each line's payer is a self-pay payer, tested once per payer."""
+        codes, labels = feats.cats["payer"]
+        return self._self_pay(labels.astype(object))[codes] if len(labels) else np.zeros(len(codes), dtype=bool)
+
     def fit(self, lines: pd.DataFrame, y=None, *, features: LineFeatures | None = None) -> DenialRiskModel:
         """Learn denial risk from lines with known outcomes.
 
@@ -323,14 +344,15 @@ class DenialRiskModel:
         y, known = self._target(lines, y)
         rule = self._rule_denied(lines)
         feats = self._features(lines, features)
-        payer = feats.payer_ids()
-        keep = known & ~rule & ~self._self_pay(payer)
+        keep = known & ~rule & ~self._self_pay_lines(feats)
         self.n_rule_denied_ = int((rule & known).sum())
         self.n_lines_ = int(keep.sum())
         self.n_denials_ = int(y[keep].sum())
         self.validation_ = None
-        self._fit_priors(payer[keep], y[keep])
-        if not self._enough(payer[keep], y[keep]):
+        payer_codes, payer_labels = feats.cats["payer"]
+        payer = (payer_codes[keep], payer_labels.astype(object))  # each line's payer as a code into the labels
+        self._fit_priors(payer, y[keep])
+        if not self._enough(payer, y[keep]):
             self.mode_ = "prior"
             self.coef_ = np.zeros(0)
             self.intercept_ = 0.0
@@ -360,12 +382,19 @@ class DenialRiskModel:
             self._fit_logistic(train_all.take(~test), yk[~test])
             self.validation_ = _report(self._predict_features(train_all.take(test)), yk[test])
 
-    def _fit_priors(self, payer: np.ndarray, y: np.ndarray) -> None:
-        codes, uniq = pd.factorize(pd.Series(payer, dtype=object), sort=True)
-        lines = np.bincount(codes, minlength=len(uniq)).astype(np.int64)
-        denied = np.bincount(codes, weights=y.astype(float), minlength=len(uniq)).astype(np.int64)
+    def _fit_priors(self, payer: tuple[np.ndarray, np.ndarray], y: np.ndarray) -> None:
+        """Lines and denials per payer (sorted by payer id) of the lines learned from; ``payer``:
+        each line's code into the payer labels, and the labels."""
+        codes, labels = payer
+        by_code = np.bincount(codes, minlength=len(labels))
+        denied_by_code = np.bincount(codes, weights=y.astype(float), minlength=len(labels))
+        present = np.flatnonzero(by_code)
+        # two codes may read the same: one payer, as counting the ids would
+        uniq, of = np.unique(np.asarray(labels[present], dtype=str), return_inverse=True)
+        lines = np.bincount(of.ravel(), weights=by_code[present], minlength=len(uniq)).astype(np.int64)
+        denied = np.bincount(of.ravel(), weights=denied_by_code[present], minlength=len(uniq)).astype(np.int64)
         self.payer_counts_ = pd.DataFrame({"lines": lines, "denied": denied},
-                                          index=pd.Index(np.asarray(uniq, dtype=object), name="payer"))
+                                          index=pd.Index(uniq.astype(object), name="payer"))
         self.base_rate_ = float(y.mean()) if len(y) else float(self.prior_rate)
 
     def _payer_prior(self, payer_ids: np.ndarray) -> np.ndarray:
@@ -379,7 +408,10 @@ class DenialRiskModel:
         m = self.prior_strength
         return ((m * prior + k) / (m + n))[codes]
 
-    def _enough(self, payer: np.ndarray, y: np.ndarray) -> bool:
+    def _enough(self, payer: tuple[np.ndarray, np.ndarray], y: np.ndarray) -> bool:
+        """Whether the lines learned from (``payer``: their codes into the payer labels, and the
+        labels) hold enough denials and lines to fit the model; warns when not, or when they
+        have one payer."""
 
         n, k = len(y), int(y.sum())
         if n == 0 or k == 0 or k == n or k < self.min_denials or n < self.min_lines:
@@ -402,9 +434,10 @@ class DenialRiskModel:
                 stacklevel=3,
             )
             return False
-        if len(set(payer)) == 1:
+        codes, labels = payer
+        if len(set(labels[np.flatnonzero(np.bincount(codes, minlength=len(labels)))])) == 1:
             warnings.warn(
-                f"DenialRiskModel: the history has one payer ({payer[0]}), so differences between payers "
+                f"DenialRiskModel: the history has one payer ({labels[codes[0]]}), so differences between payers "
                 "cannot be learned; lines of other payers get prior-only predictions.",
                 SmallSampleWarning,
                 stacklevel=3,
@@ -457,17 +490,24 @@ class DenialRiskModel:
         p = (1.0 / (1.0 + np.exp(-eta)))[inv]
         return p, unseen, cols, inv
 
-    def _predict_features(self, feats: LineFeatures) -> np.ndarray:
+    def predict_features(self, features: LineFeatures) -> np.ndarray:
+        """Each line's probability of denial from its features (:meth:`line_features`), as
+        :meth:`predict_proba` gives it, without the warning on payers or codes not seen."""
+        self._check_fitted()
+        return self._predict_features(features)
+
+    def _predict_features(self, feats: LineFeatures, scored=None) -> np.ndarray:
+        """Each line's probability; ``scored``: :meth:`_scored` of the same features, when
+        already computed."""
         codes, labels = feats.cats["payer"]
         labels = labels.astype(object)
         prior = self._payer_prior(labels)[codes] if len(labels) else np.zeros(0)
         if self.mode_ == "prior":
             p = prior
         else:
-            p, unseen, _, _ = self._scored(feats)
+            p, unseen, _, _ = scored if scored is not None else self._scored(feats)
             p = np.where(unseen, prior, p)
-        cash = self._self_pay(labels)[codes] if len(labels) else np.zeros(0, dtype=bool)
-        p = np.where(cash, 0.0, p)
+        p = np.where(self._self_pay_lines(feats), 0.0, p)
         return np.clip(np.nan_to_num(p, nan=self.prior_rate), 0.0, 1.0)
 
     def predict_proba(self, lines: pd.DataFrame, *, features: LineFeatures | None = None) -> pd.Series:
@@ -573,21 +613,21 @@ class DenialRiskModel:
         """
         self._check_fitted()
         feats = self._features(lines, features)
-        payer = feats.payer_ids()
         n = len(lines)
-        out = pd.DataFrame({"p_deny": self._predict_features(feats)}, index=lines.index)
+        scored = self._scored(feats) if self.mode_ == "model" else None
+        out = pd.DataFrame({"p_deny": self._predict_features(feats, scored)}, index=lines.index)
         factors = np.full((n, top), "", dtype=object)
         effects = np.full((n, top), np.nan)
         basis = np.full(n, "model", dtype=object)
         if self.mode_ == "model":
-            _, unseen, cols, inv = self._scored(feats)
+            _, unseen, cols, inv = scored
             factors, effects = self._top_factors(cols, inv, top)
             basis = np.where(unseen, "prior only: payer or code not in the history", basis)
             factors = np.where(unseen[:, None], "", factors)
             effects = np.where(unseen[:, None], np.nan, effects)
         else:
             basis[:] = "prior only: too little history to fit the model"
-        basis = np.where(self._self_pay(payer), "self-pay: nothing to deny", basis)
+        basis = np.where(self._self_pay_lines(feats), "self-pay: nothing to deny", basis)
         out["basis"] = basis
         for i in range(top):
             out[f"factor_{i + 1}"] = factors[:, i]
@@ -621,5 +661,5 @@ class DenialRiskModel:
         self._check_fitted()
         yy, known = self._target(lines, y)
         feats = self._features(lines)
-        keep = known & ~self._rule_denied(lines) & ~self._self_pay(feats.payer_ids())
+        keep = known & ~self._rule_denied(lines) & ~self._self_pay_lines(feats)
         return _report(self._predict_features(feats)[keep], yy[keep])

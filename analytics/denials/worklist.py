@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.denials.keys import tuple_keys
 from analytics.denials.learned import LearnedRisk, fit_learned_risk, history_frame
 
 __all__ = ["WORKLIST_COLUMNS", "worklist", "worklist_page", "worklist_summary", "visit_numbers"]
@@ -32,8 +33,42 @@ WORKLIST_COLUMNS = (
 NOT_BILLED, NO_ANSWER = "not billed yet", "billed, no 835 yet"
 
 
+def _text_codes(values: pd.Series | np.ndarray, *, sort: bool = False) -> np.ndarray:
+    """Integer codes of the values as text (equal texts, such as 1 and "1", share a code; -1
+    where missing), each distinct value read once; with ``sort``, the codes follow the texts'
+    sorted order."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values,
+                               use_na_sentinel=True)
+    if not len(uniq):
+        return np.full(len(codes), -1, dtype=np.int64)
+    text_of = pd.factorize(pd.Index(uniq).astype(str), sort=sort)[0].astype(np.int64)
+    return np.append(text_of, -1)[codes]
+
+
+def _formatted(values: np.ndarray, fmt) -> np.ndarray:
+    """``fmt(value)`` for each value (an object array of texts), called once per distinct value."""
+    a = np.asarray(values)
+    floats = a.dtype == np.float64
+    codes, uniq = pd.factorize(a.view(np.int64) if floats else a)  # floats by their bits: -0.0 is not 0.0
+    if floats:
+        uniq = np.asarray(uniq).view(np.float64)
+    texts = np.array([fmt(v) for v in np.asarray(uniq).tolist()] + [""], dtype=object)
+    return texts[:-1][codes] if len(codes) else np.zeros(0, dtype=object)
+
+
+def _has(texts: np.ndarray, word: str, *, at_start: bool = False) -> np.ndarray:
+    """Whether each text (as ``str``) holds ``word`` (or starts with it), tested once per distinct text."""
+    codes, uniq = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
+    found = [str(t).startswith(word) if at_start else word in str(t) for t in uniq]
+    return np.array(found + [False], dtype=bool)[:-1][codes] if len(codes) else np.zeros(0, dtype=bool)
+
+
 def visit_numbers(frame: pd.DataFrame) -> np.ndarray:
     """Each line's visit number in the calendar year with its payer (visits before the data counted).
+
+    A visit is a patient's services with one payer on one date by one provider; the visits of a
+    patient, payer and year are numbered by date, then provider. Counted on integer codes of
+    the ids, one sort of the lines' keys.
 
     Examples
     --------
@@ -42,120 +77,192 @@ def visit_numbers(frame: pd.DataFrame) -> np.ndarray:
     >>> visit_numbers(f).tolist()
     [4, 4, 5]
     """
+    n = len(frame)
     date = pd.to_datetime(frame["service_date"])
-    keys = pd.DataFrame({"patient": frame["patient_id"].astype(str).to_numpy(),
-                         "payer": frame["payer_id"].astype(str).to_numpy(),
-                         "year": date.dt.year.to_numpy(), "date": date.to_numpy(),
-                         "provider": frame["provider_id"].astype(str).to_numpy()
-                         if "provider_id" in frame.columns else ""})
-    visits = keys.drop_duplicates().sort_values(["patient", "payer", "year", "date", "provider"], kind="stable")
-    visits["number"] = visits.groupby(["patient", "payer", "year"], sort=False).cumcount() + 1
-    number = keys.merge(visits, on=list(keys.columns), how="left")["number"].to_numpy(dtype=np.int64)
+    day = date.to_numpy().astype("datetime64[D]").view(np.int64)
+    nat = np.isnat(date.to_numpy())
+    if nat.any():  # a missing date sorts after every date
+        day = np.where(nat, (day[~nat].max() + 1) if (~nat).any() else 0, day)
+    patient = _text_codes(frame["patient_id"])
+    payer = _text_codes(frame["payer_id"])
+    provider = (_text_codes(frame["provider_id"], sort=True) if "provider_id" in frame.columns
+                else np.zeros(n, dtype=np.int64))
+    # patient, payer, date, provider: the date orders the years too
+    key = tuple_keys([[patient, payer, day, provider]])[0]
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    year = date.dt.year.to_numpy(dtype=float, na_value=np.nan)[first]
+    group = np.stack([patient[first], payer[first], np.nan_to_num(year, nan=-1).astype(np.int64)])
+    new = np.r_[True, (group[:, 1:] != group[:, :-1]).any(axis=0)] if len(first) else np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(new)
+    rank = np.arange(len(first)) - np.repeat(starts, np.diff(np.r_[starts, len(first)]))
+    number = (rank + 1)[inv.ravel()] if n else np.zeros(0, dtype=np.int64)
     before = (pd.to_numeric(frame["visits_before"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
               if "visits_before" in frame.columns else 0)
-    return number + before
+    return number.astype(np.int64) + before
 
 
 def _policy(payers: Mapping[str, Any], payer_ids: np.ndarray, attr: str) -> np.ndarray:
-    """A numeric policy setting per line (NaN when unset)."""
+    """A numeric policy setting per line (NaN when unset), looked up once per payer."""
     values = {p: getattr(pol, attr, None) for p, pol in payers.items()}
-    return pd.Series(payer_ids).map(lambda p: np.nan if values.get(p) is None else float(values[p])).to_numpy(float)
+    codes, uniq = pd.factorize(np.asarray(payer_ids, dtype=object), use_na_sentinel=False)
+    per_payer = np.array([np.nan if values.get(p) is None else float(values[p]) for p in uniq] + [np.nan])
+    return per_payer[:-1][codes] if len(codes) else np.zeros(0)
 
 
 def _value_at_stake(frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What each line of ``rows`` should bring in, and the basis of that figure in words."""
+    """What each line of ``rows`` should bring in, and the basis of that figure in words.
+
+    The payer's average allowed for the code is taken over its paid lines, grouped on integer
+    codes of the payer and code texts."""
     expected = frame["contract_expected"].to_numpy(dtype=float)[rows]
-    paid = (frame["adjudicated"].to_numpy(dtype=bool) & ~frame["denied"].to_numpy(dtype=bool)
-            & (frame["allowed"].to_numpy(dtype=float) > 0))
-    typical = (pd.DataFrame({"payer_id": frame["payer_id"].astype(str).to_numpy()[paid],
-                             "cpt": frame["cpt"].astype(str).to_numpy()[paid],
-                             "allowed": frame["allowed"].to_numpy(dtype=float)[paid]})
-               .groupby(["payer_id", "cpt"])["allowed"].agg(["mean", "size"]))
-    key = pd.MultiIndex.from_arrays([frame["payer_id"].astype(str).to_numpy()[rows],
-                                     frame["cpt"].astype(str).to_numpy()[rows]])
-    mean = typical["mean"].reindex(key).to_numpy(dtype=float)
-    size = typical["size"].reindex(key).fillna(0).to_numpy(dtype=np.int64)
+    allowed = frame["allowed"].to_numpy(dtype=float)
+    paid = frame["adjudicated"].to_numpy(dtype=bool) & ~frame["denied"].to_numpy(dtype=bool) & (allowed > 0)
+    payer, cpt = _text_codes(frame["payer_id"]), _text_codes(frame["cpt"])
+    known = (payer >= 0) & (cpt >= 0)  # a line without its payer or code has no average
+    pair = np.where(known, payer * (int(cpt.max(initial=0)) + 1) + cpt, -1)
+    take = paid & known
+    typical = pd.Series(allowed[take]).groupby(pair[take]).agg(["mean", "size"])
+    mean = typical["mean"].reindex(pair[rows]).to_numpy(dtype=float)
+    size = typical["size"].reindex(pair[rows]).fillna(0).to_numpy(dtype=np.int64)
     charge = frame["charge"].to_numpy(dtype=float)[rows]
     has_contract = np.isfinite(expected) & (expected > 0)
     has_typical = np.isfinite(mean) & (mean > 0)
     value = np.where(has_contract, expected, np.where(has_typical, mean, charge))
     basis = np.where(has_contract, "contract amount",
-                     np.where(has_typical, "average allowed of " + pd.Series(size).map("{:,}".format).to_numpy(
-                         dtype=object) + " paid lines", "the charge (no contract amount or paid history)"))
+                     np.where(has_typical, "average allowed of " + _formatted(size, "{:,}".format) + " paid lines",
+                              "the charge (no contract amount or paid history)"))
     return np.round(np.nan_to_num(value), 2), basis.astype(object)
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
-    """Non-empty texts of each line joined with "; "."""
+    """Non-empty texts of each line joined with "; " (joined only on the lines that have them)."""
     out = np.full(len(parts[0]) if parts else 0, "", dtype=object)
     for p in parts:
-        out = np.where(p == "", out, np.where(out == "", p, out + "; " + p))
+        has = np.asarray(p != "", dtype=bool)
+        first = has & (out == "")
+        more = has & ~first
+        out[first] = p[first]
+        if more.any():
+            out[more] = out[more] + "; " + p[more]
     return out
 
 
-def _checks(frame: pd.DataFrame, rows: np.ndarray, history: Any, reasons: np.ndarray) -> tuple[np.ndarray, ...]:
-    """What to check on each line, in words, and the days left to the payer's filing limit."""
+def _true_text(column: pd.Series) -> np.ndarray:
+    """Whether each value reads as yes (true, 1, yes), read once per distinct value."""
+    codes, uniq = pd.factorize(column.astype(str), use_na_sentinel=False)
+    yes = [str(v).lower() in ("true", "1", "yes") for v in uniq]
+    return np.array(yes + [False], dtype=bool)[:-1][codes] if len(codes) else np.zeros(0, dtype=bool)
+
+
+class _Texts:
+    """A column of texts filled case by case, each text built on the lines it is for only."""
+
+    def __init__(self, n: int) -> None:
+        self.out = np.full(n, "", dtype=object)
+        self.left = np.ones(n, dtype=bool)  # lines no earlier case has taken
+
+    def case(self, when: np.ndarray, text) -> _Texts:
+        """Lines where ``when`` (and no earlier case) holds get ``text(rows)``, or ``text``."""
+        rows = np.flatnonzero(self.left & when)
+        self.left &= ~when
+        if len(rows):
+            self.out[rows] = text(rows) if callable(text) else text
+        return self
+
+
+def _checks(f: pd.DataFrame, visit: np.ndarray, history: Any, r1: np.ndarray,
+            r2: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What to check on each line of ``f``, in words, and the days left to the payer's filing
+    limit; ``visit``: each line's visit number (counted over every line of the history);
+    ``r1``, ``r2``: its two reasons."""
     payers = history.payers
-    f = frame.iloc[rows]
+    n = len(f)
     pid = f["payer_id"].astype(str).to_numpy()
     cpt = f["cpt"].astype(str).to_numpy(dtype=object)
-    names = pd.Series(pid).map(lambda p: getattr(payers.get(p), "name", "") or p).to_numpy(dtype=object)
-    edit = f["edit_reason"].astype(str).to_numpy(dtype=object) if "edit_reason" in f else np.full(len(f), "", object)
+    pcodes, puniq = pd.factorize(np.asarray(pid, dtype=object), use_na_sentinel=False)
+    names = np.array([getattr(payers.get(p), "name", "") or p for p in puniq] + [""], dtype=object)[:-1][pcodes]
+    edit = f["edit_reason"].astype(str).to_numpy(dtype=object) if "edit_reason" in f else np.full(n, "", object)
     rule = f["disposition"].astype(str).isin(["denied"]).to_numpy()
     edit = np.where(rule, edit, "")
+    # the two reasons as one text, looked at once per distinct pair
+    c1, u1 = pd.factorize(r1, use_na_sentinel=False)
+    c2, u2 = pd.factorize(r2, use_na_sentinel=False)
+    pair, at = np.unique(c1 * max(len(u2), 1) + c2, return_inverse=True)
+    both = [str(u1[p // max(len(u2), 1)] + " " + u2[p % max(len(u2), 1)]) for p in pair]
+
+    def in_reasons(word: str) -> np.ndarray:
+        return np.array([word in t for t in both] + [False], dtype=bool)[:-1][at.ravel()] if n else np.zeros(0, bool)
+
     as_of = np.datetime64(history.as_of, "D")
     age = (as_of - pd.to_datetime(f["service_date"]).to_numpy().astype("datetime64[D]")).astype(np.int64)
     limit = _policy(payers, pid, "timely_filing_days")
     billed = f["submitted"].to_numpy(dtype=bool)
     left = np.where(np.isfinite(limit), limit - age, np.nan)
-    txt = lambda a: pd.Series(a).map(lambda v: f"{v:,.0f}").to_numpy(dtype=object)  # noqa: E731
-    filing = np.where(~billed & np.isfinite(left) & (left >= 0),
-                      "bill within " + txt(left) + " days (" + names + "'s " + txt(limit) + "-day filing limit)",
-                      np.where(~billed & np.isfinite(left), "past " + names + "'s " + txt(limit)
-                               + "-day filing limit by " + txt(-left) + " days: expect CO-29",
-                               np.where(~billed, "bill now", "")))
+    txt = lambda a: _formatted(a, lambda v: f"{v:,.0f}")  # noqa: E731
+    filing = (_Texts(n)
+              .case(~billed & np.isfinite(left) & (left >= 0),
+                    lambda r: "bill within " + txt(left[r]) + " days (" + names[r] + "'s " + txt(limit[r])
+                    + "-day filing limit)")
+              .case(~billed & np.isfinite(left),
+                    lambda r: "past " + names[r] + "'s " + txt(limit[r]) + "-day filing limit by " + txt(-left[r])
+                    + " days: expect CO-29")
+              .case(~billed, "bill now").out)
     sent = (as_of - pd.to_datetime(f["submission_date"]).to_numpy().astype("datetime64[D]")).astype(float)
-    follow = np.where(billed & (sent > 30), "follow up: sent " + txt(sent) + " days ago, no 835 yet",
-                      np.where(billed, "await the 835 (sent " + txt(np.nan_to_num(sent)) + " days ago)", ""))
+    follow = (_Texts(n)
+              .case(billed & (sent > 30), lambda r: "follow up: sent " + txt(sent[r]) + " days ago, no 835 yet")
+              .case(billed, lambda r: "await the 835 (sent " + txt(np.nan_to_num(sent[r])) + " days ago)").out)
     rx_needed = _policy(payers, pid, "prescription_required") > 0
-    rx_on = f["prescription_on_file"].astype(str).str.lower().isin(["true", "1", "yes"]).to_numpy() \
-        if "prescription_on_file" in f else np.zeros(len(f), bool)
-    rx_word = np.char.find(reasons.astype(str), "prescription") >= 0
-    rx = np.where((rx_needed | rx_word) & ~rx_on, "prescription on file? none recorded", "")
-    paired = (np.char.find(reasons.astype(str), "column-1 code") >= 0) | (np.char.find(edit.astype(str), "NCCI") >= 0)
-    modifier = np.where(paired, "modifier on " + cpt + ": 59 or XS/XU only when the notes show a separate region "
-                        "or time block", np.where(np.char.find(edit.astype(str), "modifier:") == 0,
-                                              "modifier: add the therapy modifier (GP/GO/GN)", ""))
-    visit = visit_numbers(frame)[rows]  # counted over every line, not the open ones only
+    rx_on = _true_text(f["prescription_on_file"]) if "prescription_on_file" in f else np.zeros(n, bool)
+    rx = _Texts(n).case((rx_needed | in_reasons("prescription")) & ~rx_on, "prescription on file? none recorded").out
+    modifier = (_Texts(n)
+                .case(in_reasons("column-1 code") | _has(edit, "NCCI"),
+                      lambda r: "modifier on " + cpt[r] + ": 59 or XS/XU only when the notes show a separate "
+                      "region or time block")
+                .case(_has(edit, "modifier:", at_start=True), "modifier: add the therapy modifier (GP/GO/GN)").out)
     auth_after = _policy(payers, pid, "prior_auth_after_visits")
-    has_auth = f["prior_auth"].astype(str).str.lower().isin(["true", "1", "yes"]).to_numpy() \
-        if "prior_auth" in f else np.zeros(len(f), bool)
-    auth = np.where(np.isfinite(auth_after) & (visit > auth_after) & ~has_auth,
-                    "authorisation: visit " + txt(visit) + " is past the " + txt(auth_after)
-                    + " allowed without one", "")
+    has_auth = _true_text(f["prior_auth"]) if "prior_auth" in f else np.zeros(n, bool)
+    auth = _Texts(n).case(np.isfinite(auth_after) & (visit > auth_after) & ~has_auth,
+                          lambda r: "authorisation: visit " + txt(visit[r]) + " is past the " + txt(auth_after[r])
+                          + " allowed without one").out
     cap = _policy(payers, pid, "visit_limit")
-    cap_txt = np.where(np.isfinite(cap) & (visit > cap), "visit limit: visit " + txt(visit) + " of " + txt(cap)
-                       + " (past it: the patient may owe)",
-                       np.where(np.isfinite(cap) & (visit >= 0.8 * cap), "visit limit: visit " + txt(visit)
-                                + " of " + txt(cap), ""))
-    covered = np.where(np.char.find(edit.astype(str), "does not cover") >= 0,
-                       "not covered: leave " + cpt + " off the claim (bill the patient only where the plan allows)",
-                       "")
-    ptype = np.where(np.char.find(edit.astype(str), "provider types") >= 0,
-                     "provider: " + names + " does not pay " + cpt + " by this provider type", "")
-    units = np.where(f["disposition"].astype(str).to_numpy() == "not_billed",
-                     "no billable units: leave the line off the claim or check the minutes", "")
+    cap_txt = (_Texts(n)
+               .case(np.isfinite(cap) & (visit > cap),
+                     lambda r: "visit limit: visit " + txt(visit[r]) + " of " + txt(cap[r])
+                     + " (past it: the patient may owe)")
+               .case(np.isfinite(cap) & (visit >= 0.8 * cap),
+                     lambda r: "visit limit: visit " + txt(visit[r]) + " of " + txt(cap[r])).out)
+    covered = _Texts(n).case(_has(edit, "does not cover"), lambda r: "not covered: leave " + cpt[r]
+                             + " off the claim (bill the patient only where the plan allows)").out
+    ptype = _Texts(n).case(_has(edit, "provider types"), lambda r: "provider: " + names[r] + " does not pay "
+                           + cpt[r] + " by this provider type").out
+    units = _Texts(n).case(f["disposition"].astype(str).to_numpy() == "not_billed",
+                           "no billable units: leave the line off the claim or check the minutes").out
     check = _joined([units, covered, ptype, rx, modifier, auth, cap_txt, filing, follow])
     return check, np.where(~billed, left, np.nan)
 
 
-def _past_filing_limit(frame: pd.DataFrame, history: Any, billed: np.ndarray):
-    """Unbilled lines whose days since the service already pass the payer's filing limit, the
-    days, and the limit (NaN when the payer has none)."""
+def _past_filing_limit(f: pd.DataFrame, history: Any, billed: np.ndarray):
+    """Unbilled lines of ``f`` whose days since the service already pass the payer's filing
+    limit, the days, and the limit (NaN when the payer has none)."""
     as_of = np.datetime64(history.as_of, "D")
-    days = (as_of - pd.to_datetime(frame["service_date"]).to_numpy().astype("datetime64[D]")).astype(np.int64)
-    limit = _policy(history.payers, frame["payer_id"].astype(str).to_numpy(), "timely_filing_days")
+    days = (as_of - pd.to_datetime(f["service_date"]).to_numpy().astype("datetime64[D]")).astype(np.int64)
+    limit = _policy(history.payers, f["payer_id"].astype(str).to_numpy(), "timely_filing_days")
     return ~billed & np.isfinite(limit) & (days > np.nan_to_num(limit, nan=np.inf)), days, limit
+
+
+def _may_name_patients(frame: pd.DataFrame) -> bool:
+    """Whether a claim number of ``frame`` could hold a word of a patient's name.
+
+    The privacy guard reads names as words of two letters or more
+    (:class:`analytics.privacy.Identifiers`); numbers whose letters stand alone (``C048172``)
+    hold none, and the inputs need not be read for names to star out of them.
+    """
+    for c in ("claim_id", "payer_claim_id"):
+        if c in frame.columns:
+            texts = pd.Series(pd.unique(frame[c].dropna().astype(str).to_numpy(dtype=object)), dtype=object)
+            if texts.str.contains(r"[^\W\d_]{2}", regex=True).any():
+                return True
+    return False
 
 
 def worklist(history: Any, risk: LearnedRisk | None = None, *, frame: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -169,7 +276,8 @@ def worklist(history: Any, risk: LearnedRisk | None = None, *, frame: pd.DataFra
     risk
         The learned risk (default: learned from the same history).
     frame
-        :func:`~analytics.denials.learned.history_frame` of the history, when already built.
+        :func:`~analytics.denials.learned.history_frame` of the history, when already built
+        (the frame the risk was fitted on lends its features: they are not built again).
 
     Returns
     -------
@@ -183,60 +291,68 @@ def worklist(history: Any, risk: LearnedRisk | None = None, *, frame: pd.DataFra
     """
     frame = history_frame(history) if frame is None else frame
     risk = risk or fit_learned_risk(frame, history.payers)
-    billed = frame["submitted"].to_numpy(dtype=bool)
+    billed_all = frame["submitted"].to_numpy(dtype=bool)
     insured = ~frame["self_pay"].to_numpy(dtype=bool)
-    open_ = insured & (~billed | ~frame["adjudicated"].to_numpy(dtype=bool))
+    open_ = insured & (~billed_all | ~frame["adjudicated"].to_numpy(dtype=bool))
     rows = np.flatnonzero(open_)
     if not len(rows):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in WORKLIST_COLUMNS})
-    # an unbilled line is scored as if sent on the as-of date: its filing delay counts
-    scoring = frame.copy()
-    sub = pd.to_datetime(scoring["submission_date"])
-    svc = pd.to_datetime(scoring["service_date"])
-    scoring["submission_date"] = sub.where(billed, svc.clip(lower=history.as_of))
-    disposition = frame["disposition"].astype(str).to_numpy().copy()
-    edit = frame["edit_reason"].astype(str).to_numpy(dtype=object).copy() if "edit_reason" in frame \
-        else np.full(len(frame), "a payer rule", dtype=object)
-    # the payer's timely-filing rule as of today: an unbilled line past it is denied (CO-29)
-    late, days, limit = _past_filing_limit(frame, history, billed)
-    disposition = np.where(late & (disposition != "not_billed"), "denied", disposition)
-    edit = np.where(late, "timely filing: " + pd.Series(days).map("{:,.0f}".format).to_numpy(dtype=object)
-                    + " days since the service, past the payer's " + pd.Series(limit).map(
-                        lambda v: f"{v:,.0f}" if np.isfinite(v) else "").to_numpy(dtype=object)
-                    + "-day limit, and not billed yet", edit)
-    rule = np.isin(disposition, ["denied", "not_billed"])
-    scored = risk.scored(scoring, top=2)  # chance and reasons from one reading of the features
-    p = np.where(rule, 1.0, scored["p_deny"].to_numpy())[rows]
-    words = risk.basis_words(frame.iloc[rows])
-    edit = edit[rows]
-    reasons = scored.iloc[rows]
-    r1 = np.where(rule[rows], edit, reasons["reason_1"].to_numpy(dtype=object))
-    r2 = np.where(rule[rows], "", reasons["reason_2"].to_numpy(dtype=object))
-    value, value_basis = _value_at_stake(frame, rows)
-    value = np.where(disposition[rows] == "not_billed", 0.0, value)
-    check, left = _checks(frame, rows, history, (r1 + " " + r2).astype(str))
+    # the open lines only: a line's features come from its whole visit, read on every line,
+    # and everything else of a line is its own
     f = frame.iloc[rows]
+    billed = billed_all[rows]
+    # an unbilled line is scored as if sent on the as-of date: its filing delay counts
+    sub = pd.to_datetime(f["submission_date"])
+    svc = pd.to_datetime(f["service_date"])
+    features = risk.line_features(frame)
+    if features is not None:
+        features = risk.model.with_submission_dates(features.take(rows), f,
+                                                    sub.where(billed, svc.clip(lower=history.as_of)))
+    disposition = f["disposition"].astype(str).to_numpy().copy()
+    edit = f["edit_reason"].astype(str).to_numpy(dtype=object).copy() if "edit_reason" in f \
+        else np.full(len(f), "a payer rule", dtype=object)
+    # the payer's timely-filing rule as of today: an unbilled line past it is denied (CO-29)
+    late, days, limit = _past_filing_limit(f, history, billed)
+    disposition = np.where(late & (disposition != "not_billed"), "denied", disposition)
+    if late.any():
+        edit[late] = ("timely filing: " + _formatted(days[late], "{:,.0f}".format)
+                      + " days since the service, past the payer's "
+                      + _formatted(limit[late], lambda v: f"{v:,.0f}" if np.isfinite(v) else "")
+                      + "-day limit, and not billed yet")
+    rule = np.isin(disposition, ["denied", "not_billed"])
+    reasons = risk.scored(f, top=2, features=features)  # chance and reasons from one reading of the features
+    p = np.where(rule, 1.0, reasons["p_deny"].to_numpy())
+    words = risk.basis_words(f)
+    r1 = np.where(rule, edit, reasons["reason_1"].to_numpy(dtype=object))
+    r2 = np.where(rule, "", reasons["reason_2"].to_numpy(dtype=object))
+    value, value_basis = _value_at_stake(frame, rows)
+    value = np.where(disposition == "not_billed", 0.0, value)
+    visit = visit_numbers(frame)[rows]  # counted over every line, not the open ones only
+    check, left = _checks(f, visit, history, r1, r2)
     names = {p_: (getattr(pol, "name", "") or p_) for p_, pol in history.payers.items()}
     out = pd.DataFrame({
         "claim_id": f["claim_id"].astype(str).to_numpy(), "line_id": f["line_id"].astype(str).to_numpy(),
-        "status": np.where(billed[rows], NO_ANSWER, NOT_BILLED),
+        "status": np.where(billed, NO_ANSWER, NOT_BILLED),
         "service_date": pd.to_datetime(f["service_date"]).to_numpy(),
         "payer_id": f["payer_id"].astype(str).to_numpy(),
         "payer": f["payer_id"].astype(str).map(names).fillna(f["payer_id"].astype(str)).to_numpy(),
         "cpt": f["cpt"].astype(str).to_numpy(), "modifiers": f["modifiers"].astype(str).to_numpy(),
         "units": pd.to_numeric(f["units"], errors="coerce").fillna(0).to_numpy(dtype=np.int64),
         "p_deny": np.round(p, 4),
-        "p_basis": np.where(disposition[rows] == "not_billed", "no billable units",
-                            np.where(rule[rows], "a payer rule denies it for certain", words)),
+        "p_basis": np.where(disposition == "not_billed", "no billable units",
+                            np.where(rule, "a payer rule denies it for certain", words)),
         "value": value, "value_basis": value_basis,
         "dollars_at_risk": np.round(p * value, 2),
         "reason_1": r1, "reason_2": r2, "check": check, "days_left_to_file": left,
     })
     out = out.sort_values(["dollars_at_risk", "p_deny", "claim_id", "line_id"],
                           ascending=[False, False, True, True], kind="stable")
+    out = out[list(WORKLIST_COLUMNS)].reset_index(drop=True)
+    if not _may_name_patients(out):
+        return out
     from analytics.kpis import mask_claim_ids
 
-    return mask_claim_ids(history, out[list(WORKLIST_COLUMNS)].reset_index(drop=True))
+    return mask_claim_ids(history, out)
 
 
 def worklist_summary(lines: pd.DataFrame) -> pd.DataFrame:
