@@ -197,8 +197,12 @@ def monthly_trend(history: History, *, months: int = 13) -> pd.DataFrame:
     cols = ["month", "visits", "charges", "collected", "denial_rate", "net_collection_rate", "in_period"]
     if start > end:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    scoped = history.select(start=start.date().isoformat(), end=end.date().isoformat())
-    p = scoped.period
+    # the window's lines: this history's lines (same as-of date, payers and providers) with a
+    # service date in the window, as history.select(start=..., end=...).period would give them
+    lines = history.lines[["service_date", "visit", "charge", "self_pay", "adjudicated", "denied", "paid",
+                           "patient_responsibility", "contractual"]]
+    svc = lines["service_date"].to_numpy()
+    p = lines[(svc >= np.datetime64(start)) & (svc <= np.datetime64(end))]
     month = p["service_date"].dt.to_period("M")
     ins = insurance(p)
     adj = ins[ins["adjudicated"].to_numpy()]

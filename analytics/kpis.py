@@ -5,6 +5,8 @@ charge export, the 835 remittances, the payer policies) into one :class:`History
 per charge line with what the payer did with it and what the contract says it should have
 paid. Every KPI below is a vectorised function of a history, scoped by
 :meth:`History.select` to a period of service dates, an as-of date, payers and providers.
+A figure of one scope is computed once (:func:`per_scope`) and shared by the page's sentences,
+actions and tables; it reads only the columns it needs.
 The sentences written from these figures are in :mod:`analytics.narratives`.
 
 Definitions (the figures a billing office reports each month):
@@ -46,7 +48,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from collections.abc import Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +171,74 @@ def _money(x: Any) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------
+# One scope's figures, computed once
+# ---------------------------------------------------------------------------------------
+
+# A History never changes once built (a frozen dataclass; select and at_locality return new
+# ones), so a figure of one scope is the same every time a page asks for it: the narrative,
+# the recommendations and the table of a page share it. Kept per history object while it lives.
+_PER_SCOPE: dict[int, dict[Any, Any]] = {}
+
+
+def per_scope(history: History, key: Any, compute: Any) -> Any:
+    """``compute()`` for ``history``, worked out once per history object and ``key``.
+
+    The figures of a scope (its summary, underpayments, percent of Medicare ...) are asked for
+    by the page's sentences, its actions and its tables; each is computed on the first request
+    and kept while ``history`` lives. Frames come back as copies that share the data (pandas
+    copy-on-write), so a caller that changes one leaves the kept figure as it was.
+
+    Examples
+    --------
+    >>> s = per_scope(history, "summary", lambda: summary(history))  # doctest: +SKIP
+    """
+    ident = id(history)
+    memo = _PER_SCOPE.get(ident)
+    if memo is None:
+        memo = _PER_SCOPE[ident] = {}
+        weakref.finalize(history, _PER_SCOPE.pop, ident, None)
+    if key not in memo:
+        memo[key] = compute()
+    return _copy(memo[key])
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        return value.copy(deep=False)
+    if isinstance(value, Underpayments):
+        return dataclasses.replace(value, lines=value.lines.copy(deep=False), summary=value.summary.copy(deep=False),
+                                   claims=value.claims.copy(deep=False))
+    return value
+
+
+def _masks(history: History) -> dict[str, np.ndarray]:
+    """The period's line masks: ``insurance``, ``adjudicated`` (insurance lines with an answer)
+    and ``paid`` (of those, not denied and something paid: :func:`paid_lines`)."""
+    def compute() -> dict[str, np.ndarray]:
+        p = history.period
+        ins = ~p["self_pay"].to_numpy()
+        adj = ins & p["adjudicated"].to_numpy()
+        got = (p["paid"] + p["patient_responsibility"] > CENT).to_numpy()
+        return {name: _read_only(mask) for name, mask in (
+            ("insurance", ins), ("adjudicated", adj), ("paid", adj & ~p["denied"].to_numpy() & got))}
+    return per_scope(history, "masks", compute)
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """``values`` kept for every figure of a scope: made read-only so no caller changes them."""
+    values = np.array(values, copy=True)
+    values.flags.writeable = False
+    return values
+
+
+def _take(frame: pd.DataFrame, mask: np.ndarray | None, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame[mask]`` with only ``columns``: a million lines carry some 35 columns, most of them
+    text, and a figure needs a few."""
+    narrow = frame[list(dict.fromkeys(columns))]
+    return narrow if mask is None else narrow[mask]
+
+
 def insurance(lines: pd.DataFrame) -> pd.DataFrame:
     """The insurance lines of ``lines`` (self-pay left out)."""
     return lines[~lines["self_pay"].to_numpy()]
@@ -181,10 +252,11 @@ def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else float("nan")
 
 
-def _ar_lines(history: History) -> pd.DataFrame:
-    """Open insurance A/R as of the date: submitted, not yet adjudicated."""
+def _ar_lines(history: History, columns: Sequence[str] = ("service_date", "charge")) -> pd.DataFrame:
+    """Open insurance A/R as of the date: submitted, not yet adjudicated (``columns`` only)."""
     lines = history.lines
-    return lines[lines["submitted"].to_numpy() & ~lines["adjudicated"].to_numpy() & ~lines["self_pay"].to_numpy()]
+    return _take(lines, lines["submitted"].to_numpy() & ~lines["adjudicated"].to_numpy()
+                 & ~lines["self_pay"].to_numpy(), columns)
 
 
 def summary(history: History) -> pd.Series:
@@ -200,33 +272,44 @@ def summary(history: History) -> pd.Series:
         ar_over_90, days_in_ar``. The A/R figures are as of ``history.as_of`` whatever the
         period.
     """
+    return per_scope(history, "summary", lambda: _summary(history))
+
+
+def _summary(history: History) -> pd.Series:
     p = history.period
-    ins = insurance(p)
-    adj = ins[ins["adjudicated"].to_numpy()]
+    m = _masks(history)
+    ins, adj = m["insurance"], m["adjudicated"]
+    self_pay = p["self_pay"].to_numpy()
+
+    def total(col: str, mask: np.ndarray | None = None) -> float:
+        values = p[col].to_numpy(dtype=float)
+        return float((values if mask is None else values[mask]).sum())
+
     fpr = first_pass_resolution_rate(history)
     ar = _ar_lines(history)
     age = (history.as_of - ar["service_date"]).dt.days.to_numpy()
-    visits_adj = adj["visit"].nunique()
+    denied = p["denied"].to_numpy()[adj]
+    adjudicated_lines = int(adj.sum())
+    paid, responsibility = total("paid", adj), total("patient_responsibility", adj)
     values = {
         "visits": int(p["visit"].nunique()),
         "lines": int(len(p)),
-        "gross_charges": _sum(p, "charge"),
-        "self_pay_charges": _sum(p[p["self_pay"].to_numpy()], "charge"),
-        "insurance_charges": _sum(ins, "charge"),
-        "unbilled_charges": _sum(ins[~ins["submitted"].to_numpy()], "charge"),
-        "adjudicated_charges": _sum(adj, "charge"),
-        "allowed": _sum(adj, "allowed"),
-        "payer_paid": _sum(adj, "paid"),
-        "patient_responsibility": _sum(adj, "patient_responsibility"),
-        "contractual_adjustments": _sum(adj, "contractual"),
-        "denied_amount": _sum(adj, "denied_amount"),
-        "denied_lines": int(adj["denied"].sum()),
-        "adjudicated_lines": int(len(adj)),
-        "denial_rate": _ratio(adj["denied"].sum(), len(adj)),
-        "net_collection_rate": _ratio(_sum(adj, "paid") + _sum(adj, "patient_responsibility"),
-                                      _sum(adj, "charge") - _sum(adj, "contractual")),
+        "gross_charges": total("charge"),
+        "self_pay_charges": total("charge", self_pay),
+        "insurance_charges": total("charge", ins),
+        "unbilled_charges": total("charge", ins & ~p["submitted"].to_numpy()),
+        "adjudicated_charges": total("charge", adj),
+        "allowed": total("allowed", adj),
+        "payer_paid": paid,
+        "patient_responsibility": responsibility,
+        "contractual_adjustments": total("contractual", adj),
+        "denied_amount": total("denied_amount", adj),
+        "denied_lines": int(denied.sum()),
+        "adjudicated_lines": adjudicated_lines,
+        "denial_rate": _ratio(denied.sum(), adjudicated_lines),
+        "net_collection_rate": _ratio(paid + responsibility, total("charge", adj) - total("contractual", adj)),
         "first_pass_resolution_rate": float(fpr["rate"].iloc[0]) if len(fpr) else float("nan"),
-        "paid_per_visit": _ratio(_sum(adj, "paid") + _sum(adj, "patient_responsibility"), visits_adj),
+        "paid_per_visit": _ratio(paid + responsibility, p["visit"][adj].nunique()),
         "ar_balance": _sum(ar, "charge"),
         "ar_over_90": float(ar["charge"].to_numpy(dtype=float)[age > 90].sum()),
         "days_in_ar": days_in_ar(history),
@@ -341,12 +424,17 @@ def by_payer(history: History) -> pd.DataFrame:
     contractual, denied_amount, denial_rate, net_collection_rate, paid_per_visit``; the
     rates are NaN for self-pay.
     """
+    return per_scope(history, "by_payer", lambda: _by_payer(history))
+
+
+def _by_payer(history: History) -> pd.DataFrame:
     p = history.period
-    out = p.groupby("payer_id", observed=True, sort=True).agg(
+    sums = ("charge", "allowed", "paid", "patient_responsibility", "contractual", "denied_amount")
+    out = _take(p, None, ("payer_id", "visit", *sums)).groupby("payer_id", observed=True, sort=True).agg(
         visits=("visit", "nunique"), charges=("charge", "sum"), allowed=("allowed", "sum"),
         payer_paid=("paid", "sum"), patient_responsibility=("patient_responsibility", "sum"),
         contractual=("contractual", "sum"), denied_amount=("denied_amount", "sum"))
-    adj = p[p["adjudicated"].to_numpy()]
+    adj = _take(p, p["adjudicated"].to_numpy(), ("payer_id", "charge", "denied", "visit"))
     a = adj.groupby("payer_id", observed=True, sort=True).agg(
         adjudicated_charges=("charge", "sum"), adjudicated_lines=("charge", "size"), denied_lines=("denied", "sum"),
         adjudicated_visits=("visit", "nunique"))
@@ -377,12 +465,14 @@ def monthly(history: History) -> pd.DataFrame:
     p = history.period
     first = history.start.to_period("M")
     months = pd.period_range(first, max(first, min(history.end, history.as_of).to_period("M")), freq="M")
+    p = _take(p, None, ("service_date", "charge", "allowed", "paid", "patient_responsibility", "denied_amount"))
     base = p.assign(month=p["service_date"].dt.to_period("M")).groupby("month", sort=True).agg(
         charges=("charge", "sum"), allowed=("allowed", "sum"), payer_paid=("paid", "sum"),
         patient_responsibility=("patient_responsibility", "sum"), denied_amount=("denied_amount", "sum"),
     )
     lines = history.lines
-    paid = lines[lines["adjudicated"].to_numpy() & lines["payment_date"].notna().to_numpy()]
+    paid = _take(lines, lines["adjudicated"].to_numpy() & lines["payment_date"].notna().to_numpy(),
+                 ("payment_date", "paid"))
     coll = paid.assign(month=paid["payment_date"].dt.to_period("M")).groupby("month")["paid"].sum()
     out = base.reindex(months, fill_value=0.0)
     out["collections"] = coll.reindex(months, fill_value=0.0).to_numpy()
@@ -399,9 +489,9 @@ def net_collection_rate(history: History, by: str | Sequence[str] | None = None)
 
     Columns: the group keys, ``charges``, ``contractual``, ``collected``, ``rate``.
     """
-    adj = insurance(history.period)
-    adj = adj[adj["adjudicated"].to_numpy()]
     keys = _group_keys(by)
+    adj = _take(history.period, _masks(history)["adjudicated"],
+                (*keys, "charge", "contractual", "paid", "patient_responsibility"))
     out = _agg(adj.assign(collected=adj["paid"] + adj["patient_responsibility"]), keys, {
         "charges": ("charge", "sum"), "contractual": ("contractual", "sum"), "collected": ("collected", "sum")})
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -429,10 +519,14 @@ def ar_aging(history: History, by: str | Sequence[str] | None = "payer") -> pd.D
     >>> ar_aging(history).columns.tolist()  # doctest: +SKIP
     ['payer_id', 'payer', '0-30', '31-60', '61-90', '91-120', 'over 120', 'total', 'lines', 'claims']
     """
-    ar = _ar_lines(history)
+    keys = _group_keys(by)
+    return per_scope(history, ("ar_aging", tuple(keys)), lambda: _ar_aging(history, keys))
+
+
+def _ar_aging(history: History, keys: list[str]) -> pd.DataFrame:
+    ar = _ar_lines(history, (*keys, "service_date", "charge", "claim_id"))
     age = (history.as_of - ar["service_date"]).dt.days.to_numpy()
     bucket = np.searchsorted(_AGING_EDGES, age, side="left")
-    keys = _group_keys(by)
     if keys:
         grouped = ar.groupby(keys, observed=True, sort=True)
         group = grouped.ngroup().to_numpy()  # numbered in the sorted key order of agg()
@@ -461,8 +555,9 @@ def days_in_ar(history: History, *, window_days: int = _AR_WINDOW_DAYS) -> float
     The average is the charges for services in (as_of - window_days, as_of] divided by
     ``window_days``. NaN when there were no charges in the window.
     """
-    lines = insurance(history.lines)
-    ar = _sum(_ar_lines(history), "charge")
+    lines = history.lines
+    lines = _take(lines, ~lines["self_pay"].to_numpy(), ("service_date", "charge"))
+    ar = _sum(_ar_lines(history, ("charge",)), "charge")
     svc = lines["service_date"].to_numpy()
     lo = np.datetime64(history.as_of - pd.Timedelta(days=window_days))
     window = lines["charge"].to_numpy(dtype=float)[(svc > lo) & (svc <= np.datetime64(history.as_of))].sum()
@@ -476,9 +571,33 @@ def first_pass_resolution_rate(history: History, by: str | Sequence[str] | None 
     resolved on the first pass when one remittance answered it and none of its lines was
     denied, fully or in part. Columns: the group keys, ``claims``, ``first_pass``, ``rate``.
     """
-    ins = insurance(history.period)
-    adj = ins[ins["adjudicated"].to_numpy()]
     keys = _group_keys(by)
+    return per_scope(history, ("first_pass", tuple(keys)), lambda: _first_pass(history, keys))
+
+
+def _claim_numbers(history: History) -> np.ndarray:
+    """The period's claims numbered (``-1``: no claim id), so claims group on integers."""
+    return per_scope(history, "claim_numbers", lambda: _read_only(pd.factorize(history.period["claim_id"])[0]))
+
+
+def _first_pass(history: History, keys: list[str]) -> pd.DataFrame:
+    adj_mask = _masks(history)["adjudicated"]
+    adj = _take(history.period, adj_mask, (*keys, "denied", "partially_denied", "remits_on_claim"))
+    claim_number = _claim_numbers(history)[adj_mask]
+    adj = adj.assign(claim_id=claim_number)
+    if (claim_number < 0).any():  # a line without a claim id belongs to no claim, as in a groupby
+        adj, claim_number = adj[claim_number >= 0], claim_number[claim_number >= 0]
+    if not keys and len(adj) and pd.api.types.is_integer_dtype(adj["remits_on_claim"].dtype):
+        # the whole period: a claim passes when none of its lines was denied (fully or in part) and
+        # one remittance answered it, i.e. when it has no line that fails; counted on claim numbers
+        fails = (adj["denied"].to_numpy(dtype=bool) | adj["partially_denied"].to_numpy(dtype=bool)
+                 | (adj["remits_on_claim"].to_numpy() > 1))
+        present = np.bincount(claim_number) > 0
+        failing = np.bincount(claim_number, weights=fails) > 0
+        claims, passed = np.int64(present.sum()), np.int64((present & ~failing).sum())
+        out = pd.DataFrame({"claims": [claims], "first_pass": [passed]})
+        out["rate"] = out["first_pass"] / out["claims"].where(out["claims"] > 0)
+        return out
     claim = adj.groupby(["claim_id", *keys], observed=True, sort=False).agg(
         denied=("denied", "any"), partial=("partially_denied", "any"), remits=("remits_on_claim", "max"))
     ok = (~claim["denied"] & ~claim["partial"] & (claim["remits"] <= 1)).astype(np.int64)
@@ -501,8 +620,8 @@ def _jeffreys(k: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.nda
 
 
 def _denials(history: History, keys: list[str]) -> pd.DataFrame:
-    ins = insurance(history.period)
-    adj = ins[ins["adjudicated"].to_numpy()]
+    adj = _take(history.period, _masks(history)["adjudicated"],
+                (*keys, "denied", "partially_denied", "denied_amount", "charge"))
     out = _agg(adj.assign(n=1, d=adj["denied"].astype(np.int64), pd_=adj["partially_denied"].astype(np.int64)),
                keys, {"lines": ("n", "sum"), "denied_lines": ("d", "sum"), "partially_denied": ("pd_", "sum"),
                       "denied_amount": ("denied_amount", "sum"), "charges": ("charge", "sum")})
@@ -520,7 +639,8 @@ def denials_by_payer(history: History) -> pd.DataFrame:
     ``denied_amount``, ``charges``, ``rate``, ``low``, ``high``. The interval is the Jeffreys
     interval (Beta(denied + 1/2, paid + 1/2)), so a payer with three lines gets a wide one.
     """
-    return _denials(history, ["payer_id"]).sort_values("rate", ascending=False, kind="stable").reset_index(drop=True)
+    return per_scope(history, "denials_by_payer", lambda: _denials(history, ["payer_id"]).sort_values(
+        "rate", ascending=False, kind="stable").reset_index(drop=True))
 
 
 def denials_by_code(history: History) -> pd.DataFrame:
@@ -538,8 +658,7 @@ def denials_by_code(history: History) -> pd.DataFrame:
     """
     from analytics.denials import denial_rates
 
-    ins = insurance(history.period)
-    adj = ins[ins["adjudicated"].to_numpy()]
+    adj = _take(history.period, _masks(history)["adjudicated"], ("payer_id", "cpt", "denied", "charge", "denied_amount"))
     cols = ["payer_id", "cpt", "lines", "denied_lines", "raw_rate", "rate", "low", "high", "denied_amount",
             "dollars_at_risk"]
     if adj.empty:
@@ -547,7 +666,7 @@ def denials_by_code(history: History) -> pd.DataFrame:
             {"payer_id": object, "cpt": object}), history)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # thin groups are the point of shrinking
-        rates = denial_rates(adj[["payer_id", "cpt", "denied", "charge", "denied_amount"]], by=("payer_id", "cpt"))
+        rates = denial_rates(adj, by=("payer_id", "cpt"))
     out = rates.rename(columns={"denied": "denied_lines", "rate_lo_95": "low", "rate_hi_95": "high",
                                 "denied_dollars": "denied_amount"})[cols]
     for c in ("denied_amount", "dollars_at_risk"):
@@ -570,20 +689,32 @@ def denial_reasons(history: History, by: str = "category") -> pd.DataFrame:
         ``reason``, ``lines``, ``denied_amount``, ``share`` (of denied dollars) and
         ``cumulative_share``; ``carc`` rows also carry ``category``.
     """
-    ins = insurance(history.period)
-    d = ins[(ins["adjudicated"] & (ins["denied_amount"] > CENT)).to_numpy()]
+    if by not in ("carc", "category"):
+        raise InputError(f"denial_reasons(by=...) takes 'category' or 'carc', not {by!r}.")
+    return per_scope(history, ("denial_reasons", by), lambda: _denial_reasons(history, by))
+
+
+def _per_distinct(values: pd.Series, words: Any) -> np.ndarray:
+    """``words(values)`` worked out on the distinct values only and spread back to every row."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(words(pd.Series(distinct, dtype=values.dtype)).to_numpy(), dtype=object)[codes]
+
+
+def _denial_reasons(history: History, by: str) -> pd.DataFrame:
+    p = history.period
+    denied = _masks(history)["adjudicated"] & (p["denied_amount"] > CENT).to_numpy()
+    d = _take(p, denied, ("denial_carc", "denial_category", "denied_amount"))
     ref = load_reference()
+    category = _per_distinct(d["denial_category"], lambda s: s.map(_category_label))
     if by == "carc":
         labels = ref.carc.set_index("carc")["label"]
-        reason = d["denial_carc"].astype(str)
-        text = "CARC " + reason + ": " + reason.map(labels).fillna("code outside the catalog")
-        work = d.assign(reason=text.to_numpy(), category=d["denial_category"].map(_category_label).to_numpy())
+        text = _per_distinct(d["denial_carc"].astype(str), lambda reason: "CARC " + reason + ": " + reason.map(
+            labels).fillna("code outside the catalog"))
+        work = d.assign(reason=text, category=category)
         keys = ["reason", "category"]
-    elif by == "category":
-        work = d.assign(reason=d["denial_category"].map(_category_label).to_numpy())
-        keys = ["reason"]
     else:
-        raise InputError(f"denial_reasons(by=...) takes 'category' or 'carc', not {by!r}.")
+        work = d.assign(reason=category)
+        keys = ["reason"]
     out = work.assign(n=1).groupby(keys, sort=False).agg(lines=("n", "sum"), denied_amount=("denied_amount", "sum"))
     out = out.reset_index().sort_values(["denied_amount", "lines"], ascending=False, kind="stable")
     total = out["denied_amount"].sum()
@@ -613,9 +744,8 @@ def paid_per_visit(history: History, by: str | Sequence[str] | None = "payer") -
     Columns: the group keys, ``visits``, ``payer_paid``, ``patient_responsibility``,
     ``per_visit`` and ``payer_paid_per_visit``.
     """
-    ins = insurance(history.period)
-    adj = ins[ins["adjudicated"].to_numpy()]
     keys = _group_keys(by)
+    adj = _take(history.period, _masks(history)["adjudicated"], (*keys, "visit", "paid", "patient_responsibility"))
     out = _agg(adj, keys, {"visits": ("visit", "nunique"), "payer_paid": ("paid", "sum"),
                            "patient_responsibility": ("patient_responsibility", "sum")})
     visits = out["visits"].where(out["visits"] > 0)
@@ -628,10 +758,22 @@ def paid_per_visit(history: History, by: str | Sequence[str] | None = "payer") -
 
 def paid_lines(history: History) -> pd.DataFrame:
     """The period's insurance lines a payer paid: adjudicated, not denied, something paid."""
-    ins = insurance(history.period)
-    keep = ins["adjudicated"].to_numpy() & ~ins["denied"].to_numpy() & (ins["paid"] + ins["patient_responsibility"]
-                                                                          > CENT).to_numpy()
-    return ins[keep]
+    return history.period[_masks(history)["paid"]]
+
+
+def paid_line_mask(history: History) -> np.ndarray:
+    """Which of the period's lines (``history.period``) :func:`paid_lines` keeps, as a boolean array."""
+    return _masks(history)["paid"]
+
+
+def adjudicated_insurance_mask(history: History) -> np.ndarray:
+    """Which of the period's lines (``history.period``) are insurance lines with a payer's answer."""
+    return _masks(history)["adjudicated"]
+
+
+def _paid(history: History, columns: Sequence[str]) -> pd.DataFrame:
+    """:func:`paid_lines` with only ``columns``."""
+    return _take(history.period, _masks(history)["paid"], columns)
 
 
 def paid_per_unit(history: History, by: str | Sequence[str] = ("payer", "cpt")) -> pd.DataFrame:
@@ -640,11 +782,12 @@ def paid_per_unit(history: History, by: str | Sequence[str] = ("payer", "cpt")) 
     Units are the 835's paid units (``SVC05``), else the units the rules engine counts.
     Columns: the group keys, ``lines``, ``units``, ``paid``, ``per_unit``.
     """
-    p = paid_lines(history)
+    keys = _group_keys(by)
+    p = _paid(history, (*keys, "paid_units", "units", "paid", "patient_responsibility"))
     units = np.where(np.isfinite(p["paid_units"].to_numpy(dtype=float)) & (p["paid_units"].to_numpy(dtype=float) > 0),
                      p["paid_units"].to_numpy(dtype=float), p["units"].to_numpy(dtype=float))
     work = p.assign(n=1, u=units, total=p["paid"] + p["patient_responsibility"])
-    out = _agg(work, _group_keys(by), {"lines": ("n", "sum"), "units": ("u", "sum"), "paid": ("total", "sum")})
+    out = _agg(work, keys, {"lines": ("n", "sum"), "units": ("u", "sum"), "paid": ("total", "sum")})
     out["per_unit"] = to_cents((out["paid"] / out["units"].where(out["units"] > 0)).to_numpy(dtype=float))
     out["paid"] = to_cents(out["paid"].to_numpy(dtype=float))
     out["units"] = out["units"].astype(np.int64)
@@ -731,7 +874,32 @@ def underpayments(history: History, *, tolerance: float = 0.05) -> Underpayments
     >>> fmt_money(u.recoverable), len(u.claims)  # doctest: +SKIP
     ('$1,240', 31)
     """
-    p = paid_lines(history)
+    key = ("underpayments", type(tolerance).__name__, tolerance)
+    return per_scope(history, key, lambda: _underpayments(history, tolerance))
+
+
+# The dtype a frame gives a column of Python strings (pandas' default text dtype).
+_TEXT_DTYPE = pd.DataFrame({"text": np.array(["x"], dtype=object)})["text"].dtype
+
+
+def _text_column(values: pd.Series) -> Any:
+    """A column's values for a new frame, which gets the dtype it would from ``values.to_numpy()``:
+    text already in the default text dtype is passed as it is (no round trip through a million
+    Python strings), anything else (no text in it at all, other dtypes) as its NumPy array."""
+    if values.dtype == _TEXT_DTYPE and values.notna().any():
+        return values.array
+    return values.to_numpy()
+
+
+def _month_start(dates: pd.Series) -> np.ndarray:
+    """The first day of each date's month, in the dates' own unit (``dt.to_period("M").dt.to_timestamp()``)."""
+    values = dates.to_numpy()
+    return values.astype("datetime64[M]").astype(values.dtype)
+
+
+def _underpayments(history: History, tolerance: float) -> Underpayments:
+    p = _paid(history, ("contract_expected", "paid", "patient_responsibility", "service_date", "line_id", "claim_id",
+                        "payer_claim_id", "payer_id", "payer", "cpt"))
     expected = p["contract_expected"].to_numpy(dtype=float)
     keep = np.isfinite(expected) & (expected > 0)
     p = p[keep]
@@ -741,10 +909,10 @@ def underpayments(history: History, *, tolerance: float = 0.05) -> Underpayments
     under = short > tolerance
     month = p["service_date"].dt.to_period("M").dt.to_timestamp()
     work = pd.DataFrame({
-        "line_id": p["line_id"].to_numpy(),
-        "claim_id": p["claim_id"].to_numpy(), "payer_claim_id": p["payer_claim_id"].to_numpy(),
-        "payer_id": p["payer_id"].to_numpy(), "payer": p["payer"].astype(str).to_numpy(),
-        "cpt": p["cpt"].to_numpy(), "month": month.to_numpy(), "expected": expected, "paid": got,
+        "line_id": _text_column(p["line_id"]),
+        "claim_id": _text_column(p["claim_id"]), "payer_claim_id": _text_column(p["payer_claim_id"]),
+        "payer_id": _text_column(p["payer_id"]), "payer": _text_column(p["payer"].astype(str)),
+        "cpt": _text_column(p["cpt"]), "month": month.to_numpy(), "expected": expected, "paid": got,
         "shortfall": np.where(under, short, 0.0), "underpaid": under,
     })
     summary_ = work.assign(n=1, u=under.astype(np.int64)).groupby(
@@ -758,9 +926,7 @@ def underpayments(history: History, *, tolerance: float = 0.05) -> Underpayments
     for c in ("expected", "paid", "recoverable"):
         summary_[c] = to_cents(summary_[c].to_numpy(dtype=float))
     lines = work[under].drop(columns="underpaid").reset_index(drop=True)
-    claims = lines.groupby(["claim_id", "payer_claim_id", "payer_id", "payer"], sort=False).agg(
-        month=("month", "min"), codes=("cpt", lambda s: ", ".join(sorted(set(s)))), lines=("cpt", "size"),
-        expected=("expected", "sum"), paid=("paid", "sum"), recoverable=("shortfall", "sum")).reset_index()
+    claims = _claims_to_appeal(lines)
     for c in ("expected", "paid", "recoverable"):
         claims[c] = to_cents(claims[c].to_numpy(dtype=float))
     claims = claims.sort_values(["recoverable", "claim_id"], ascending=[False, True], kind="stable").reset_index(
@@ -769,6 +935,29 @@ def underpayments(history: History, *, tolerance: float = 0.05) -> Underpayments
         lines[c] = to_cents(lines[c].to_numpy(dtype=float))
     lines, claims = _claim_ids_without_names(history, lines, claims)
     return Underpayments(lines=lines, summary=summary_, claims=claims, tolerance=tolerance)
+
+
+def _claims_to_appeal(lines: pd.DataFrame) -> pd.DataFrame:
+    """The underpaid lines by claim (first appearance order): ``month`` (the first), ``codes``
+    (the claim's distinct codes, sorted, joined by ", "), ``lines`` and the dollar sums."""
+    grouped = lines.groupby(["claim_id", "payer_claim_id", "payer_id", "payer"], sort=False)
+    claims = grouped.agg(month=("month", "min"), lines=("cpt", "size"), expected=("expected", "sum"),
+                         paid=("paid", "sum"), recoverable=("shortfall", "sum")).reset_index()
+    number, codes = grouped.ngroup().to_numpy(), pd.Series(lines["cpt"])
+    code, distinct = pd.factorize(codes, sort=True)
+    if lines.empty or len(distinct) > 62 or (code < 0).any() or np.isnan(number.astype(float)).any():
+        # beyond what one 64-bit set of codes per claim holds, or a missing code or key: claim by claim
+        joined = grouped["cpt"].agg(lambda s: ", ".join(sorted(set(s)))).array
+    else:
+        # each claim's set of codes as bits (codes numbered in sorted order), written once per distinct set
+        bits = np.zeros(len(claims), dtype=np.int64)
+        np.bitwise_or.at(bits, number.astype(np.int64), np.left_shift(1, code.astype(np.int64)))
+        sets, at = np.unique(bits, return_inverse=True)
+        names = [str(c) for c in distinct]
+        words = [", ".join(names[j] for j in range(len(names)) if s >> j & 1) for s in sets.tolist()]
+        joined = np.asarray(words, dtype=object)[at.reshape(-1)]
+    claims.insert(claims.columns.get_loc("month") + 1, "codes", joined)
+    return claims
 
 
 def input_identifiers(history: History):
@@ -865,12 +1054,20 @@ def percent_of_medicare(
         ``payer_id, payer, cpt, lines, units, paid, medicare, pct_of_medicare`` and
         ``contract`` (the policy's percent of Medicare, NaN for other fee bases).
     """
+    if reference is not None:
+        return _percent_of_medicare(history, locality, year, reference)
+    return per_scope(history, ("percent_of_medicare", locality, year),
+                     lambda: _percent_of_medicare(history, locality, year, None))
+
+
+def _percent_of_medicare(history: History, locality: str | None, year: int | None,
+                         reference: Reference | None) -> pd.DataFrame:
     from analytics.edits import DISPOSITIONS
-    from analytics.pricing import price_lines
 
     ref = reference or load_reference()
     loc = locality or history.locality
-    p = paid_lines(history)
+    p = _paid(history, ("cpt", "paid_units", "units", "patient_id", "service_date", "provider_id", "modifiers",
+                        "payer_id", "paid", "patient_responsibility"))
     p = p[p["cpt"].astype(str).isin(ref.codes["cpt"]).to_numpy()]  # no Medicare price outside the catalog
     units = np.where(np.isfinite(p["paid_units"].to_numpy(dtype=float)) & (p["paid_units"].to_numpy(dtype=float) > 0),
                      p["paid_units"].to_numpy(dtype=float), p["units"].to_numpy(dtype=float)).astype(np.int64)
@@ -879,17 +1076,15 @@ def percent_of_medicare(
         "kind": "medicare", "fee": {"basis": "medicare", "locality": loc, "year": int(year) if year else None},
         "mppr": False}, where="Medicare benchmark")}
     frame = pd.DataFrame({
-        "patient_id": p["patient_id"].to_numpy(), "service_date": p["service_date"].to_numpy(),
-        "provider_id": p["provider_id"].to_numpy(), "payer_id": bench_id, "cpt": p["cpt"].to_numpy(),
-        "modifiers": p["modifiers"].to_numpy(), "units": units,
-        "disposition": pd.Categorical(np.full(len(p), "payable"), categories=DISPOSITIONS),
+        "patient_id": _text_column(p["patient_id"]), "service_date": p["service_date"].to_numpy(),
+        "provider_id": _text_column(p["provider_id"]), "payer_id": bench_id, "cpt": _text_column(p["cpt"]),
+        "modifiers": _text_column(p["modifiers"]), "units": units,
+        "disposition": pd.Categorical.from_codes(np.full(len(p), list(DISPOSITIONS).index("payable")),
+                                                 categories=DISPOSITIONS),
     })
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        priced = price_lines(frame, bench, ref) if len(frame) else frame.assign(allowed=np.zeros(0))
-    medicare = priced["allowed"].to_numpy(dtype=float, na_value=np.nan)
+    medicare = _medicare_allowed(frame, bench, ref)
     ok = np.isfinite(medicare) & (medicare > 0)
-    work = pd.DataFrame({"payer_id": p["payer_id"].to_numpy()[ok], "cpt": p["cpt"].to_numpy()[ok],
+    work = pd.DataFrame({"payer_id": _text_column(p["payer_id"][ok]), "cpt": _text_column(p["cpt"][ok]),
                          "units": units[ok], "paid": (p["paid"] + p["patient_responsibility"]).to_numpy()[ok],
                          "medicare": medicare[ok], "n": 1})
     out = work.groupby(["payer_id", "cpt"], sort=True).agg(
@@ -901,6 +1096,32 @@ def percent_of_medicare(
     for c in ("paid", "medicare"):
         out[c] = to_cents(out[c].to_numpy(dtype=float))
     return _with_payer_name(out, history)
+
+
+def _medicare_allowed(frame: pd.DataFrame, bench: Mapping[str, PayerPolicy], ref: Reference) -> np.ndarray:
+    """What the Medicare benchmark allows each line of ``frame``, priced once per distinct line.
+
+    The benchmark has neither MPPR nor a visit cap, so a line's amount depends on its own date of
+    service, provider, code, modifiers and units only: the lines alike are priced once (a
+    million paid lines are a few thousand distinct ones). Should pricing fail (no rates for a
+    fee-schedule year, say), every line is priced as it is, so the error names the lines.
+    """
+    from analytics._frame import distinct_rows
+    from analytics.pricing import price_lines
+
+    if not len(frame):
+        return np.zeros(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            coded = [pd.factorize(frame[c], use_na_sentinel=False)[0]
+                     for c in ("service_date", "provider_id", "cpt", "modifiers")]
+            line, first = distinct_rows([*coded, frame["units"].to_numpy()])
+            priced = price_lines(frame.iloc[first].reset_index(drop=True), bench, ref)
+            return priced["allowed"].to_numpy(dtype=float, na_value=np.nan)[line]
+        except Exception:  # noqa: BLE001 - the lines one by one raise the error that names them
+            priced = price_lines(frame, bench, ref)
+    return priced["allowed"].to_numpy(dtype=float, na_value=np.nan)
 
 
 def at_locality(history: History, locality: str | None = None, *, reference: Reference | None = None) -> History:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from analytics.history import History
 from analytics.kpis import (
+    adjudicated_insurance_mask,
     by_payer,
     denial_reasons,
     denials_by_payer,
@@ -24,7 +25,7 @@ from analytics.kpis import (
     fmt_money,
     fmt_pct,
     insurance,
-    paid_lines,
+    paid_line_mask,
     percent_of_medicare,
     summary,
     underpayments,
@@ -208,7 +209,7 @@ def contracts_narrative(history: History, *, locality: str | None = None, year: 
     out = []
     compared = int(u.summary["lines"].sum())
     if compared == 0:
-        out.append(f"{_plural(len(paid_lines(history)), 'line was', 'lines were')} paid, but the policies in "
+        out.append(f"{_plural(int(paid_line_mask(history).sum()), 'line was', 'lines were')} paid, but the policies in "
                    "payers.yaml give no contract amount for them: nothing to compare.")
     elif u.lines.empty:
         out.append("Every paid line matched its contract (within "
@@ -232,7 +233,7 @@ def contracts_narrative(history: History, *, locality: str | None = None, year: 
 
 def _nothing_to_compare(history: History) -> str:
     """Why no line of the scope was paid (empty when some line was): the contracts page says it."""
-    if len(paid_lines(history)):
+    if paid_line_mask(history).any():
         return ""
     what = "nothing paid to compare with the contracts or with Medicare"
     p = history.period
@@ -293,8 +294,8 @@ def denial_actions(history: History) -> pd.DataFrame:
     payer and code), ``denied_lines`` (of them, denied in that category), ``denied_amount``
     and ``carc`` (the most frequent CARC).
     """
-    ins = insurance(history.period)
-    adj = ins[ins["adjudicated"].to_numpy()]
+    p = history.period
+    adj = p[["payer_id", "cpt", "denied_amount", "denial_category", "denial_carc"]][adjudicated_insurance_mask(history)]
     cols = ["payer_id", "payer", "category", "cpt", "lines", "denied_lines", "denied_amount", "carc"]
     d = adj[(adj["denied_amount"] > 0.005).to_numpy()]
     if d.empty:
@@ -379,8 +380,8 @@ def denials_recommendations(history: History, top: int = 5) -> pd.DataFrame:
         per_code = acts[acts["category"].isin(_PER_CODE)]
         rest = acts[~acts["category"].isin(_PER_CODE)]
         if len(rest):
-            lines = insurance(history.period)
-            lines = lines[lines["adjudicated"].to_numpy()].groupby("payer_id", observed=True).size()
+            lines = history.period["payer_id"][adjudicated_insurance_mask(history)]
+            lines = lines.groupby(lines, observed=True).size()
             rest = rest.groupby(["payer_id", "payer", "category"], sort=True).agg(
                 denied_lines=("denied_lines", "sum"), denied_amount=("denied_amount", "sum"),
                 carc=("carc", "first")).reset_index().assign(cpt="all codes")
@@ -400,8 +401,8 @@ def revenue_recommendations(history: History, top: int = 5) -> pd.DataFrame:
 
     rows = []
     s = summary(history)
-    ins = insurance(history.period)
-    unbilled = ins[~ins["submitted"].to_numpy()]
+    p = history.period
+    unbilled = p[["claim_id"]][~p["self_pay"].to_numpy() & ~p["submitted"].to_numpy()]
     if s["unbilled_charges"] > 0:
         rows.append({"action": f"Bill the {len(unbilled):,} insurance lines not yet billed: "
                                f"{fmt_money(s['unbilled_charges'])} in charges.",
