@@ -27,7 +27,8 @@ checks), :mod:`~analytics.scenarios.catalog` (code catalog and NCCI pairs),
 per-line table and totals of a comparison), :mod:`~analytics.scenarios.chart`,
 :mod:`~analytics.scenarios.compare`, :mod:`~analytics.scenarios.claim_form`,
 :mod:`~analytics.scenarios.practice` (the practice-level what-if over the period's actual
-visits) and :mod:`~analytics.scenarios.explorer`. :func:`learned_risk` (from
+visits), :mod:`~analytics.scenarios.visit_shapes` (visits the payer rules price alike, so the
+what-if prices each shape once) and :mod:`~analytics.scenarios.explorer`. :func:`learned_risk` (from
 :mod:`analytics.denials.learned`) gives the chance of denial learned from a practice's
 history, for ``compare(..., risk=...)`` and :func:`practice_whatif`. The ``compare`` command is in
 :mod:`analytics.cli.compare`.
