@@ -112,7 +112,9 @@ def fit_beta_prior(
 
 
 def _posterior(k, n, a, b, levels=(0.90, 0.95)) -> dict[str, np.ndarray]:
-    from scipy import stats
+    # Beta quantiles as the inverse regularised incomplete beta function (what
+    # scipy.stats.beta.ppf computes), without importing scipy.stats
+    from scipy.special import betaincinv
 
     a1 = a + k
     b1 = b + n - k
@@ -120,8 +122,8 @@ def _posterior(k, n, a, b, levels=(0.90, 0.95)) -> dict[str, np.ndarray]:
     for lev in levels:
         tail = (1 - lev) / 2
         pct = f"{round(lev * 100):d}"
-        out[f"rate_lo_{pct}"] = stats.beta.ppf(tail, a1, b1)
-        out[f"rate_hi_{pct}"] = stats.beta.ppf(1 - tail, a1, b1)
+        out[f"rate_lo_{pct}"] = betaincinv(a1, b1, tail)
+        out[f"rate_hi_{pct}"] = betaincinv(a1, b1, 1 - tail)
     return out
 
 
