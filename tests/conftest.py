@@ -367,6 +367,10 @@ SLOW: dict[str, frozenset[str]] = {
     }),
     "test_intake.py": frozenset({"test_random_mixes_always_reconcile", "test_xlsx_and_parquet_give_identical_lines"}),
     "test_units.py": frozenset({"test_properties"}),
+    # 1,500 random CSV texts and every date of seven years read both ways (the exports and 835s
+    # of tests/data stay in the fast tier)
+    "test_identifiers_fast.py": frozenset({"test_random_csv_texts_read_alike",
+                                           "test_dates_of_birth_read_a_form_at_a_time_equal_one_at_a_time"}),
     "test_pricing.py": frozenset({"test_pricing_properties"}),
     "test_pipeline.py": frozenset({
         "test_any_split_by_patient_gives_the_same_figures",

@@ -289,7 +289,7 @@ def _read_raw_export_plain(path: Path, sheet: str | int | None) -> pd.DataFrame:
         frame = pd.read_parquet(path)
         return frame.astype("str").where(frame.notna(), "")
     if suffix in (".xlsx", ".xlsm"):
-        grid = pd.read_excel(path, dtype=str, sheet_name=sheet or 0, header=None, keep_default_na=False)
+        grid = pd.read_excel(path, dtype=str, sheet_name=sheet or 0, header=None, keep_default_na=False, engine="openpyxl")
         rows = grid.fillna("").astype(str).to_numpy().tolist()
     else:
         raw = path.read_bytes()
