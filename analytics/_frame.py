@@ -224,11 +224,19 @@ def cases(columns: Sequence[np.ndarray], where: np.ndarray | None = None) -> tup
         if where is None:
             return distinct_rows(columns)
         return distinct_rows([where] + [np.where(where, c, np.zeros(1, dtype=np.asarray(c).dtype)) for c in columns])
-    key = np.zeros(n, dtype=np.int64)
+    key = None
     radix = 1
     for codes, s in coded:
-        key += codes * radix
+        if s == 1:  # one value: adds nothing to the key
+            continue
+        if key is None:
+            key = codes if codes.dtype == np.int64 else codes.astype(np.int64)
+        else:  # the codes are a new array of this call's: scaled in place
+            np.multiply(codes, radix, out=codes, casting="unsafe")
+            key += codes
         radix *= s
+    if key is None:
+        key = np.zeros(n, dtype=np.int64)
     if where is not None:
         key = np.where(where, key + 1, 0)
         size += 1
@@ -238,9 +246,10 @@ def cases(columns: Sequence[np.ndarray], where: np.ndarray | None = None) -> tup
     present = np.zeros(size, dtype=bool)
     present[key] = True
     case_of_key = np.cumsum(present) - 1
+    case = case_of_key[key]
     row = np.empty(int(present.sum()), dtype=np.int64)
-    row[case_of_key[key]] = np.arange(n)
-    return case_of_key[key], row
+    row[case] = np.arange(n)
+    return case, row
 
 
 def ranks(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -366,6 +375,13 @@ class LineKeys:
     def visit_first(self) -> np.ndarray:
         """First line of each visit, in visit order."""
         return first_rows(self.visit)
+
+    @functools.cached_property
+    def one_payer_per_visit(self) -> bool:
+        """Whether every line of a visit has the visit's payer (as usual): a grouping by payer
+        is then one of visits, computed on each visit's first line."""
+        payer_c = self.payer[0]
+        return bool((payer_c == payer_c[self.visit_first][self.visit]).all())
 
 
 def sort_order(*keys: np.ndarray) -> np.ndarray:

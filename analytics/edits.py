@@ -354,11 +354,12 @@ def _group_codes(carc: pd.Categorical, ref: Reference) -> pd.Categorical:
 def _visit_number(lines: pd.DataFrame, keys: LineKeys, payer_c: np.ndarray) -> np.ndarray:
     """1-based number of each line's visit among the patient's visits with that payer that year."""
     visit, patient, year = keys.visit, keys.patient, keys.year
-    before = (pd.to_numeric(lines["visits_before"], errors="coerce").fillna(0).to_numpy()
-              if "visits_before" in lines.columns else np.zeros(len(lines)))
     first = keys.visit_first  # first line of each visit, in visit order
     # by patient, payer, date (hence year), then visit; the sort keeps visit order on ties
     order = first[sort_order(keys.date_rank[first], payer_c[first], patient[first])]
+    # visits already used, read on each visit's first line only
+    before = (pd.to_numeric(lines["visits_before"].iloc[order], errors="coerce").fillna(0).to_numpy()
+              if "visits_before" in lines.columns else np.zeros(len(order)))
     # position of each visit among those of its patient, payer and year
     same = np.ones(len(order), dtype=bool)  # the visit before is of the same patient, payer and year
     same[:1] = False
@@ -367,7 +368,7 @@ def _visit_number(lines: pd.DataFrame, keys: LineKeys, payer_c: np.ndarray) -> n
     at = np.arange(len(order))
     pos = at - np.maximum.accumulate(np.where(same, 0, at))
     number = np.empty(keys.n_visits)
-    number[visit[order]] = pos + 1 + before[order]
+    number[visit[order]] = pos + 1 + before
     return number[visit]
 
 

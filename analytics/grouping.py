@@ -38,7 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from analytics._frame import LineKeys, coded_modifier_flags, distinct_rows, factorize
+from analytics._frame import (
+    LineKeys,
+    coded_modifier_flags,
+    distinct_rows,
+    factorize,
+    factorize_ints,
+    ordered_column,
+)
 from analytics.exceptions import PayerPolicyError
 
 __all__ = ["GROUPINGS", "RULE_GROUPINGS", "DEFAULT_GROUPING", "rule_groupings", "group_ids", "disciplines",
@@ -184,11 +191,13 @@ def _group_ids(keys: LineKeys, kind: np.ndarray, payer: bool) -> np.ndarray:
     """Group ids for ``kind`` (index into :data:`GROUPINGS`, one per line or one for all)."""
     visit, patient_day, discipline = (GROUPINGS.index(g) for g in ("visit", "patient_day", "discipline"))
     if len(kind) == 1 and kind[0] == visit:
-        if not payer:
+        if not payer or keys.one_payer_per_visit:  # one payer per visit, as usual
             return keys.visit
-        payer_c = keys.payer[0]
-        if (payer_c == payer_c[keys.visit_first][keys.visit]).all():  # one payer per visit, as usual
-            return keys.visit
+    if len(kind) == 1 and (not payer or keys.one_payer_per_visit):
+        if kind[0] == patient_day:
+            return _patient_days(keys, payer)
+        if kind[0] == discipline:
+            return _discipline_days(keys, payer)
     has_discipline = (kind == discipline).any()
     disc = disciplines(keys)[0] if has_discipline else None
     # the provider counts for a visit, and for a line with no discipline under "discipline"
@@ -206,3 +215,27 @@ def _group_ids(keys: LineKeys, kind: np.ndarray, payer: bool) -> np.ndarray:
     if payer:
         columns.append(keys.payer[0])
     return distinct_rows(columns)[0]
+
+
+def _patient_days(keys: LineKeys, payer: bool) -> np.ndarray:
+    """Ids of the ``patient_day`` grouping (with the payer unless ``payer=False``), found on the
+    first line of each visit: a visit is of one patient, date and (checked by the caller)
+    payer, so its lines share a group. Visits are numbered in order of first appearance, so
+    the ids are those of grouping every line."""
+    key = ("patient_day", payer)
+    if key not in keys.groups:
+        first = keys.visit_first
+        columns = [keys.patient[first], keys.date_rank[first]] + ([keys.payer[0][first]] if payer else [])
+        keys.groups[key] = distinct_rows(columns)[0][keys.visit]
+    return keys.groups[key]
+
+
+def _discipline_days(keys: LineKeys, payer: bool) -> np.ndarray:
+    """Ids of the ``discipline`` grouping: the line's patient-day (:func:`_patient_days`) and
+    discipline, or its visit when it has no discipline; numbered in order of first appearance,
+    as grouping by every column would."""
+    disc = disciplines(keys)[0]
+    day = _patient_days(keys, payer)
+    # within a day: the discipline (1-3), or 4 + the visit for a line without one
+    within = np.where(disc == 0, keys.visit + 4, disc)
+    return factorize_ints(day * (keys.n_visits + 4) + within, ordered_column([keys.date_rank]))

@@ -105,9 +105,11 @@ __all__ = ["evaluate", "evaluate_parquet", "evaluate_dask", "write_dask_parquet"
 
 #: Name of the year-month partition column (``2025-03``) of the evaluated Parquet output.
 PARTITION_COLUMN = "year_month"
-#: Lines per chunk: big enough that per-chunk costs vanish, small enough that the arrays of
-#: one chunk stay in cache (measured in benchmarks/bench_scale.py).
-CHUNK_LINES = 1_000_000
+#: Lines per chunk: big enough that per-chunk costs (a month file per chunk, each call's fixed
+#: work) stay small, below the 1.5 million lines from which evaluate splits a frame into blocks
+#: (measured in benchmarks/bench_scale.py: ten million lines in 8 chunks take 1 s less CPU than
+#: in 12).
+CHUNK_LINES = 1_400_000
 #: Text columns of few distinct values, read as categoricals (dictionary-encoded) when the
 #: file stores plain strings. Ids with many values (patient, claim, line) stay Arrow strings.
 _CODE_COLUMNS = ("provider_id", "provider_type", "payer_id", "cpt", "modifiers", "dx_codes", "body_region",
@@ -276,11 +278,15 @@ def read_lines_table(src: str | Path, columns: Sequence[str] | None = None):
 
 def _patient_chunks(table, patient_col: str, n_chunks: int) -> tuple[np.ndarray, int, Any]:
     """Chunk number of every line, so that a patient's lines share one chunk; the number of
-    patients; and the patient column coded with one dictionary of the ids in order of first
-    appearance (``pyarrow.compute.dictionary_encode`` of the ids as text).
+    patients; and the patient column coded with one dictionary of distinct ids shared by every
+    line.
 
-    Patients are dealt round-robin in order of first appearance; any assignment that keeps
-    a patient's lines together gives the same figures.
+    A column the file stores with one dictionary of distinct ids (a pandas categorical, the usual
+    export written to Parquet) keeps that dictionary and its indices: patients are dealt
+    round-robin by their place in the dictionary, and no id is decoded or hashed. Any other
+    column is coded by ``pyarrow.compute.dictionary_encode`` (ids in order of first
+    appearance) and dealt round-robin in that order. Any assignment that keeps a patient's
+    lines together gives the same figures.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -289,26 +295,32 @@ def _patient_chunks(table, patient_col: str, n_chunks: int) -> tuple[np.ndarray,
         raise InputError(f"The service lines have no {patient_col!r} column; evaluate_parquet splits the lines "
                          "by patient. Pass visit_keys=(patient, date, provider) naming your columns.")
     col = table.column(patient_col)
-    coded = _recoded_dictionary(col)
-    if coded is None:
+    shared = _shared_dictionary(col)
+    if shared is not None:
+        codes, dictionary = shared
+        size = len(dictionary)
+        patients = int(np.count_nonzero(np.bincount(codes, minlength=size))) if len(codes) else 0
+        coded = pa.chunked_array([pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), dictionary)])
+    else:
         if pa.types.is_dictionary(col.type):  # one dictionary per row group: decode, then code afresh
             col = pc.cast(col, col.type.value_type)
         coded = pc.dictionary_encode(col)  # one dictionary shared by every chunk
-    patients = len(coded.chunk(0).dictionary) if coded.num_chunks else 0
-    codes = np.concatenate([c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in coded.chunks]
-                           or [np.zeros(0, dtype=np.int64)])
+        size = patients = len(coded.chunk(0).dictionary) if coded.num_chunks else 0
+        codes = np.concatenate([c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in coded.chunks]
+                               or [np.zeros(0, dtype=np.int64)])
     # lines with no patient id are one patient to the engine; they go with patient 0. The chunk
     # of each patient is looked up per line (a few bits), not divided out line by line.
-    chunk_of = (np.arange(max(patients, 1)) % n_chunks).astype(np.min_scalar_type(max(n_chunks - 1, 0)))
+    chunk_of = (np.arange(max(size, 1)) % n_chunks).astype(np.min_scalar_type(max(n_chunks - 1, 0)))
     return chunk_of[codes], patients, coded
 
 
-def _recoded_dictionary(col):
-    """A dictionary column whose chunks share one dictionary of distinct values (a file's
-    categories, one copy per row group and batch) coded afresh in order of first appearance,
-    from its indices alone: what ``dictionary_encode`` of the decoded text gives, without
-    decoding a string per line. None when the column is not of that kind (then the caller
-    decodes)."""
+def _shared_dictionary(col) -> tuple[np.ndarray, Any] | None:
+    """The indices (``int32``, one array) and the dictionary of a text dictionary column whose
+    pieces (a file's row groups and batches) all carry one dictionary of distinct values and
+    no missing value; None for any other column (then the caller decodes and codes afresh).
+
+    Equal dictionaries are compared as buffers, and the values checked distinct once, so that
+    two indices never stand for one patient."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -323,7 +335,8 @@ def _recoded_dictionary(col):
         return None
     if len(pc.unique(dictionary)) != len(dictionary):
         return None
-    return _first_appearance(np.concatenate([c.indices.to_numpy() for c in col.chunks]), dictionary)
+    codes = np.concatenate([c.indices.to_numpy() for c in col.chunks]).astype(np.int32, copy=False)
+    return codes, dictionary
 
 
 def _first_appearance(indices: np.ndarray, dictionary):
@@ -366,23 +379,49 @@ def _take_rows(table, rows: np.ndarray):
     A file is read in batches of some 100,000 lines, so each column is in many pieces, and
     Arrow's take on such a column joins the pieces into one array first: a copy of the whole
     column for every chunk. Here each piece gives its own rows and only those are joined, with
-    the same result (one array per column). Dictionary columns, whose indices are small and
-    whose pieces may each carry a dictionary, are left to Arrow.
+    the same result (one array per column): numbers and times without missing values are
+    gathered by numpy straight into the joined array, other columns by Arrow piece by piece.
+    The rows of each piece are found once for all columns cut the same way. Dictionary
+    columns, whose indices are small and whose pieces may each carry a dictionary, are left
+    to Arrow.
     """
     import pyarrow as pa
 
     columns = []
+    cuts: dict[tuple[int, ...], list[tuple[int, int, int, np.ndarray]]] = {}
     for col in table.columns:
         pieces = col.chunks
         if len(pieces) < 2 or pa.types.is_dictionary(col.type):
             columns.append(col.take(rows))
             continue
-        bounds = np.cumsum([0] + [len(p) for p in pieces])
-        cut = np.searchsorted(rows, bounds).tolist()
-        taken = [p.take(pa.array(rows[a:b] - lo)) for p, a, b, lo in
-                 zip(pieces, cut[:-1], cut[1:], bounds[:-1].tolist(), strict=True) if b > a]
-        columns.append(pa.chunked_array([pa.concat_arrays(taken)], type=col.type))
+        lengths = tuple(len(p) for p in pieces)
+        if lengths not in cuts:
+            bounds = np.cumsum((0,) + lengths)
+            cut = np.searchsorted(rows, bounds).tolist()
+            cuts[lengths] = [(i, a, b, rows[a:b] - lo) for i, (a, b, lo) in
+                             enumerate(zip(cut[:-1], cut[1:], bounds[:-1].tolist(), strict=True)) if b > a]
+        where = cuts[lengths]
+        if _fixed_width(col.type) and not col.null_count:
+            out = np.empty(len(rows), dtype=np.dtype(f"V{col.type.bit_width // 8}"))
+            for i, a, b, local in where:
+                piece = pieces[i]
+                values = np.frombuffer(piece.buffers()[1], dtype=out.dtype)[piece.offset:piece.offset + len(piece)]
+                np.take(values, local, out=out[a:b])
+            columns.append(pa.chunked_array([pa.Array.from_buffers(col.type, len(rows), [None, pa.py_buffer(out)])]))
+            continue
+        taken = [pieces[i].take(pa.array(local)) for i, _, _, local in where]
+        columns.append(pa.chunked_array([pa.concat_arrays(taken)] if taken else [], type=col.type))
     return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _fixed_width(kind) -> bool:
+    """Whether an Arrow type stores each value in one fixed-width buffer of whole bytes
+    (integers, floats, timestamps, dates, durations; not booleans, which are bits)."""
+    import pyarrow as pa
+
+    kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_timestamp, pa.types.is_date,
+             pa.types.is_duration, pa.types.is_time)
+    return any(is_kind(kind) for is_kind in kinds) and kind.bit_width % 8 == 0
 
 
 def _return_freed_memory() -> None:
@@ -449,7 +488,12 @@ _STATISTICS = ("service_date", "payer_id", "cpt", "disposition")
 
 
 def _write_partitioned(out: pd.DataFrame, dst: Path, part: int, partition_by: str) -> list[Path]:
-    """Write one chunk's lines as ``dst/{partition_by}=YYYY-MM/part-{part}.parquet``, one file per month."""
+    """Write one chunk's lines as ``dst/{partition_by}=YYYY-MM/part-{part}.parquet``, one file per month.
+
+    Each file carries only what its lines use of a large dictionary (the month's patients, not
+    the chunk's), and text columns of mostly distinct values (claim and line ids) are stored
+    without a Parquet dictionary. Read back, the values and dtypes are those of the chunk.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -462,14 +506,62 @@ def _write_partitioned(out: pd.DataFrame, dst: Path, part: int, partition_by: st
     stops = np.r_[starts[1:], len(number)]
     label_of = dict(zip(uniq.tolist(), labels.tolist(), strict=True))
     stats = [c for c in _STATISTICS if c in table.column_names]
+    encoded = _dictionary_encoded(table)
     written = []
     for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
         folder = dst / f"{partition_by}={label_of[int(number[a])]}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"part-{part:05d}.parquet"
-        pq.write_table(table.slice(a, b - a), path, write_statistics=stats)
+        pq.write_table(_used_dictionaries(table.slice(a, b - a)), path, write_statistics=stats,
+                       use_dictionary=encoded, write_batch_size=_WRITE_BATCH)
         written.append(path)
     return written
+
+
+#: Values the Parquet writer encodes at a time (pyarrow's default is 1,024): fewer, larger
+#: batches cost less per line; pages are still cut at the default page size.
+_WRITE_BATCH = 1 << 16
+#: Dictionaries of more entries than this are cut to the values a file uses (:func:`_used_dictionaries`).
+_LARGE_DICTIONARY = 4096
+
+
+def _used_dictionaries(table):
+    """The table with each large dictionary column (the patients) re-encoded with only the
+    values its lines use, in order of first appearance: the same values, a smaller file."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if not pa.types.is_dictionary(field.type):
+            continue
+        col = table.column(i)
+        if col.num_chunks != 1 or col.null_count or len(col.chunk(0).dictionary) <= _LARGE_DICTIONARY:
+            continue
+        chunk = col.chunk(0)
+        codes, used = factorize_below(chunk.indices.to_numpy(), len(chunk.dictionary))
+        array = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), chunk.dictionary.take(pa.array(used)))
+        table = table.set_column(i, field, pa.chunked_array([array], type=field.type))
+    return table
+
+
+#: Rows of a text column looked at to judge whether a Parquet dictionary is worth it.
+_SAMPLE_ROWS = 4096
+
+
+def _dictionary_encoded(table) -> list[str]:
+    """The columns worth a Parquet dictionary: all but text columns of mostly distinct values
+    (claim and line ids: over a quarter of their first rows distinct), where a dictionary
+    saves little space and costs a hash of every value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = []
+    for field, col in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            head = col.slice(0, _SAMPLE_ROWS)
+            if len(head) and pc.count_distinct(head).as_py() * 4 > len(head):
+                continue
+        names.append(field.name)
+    return names
 
 
 def _int32_dictionaries(table):
@@ -583,7 +675,8 @@ def evaluate_parquet(
     payers
         Policies by payer id, or the path of a payers.yaml.
     chunk_lines
-        Lines per chunk (whole patients, so chunks vary a little).
+        Lines per chunk (whole patients, so chunks vary a little). More than one chunk is
+        rounded up to a multiple of the processes, so that none waits idle at the end.
     workers
         Processes evaluating chunks at once (default: the CPU count, at most the number of
         chunks). Workers are forked and read their chunk from the parent's table, so only
@@ -647,7 +740,7 @@ def evaluate_parquet(
     steps = {"read the lines": time.process_time() - cpu}
     cpu = time.process_time()
     n = table.num_rows
-    n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
+    n_chunks = _chunk_count(n, chunk_lines, _workers(workers, n))
     chunk, patients, coded = _patient_chunks(table, patient_col, n_chunks)  # raises when there is no patient column
     key, kind, unique = None, None, ()
     if pseudonymise and patient_col not in marked_pseudonymous(table.schema):
@@ -693,6 +786,16 @@ def evaluate_parquet(
                       workers=workers, partitions=partitions, files=files,
                       seconds=time.perf_counter() - started, pseudonymised=pseudonymise,
                       dropped_columns=tuple(dropped), cpu_seconds=steps)
+
+
+def _chunk_count(n: int, chunk_lines: int, workers: int) -> int:
+    """Chunks of about ``chunk_lines`` lines for ``n`` lines, rounded up to a multiple of the
+    processes when there is more than one chunk: no process then waits idle for another's last
+    chunk (11 chunks on 2 processes leave one idle for a whole chunk; 12 do not)."""
+    n_chunks = max(1, math.ceil(n / max(int(chunk_lines), 1)))
+    if n_chunks > 1 and workers > 1:
+        n_chunks = math.ceil(n_chunks / workers) * workers
+    return n_chunks
 
 
 def _workers(workers: int | None, n_chunks: int) -> int:

@@ -591,8 +591,11 @@ def split_cost_share_with_keys(lines: pd.DataFrame, payers: Mapping[str, PayerPo
     # running allowed before each line within the patient's year with the payer, in date order
     # (then visit, then row order)
     order = sort_order(group, keys.date_rank, pol.codes, patient)
+    # the patient's year with the payer as one number per line: one gather in sorted order, not three
+    segment = _one_key(patient, pol.codes, year)
     cum_before = np.empty(n)
-    cum_before[order] = _cumsum_before(toward[order], patient[order], pol.codes[order], year[order])
+    cum_before[order] = _cumsum_before(toward[order], *([segment[order]] if segment is not None else
+                                                        [patient[order], pol.codes[order], year[order]]))
     ded = to_cents(np.clip(np.minimum(ded_start - cum_before, toward), 0, None))
 
     after_ded = allowed - ded
@@ -649,6 +652,21 @@ def _owed_on_denial(lines: pd.DataFrame, payers: Mapping[str, PayerPolicy], pol,
               if "charge" in lines.columns else np.full(n, np.nan))
     amount = np.where(np.isfinite(rate), rate * units, charge)
     return to_cents(np.where(line & np.isfinite(amount), amount, 0.0))
+
+
+def _one_key(*columns: np.ndarray) -> np.ndarray | None:
+    """One integer per row that differs exactly where any of the integer ``columns`` differs
+    (mixed radix over their ranges); None when the ranges multiply past 2**62."""
+    key, radix = None, 1
+    for col in columns:
+        lo = int(col.min()) if len(col) else 0
+        size = (int(col.max()) if len(col) else 0) - lo + 1
+        radix *= size
+        if radix > 2**62:
+            return None
+        part = col.astype(np.int64) - lo
+        key = part if key is None else key * size + part
+    return key
 
 
 def _cumsum_before(values: np.ndarray, *keys: np.ndarray) -> np.ndarray:

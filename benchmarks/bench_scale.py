@@ -28,15 +28,27 @@ Run::
     .venv/bin/python benchmarks/bench_scale.py [--sizes 1e5 1e6 1e7] [--repeat 3] [--workers 1 2]
     .venv/bin/python benchmarks/bench_scale.py --lines /tmp/p10m/service_lines.parquet --end-to-end --workers 2
 
-Peak memory of the end-to-end run is measured separately, with ``/usr/bin/time -v`` around
-``python -m analytics evaluate`` (see benchmarks/RESULTS.md).
+Before and after a change, and the command line with its memory::
+
+    .venv/bin/python benchmarks/bench_scale.py --lines /tmp/p10m/service_lines.parquet --end-to-end --workers 2 \
+        --repeat 3 --baseline /tmp/before      # /tmp/before/analytics: the package before the change
+    .venv/bin/python benchmarks/bench_scale.py --lines /tmp/p10m/service_lines.parquet --command --workers 2 \
+        --repeat 3 [--baseline /tmp/before]
+
+``--baseline DIR`` runs each end-to-end (or command) run once with the package in ``DIR`` and
+once with this checkout's, in turn, each in a new process, and prints the medians side by side
+(on a shared machine, turns spread the load over both). ``--command`` runs ``python -m
+analytics evaluate`` itself and samples the process tree's proportional set size (PSS, every
+0.1 s) for its peak; a key for the pseudonyms is set for that run only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -197,6 +209,82 @@ def print_end_to_end(n: int, e2e: dict, whole_cpu: list[float]) -> None:
             print(f"|   {step}: {what} | {value:.3f} | | |", flush=True)
 
 
+def run_json(args: list[str], package: Path | None) -> dict:
+    """This script's ``--json`` result of one run in a new process, with the ``analytics``
+    package of ``package`` (a folder holding it) first on the path, or this checkout's."""
+    env = dict(os.environ)
+    if package is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    done = subprocess.run([sys.executable, __file__, *args, "--json"], capture_output=True, text=True, env=env,
+                          cwd=REPO, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def command_run(src: Path, payers: Path, workers: int) -> dict:
+    """``python -m analytics evaluate`` on ``src``: wall and CPU seconds (the command and its
+    workers), peak PSS of the process tree and of its largest process, chunks."""
+    with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+        env = {**os.environ, "ANALYTICS_PRACTICE_KEY": "ab" * 32}
+        cmd = [sys.executable, "-m", "analytics", "evaluate", "--lines", str(src.resolve()), "--payers",
+               str(payers.resolve()), "--out", str(Path(tmp).resolve() / "out"), "--workers", str(workers)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        # run from the temporary folder: the package comes from PYTHONPATH (--baseline) or the install
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        peak = largest = 0
+        while proc.poll() is None:
+            sizes = [pss(pid) for pid in process_tree(proc.pid)]
+            peak, largest = max(peak, sum(sizes)), max([largest, *sizes])
+            time.sleep(0.1)
+        wall = time.perf_counter() - start
+        out = proc.stdout.read() if proc.stdout else ""
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        raise SystemExit(f"evaluate failed ({proc.returncode}): {' '.join(cmd)}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "sys": after.ru_stime - before.ru_stime, "pss": peak / 2**30,
+            "largest": largest / 2**30, "how": out.strip().splitlines()[0] if out.strip() else ""}
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return [pid]
+    return [pid] + [p for c in children for p in process_tree(c)]
+
+
+def pss(pid: int) -> int:
+    """Proportional set size of a process in bytes (0 once it has ended)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for row in f:
+                if row.startswith("Pss:"):
+                    return int(row.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def compare(args, src: Path) -> None:
+    """Runs of the baseline package and of this checkout in turn; medians side by side."""
+    runs: dict[str, list[dict]] = {"before": [], "after": []}
+    mode = ["--command"] if args.command else ["--end-to-end"]
+    for _ in range(args.repeat):
+        for label, package in (("before", args.baseline), ("after", None)):
+            runs[label].append(run_json(["--lines", str(src), *mode, "--workers", str(args.workers[0]),
+                                         "--repeat", "1"], package))
+            print(f"{label}: {json.dumps(runs[label][-1])}", file=sys.stderr, flush=True)
+    print(f"\n{src}, {args.workers[0]} process(es), medians of {args.repeat} runs in turn (before: {args.baseline})")
+    print("| figure | before | after |\n|---|---:|---:|")
+    for name in runs["after"][0]:
+        if isinstance(runs["after"][0][name], float):
+            med = [statistics.median(r.get(name, float("nan")) for r in runs[k]) for k in ("before", "after")]
+            print(f"| {name} | {med[0]:.2f} | {med[1]:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6, 1e7], help="target lines per size")
@@ -205,13 +293,37 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
     ap.add_argument("--lines", type=Path, help="an existing Parquet file of service lines (instead of --sizes)")
     ap.add_argument("--end-to-end", action="store_true", help="only the evaluate_parquet runs (no in-memory stages)")
+    ap.add_argument("--command", action="store_true",
+                    help="run `python -m analytics evaluate` and sample its process tree's memory")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="a folder holding the analytics package before a change: its runs and this checkout's "
+                         "in turn (with --end-to-end or --command)")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one run's figures, for --baseline
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     keep_freed_memory()  # as the command line does: this process only evaluates
     payers, ref = load_payers(PAYERS), load_reference()
-    print(machine())
     sources = [args.lines] if args.lines else [practice_file(int(size), args.data_dir) for size in args.sizes]
+    if args.baseline or args.json:
+        src = sources[0]
+        if args.baseline:
+            print(machine())
+            compare(args, src)
+            print(machine().split("; ")[-1])
+        elif args.command:
+            print(json.dumps(command_run(src, PAYERS, args.workers[0])))
+        else:
+            seconds, how, cpu, steps = end_to_end(src, payers, args.workers[0])
+            print(json.dumps({"wall": seconds, "cpu": cpu, **steps, "how": how}))
+        return
+    print(machine())
     for src in sources:
+        if args.command:
+            runs = [command_run(src, PAYERS, w) for w in args.workers for _ in range(args.repeat)]
+            for r in runs:
+                print(f"| {r['how']} | wall {r['wall']:.1f} s | CPU {r['cpu']:.2f} s (sys {r['sys']:.2f}) | "
+                      f"tree PSS {r['pss']:.2f} GiB | largest {r['largest']:.2f} GiB |", flush=True)
+            continue
         if args.end_to_end:
             import pyarrow.parquet as pq
 

@@ -27,6 +27,8 @@ from pandas.testing import assert_frame_equal
 import analytics._frame as _frame
 import analytics.units as units
 from analytics._frame import (
+    LineKeys,
+    cases,
     factorize_below,
     factorize_ints,
     put,
@@ -36,6 +38,7 @@ from analytics._frame import (
 )
 from analytics.cli import main
 from analytics.datasets import generate_practice
+from analytics.grouping import GROUPINGS, group_ids
 from analytics.intake import pseudonymise
 from analytics.payers import load_payers
 from analytics.pipeline import PARTITION_COLUMN, evaluate, evaluate_parquet
@@ -90,6 +93,8 @@ def general_paths_only(monkeypatch) -> None:
     monkeypatch.setattr(_frame, "_HASH_ROWS", 1 << 40)  # no hashing day by day
     monkeypatch.setattr(_frame, "_RADIX_ROWS", 1 << 40)  # no radix sort
     monkeypatch.setattr(_frame, "_ordered_prefix", lambda keys: 0)  # sort on every key
+    # groupings from every line's columns, not from the first line of each visit
+    monkeypatch.setattr(_frame.LineKeys, "one_payer_per_visit", property(lambda keys: False))
 
     def through_groups(keys, rows):
         group = units.group_ids(keys, "patient_day", payer=False)
@@ -117,6 +122,23 @@ def test_shortcuts_for_lines_in_date_order_give_the_figures_of_the_general_paths
     fast = evaluate(lines, PAYERS)
     general_paths_only(monkeypatch)
     assert_same_frame(evaluate(lines, PAYERS), fast)
+
+
+@pytest.mark.parametrize("which", ["dated_practice", "dated_edge_cases"])
+def test_groupings_found_per_visit_are_those_of_every_line(which, request, monkeypatch):
+    """``patient_day`` and ``discipline`` found on each visit's first line: the same ids, in the
+    same order, as grouping every line by its columns; a visit billed to two payers (a line
+    moved to another payer here) takes the general path and still groups by payer."""
+    lines = request.getfixturevalue(which)
+    mixed = lines.assign(payer_id=lines["payer_id"].where(lines.index != 1, "cash"))
+    for frame in (lines, mixed):
+        fast = {(g, p): group_ids(LineKeys(frame), g, payer=p) for g in GROUPINGS for p in (True, False)}
+        if frame is mixed or which == "dated_practice":  # the generator bills each visit to one payer
+            assert LineKeys(frame).one_payer_per_visit == (frame is lines)
+        monkeypatch.setattr(_frame.LineKeys, "one_payer_per_visit", property(lambda keys: False))
+        for (g, p), ids in fast.items():
+            assert np.array_equal(ids, group_ids(LineKeys(frame), g, payer=p)), (g, p)
+        monkeypatch.undo()
 
 
 def _category_counts(files: list[Path], column: str) -> set[int]:
@@ -239,3 +261,23 @@ def test_to_cents_rounds_half_up_to_the_cent():
     got = to_cents(x)
     assert got[:5].tolist() == [2.68, -2.68, 1.01, 0.0, 28.79]
     assert np.isnan(got[-1]) and to_cents(1.005) == 1.01
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_cases_are_the_distinct_rows_with_the_rows_outside_where_as_one(data):
+    n = data.draw(st.integers(1, 120))
+    spans = data.draw(st.lists(st.sampled_from([0, 1, 3, 40]), min_size=1, max_size=5))  # 0: one value
+    columns = [np.array(data.draw(st.lists(st.integers(0, s), min_size=n, max_size=n)), dtype=np.int64)
+               for s in spans]
+    columns.append(np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n))))
+    where = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n))) if data.draw(st.booleans()) else None
+    case, row = cases(columns, where=where)
+    frame = pd.DataFrame({i: c for i, c in enumerate(columns)})
+    if where is not None:
+        frame = frame.where(pd.Series(where), -1).assign(inside=where)
+    expected = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    # the same partition of the rows, and each case's row one of its own
+    assert len(np.unique(case)) == len(row) == len(np.unique(expected))
+    assert len(np.unique(case * (expected.max() + 1) + expected)) == len(row)
+    assert np.array_equal(case[row], np.arange(len(row)))
