@@ -39,6 +39,7 @@ Where
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -128,13 +129,27 @@ def _inherited(text: str) -> dict[tuple[str, int, int, int, int], str]:
         return {}
 
 
-def digests_for_children() -> str:
-    """The digests this process computed, as JSON for :data:`DIGESTS_ENV` of the notebooks it runs.
+#: Digests kept in memory by one process (a long-lived process hashes many files); the oldest go.
+_MAX_DIGESTS = 4096
+#: The largest hand-over :func:`digests_for_children` writes (an environment value of a few KB
+#: per practice; the operating system refuses one of over 128 KiB).
+_MAX_HANDOVER = 64 * 1024
+
+
+def digests_for_children(paths: Iterable[str | os.PathLike[str]]) -> str:
+    """The digests of ``paths`` this process computed, as JSON for :data:`DIGESTS_ENV`.
 
     A notebook's process uses a digest only for a file whose path, device, inode, size and
-    modification time are those recorded, so a file changed in between is hashed again.
+    modification time are those recorded, so a file changed in between is hashed again. Files
+    not hashed yet are left out; so is everything when the list would be too long for an
+    environment variable (the notebooks then hash the files themselves).
     """
-    return json.dumps([[*k, v] for k, v in _DIGESTS.items()])
+    wanted = set()
+    for p in paths:
+        with contextlib.suppress(OSError):
+            wanted.add(_identity(p))
+    text = json.dumps([[*k, v] for k, v in _DIGESTS.items() if k in wanted])
+    return text if len(text) <= _MAX_HANDOVER else "[]"
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -160,6 +175,8 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     if _identity(path) == identity:  # not written to while it was read
+        if len(_DIGESTS) >= _MAX_DIGESTS:
+            del _DIGESTS[next(iter(_DIGESTS))]
         _DIGESTS[identity] = h.hexdigest()
     return h.hexdigest()
 

@@ -581,12 +581,10 @@ def _run_one(name: str, source: Path, params: dict[str, Any], *, run_dir: Path, 
         return result
     import papermill
 
-    from analytics.cache import DIGESTS_ENV, digests_for_children
     from analytics.plots import OUTPUT_ENV
 
     # absolute: the kernel runs in run_dir, so a relative path would be taken from there
-    kernel_env = {**os.environ, **env, OUTPUT_ENV: str((run_dir / name).resolve()),
-                  DIGESTS_ENV: digests_for_children()}  # each input hashed once per run
+    kernel_env = {**os.environ, **env, OUTPUT_ENV: str((run_dir / name).resolve())}
     try:
         # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a cron
         # mail; what a cell does wrong is in the executed notebook.
@@ -706,6 +704,7 @@ def run_reports(
             "service_lines.csv, payers.yaml and remittances/ (e.g. --data data/sample)."
         )
     data = data.resolve()
+    from analytics.cache import DIGESTS_ENV, digests_for_children
     from analytics.privacy import resolve_key
 
     # the manifest names the pseudonym key by its fingerprint, never the key; resolved before any
@@ -742,8 +741,10 @@ def run_reports(
         keys = {n: pages.key(sources[n], per_report[n], kernel_name) if pages else "" for n in names}
         tick, show_progress = _progress_hooks(progress, len(names))
         results = []
+        # the inputs' digests go to the notebooks, which then hash no input again
+        handed = digests_for_children(_input_files(data))
         run = functools.partial(_run_one, run_dir=run_dir, kernel_name=kernel_name, progress=show_progress,
-                                timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache)})
+                                timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache), DIGESTS_ENV: handed})
         running = {n: kernels.submit(run, n, sources[n], per_report[n], kept=_kept(pages, keys[n])) for n in names}
         for n in names:
             r = running[n].result()

@@ -57,7 +57,7 @@ def test_a_notebook_process_takes_the_runs_digests_only_for_the_same_file(tmp_pa
     path = tmp_path / "a.835"
     path.write_bytes(b"abc")
     cache.file_digest(path)
-    handed = cache.digests_for_children()
+    handed = cache.digests_for_children([path])
     # a notebook's process: nothing computed yet, the run's digests in its environment
     monkeypatch.setattr(cache, "_DIGESTS", {})
     monkeypatch.setenv(cache.DIGESTS_ENV, handed.replace(ABC, "0" * 64))
@@ -75,3 +75,23 @@ def test_a_damaged_hand_over_is_ignored(tmp_path, monkeypatch):
         monkeypatch.setattr(cache, "_DIGESTS", {})
         monkeypatch.setenv(cache.DIGESTS_ENV, text)
         assert cache.file_digest(path) == ABC
+
+
+def test_the_hand_over_holds_only_the_runs_inputs_and_stays_small(tmp_path, monkeypatch):
+    """A long-lived process (a scheduler, a test session) hashes many files; the notebooks of one
+    run get the digests of that run's inputs only, and nothing rather than an environment value
+    the operating system would refuse (128 KiB at most per value on Linux)."""
+    files = []
+    for i in range(3000):
+        files.append(tmp_path / f"f{i}.835")
+        files[-1].write_bytes(str(i).encode())
+        cache.file_digest(files[-1])
+    assert len(cache._DIGESTS) <= cache._MAX_DIGESTS
+    one_run = json.loads(cache.digests_for_children(files[:2]))
+    assert [item[0] for item in one_run] == [os.path.abspath(p) for p in files[:2]]
+    # a practice of thousands of 835s: too long to hand over, so nothing is, and each notebook
+    # hashes its inputs itself
+    handed = cache.digests_for_children(files)
+    assert handed == "[]" or len(handed) <= cache._MAX_HANDOVER
+    # a file that is gone is left out, not an error
+    assert cache.digests_for_children([tmp_path / "missing.csv"]) == "[]"
