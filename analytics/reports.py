@@ -376,6 +376,14 @@ def _input_sha256(path: Path) -> str:
     return file_digest(path)
 
 
+def _notebook_env(cache: Path, data: Path) -> dict[str, str]:
+    """What every notebook of a run gets in its environment beside the runner's own: the cache
+    folder, and the digests of the practice's inputs, so that no notebook hashes them again."""
+    from analytics.cache import CACHE_ENV, DIGESTS_ENV, digests_for_children
+
+    return {CACHE_ENV: str(cache), DIGESTS_ENV: digests_for_children(_input_files(data))}
+
+
 def _input_files(data_dir: Path) -> list[Path]:
     files = [p for p in sorted(data_dir.iterdir()) if p.is_file() and not p.name.startswith(".")]
     remit = data_dir / "remittances"
@@ -704,7 +712,6 @@ def run_reports(
             "service_lines.csv, payers.yaml and remittances/ (e.g. --data data/sample)."
         )
     data = data.resolve()
-    from analytics.cache import DIGESTS_ENV, digests_for_children
     from analytics.privacy import resolve_key
 
     # the manifest names the pseudonym key by its fingerprint, never the key; resolved before any
@@ -741,10 +748,8 @@ def run_reports(
         keys = {n: pages.key(sources[n], per_report[n], kernel_name) if pages else "" for n in names}
         tick, show_progress = _progress_hooks(progress, len(names))
         results = []
-        # the inputs' digests go to the notebooks, which then hash no input again
-        handed = digests_for_children(_input_files(data))
         run = functools.partial(_run_one, run_dir=run_dir, kernel_name=kernel_name, progress=show_progress,
-                                timeout=timeout, env={"ANALYTICS_CACHE_DIR": str(cache), DIGESTS_ENV: handed})
+                                timeout=timeout, env=_notebook_env(cache, data))
         running = {n: kernels.submit(run, n, sources[n], per_report[n], kept=_kept(pages, keys[n])) for n in names}
         for n in names:
             r = running[n].result()

@@ -318,10 +318,16 @@ def shown_bars(page) -> dict[tuple[str, str], str]:
 
 
 def shown_table(page, selector: str) -> pd.DataFrame:
-    """An HTML table of the page as text, with its headings."""
-    head = page.eval_on_selector_all(f"{selector} table thead th", "c => c.map(x => x.textContent)")
-    body = page.eval_on_selector_all(
-        f"{selector} table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    """An HTML table of the page as text, with its headings, read once the table is whole (the
+    widget redraws it after each change: headings and rows are read from one drawing)."""
+    whole = """sel => { const t = document.querySelector(sel + " table"); if (!t) return false;
+        const n = t.querySelectorAll("thead th").length;
+        return n > 0 && [...t.querySelectorAll("tbody tr")].every(r => r.cells.length === n); }"""
+    page.wait_for_function(whole, arg=selector, timeout=60_000)
+    head, body = page.eval_on_selector(
+        f"{selector} table",
+        "t => [[...t.querySelectorAll('thead th')].map(x => x.textContent),"
+        " [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.textContent))]",
     )
     return pd.DataFrame(body, columns=head)
 
