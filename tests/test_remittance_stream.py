@@ -584,7 +584,7 @@ def _levels(balance: pd.DataFrame, file: str) -> dict[str, dict[str, object]]:
 
 
 def test_cli_writes_parts_like_a_whole_read(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(remit_command, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(remit_command, "CHUNK_BYTES", 4096)  # several parts per file
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a_generated.835").write_text(_generated(seed=13, claims=30))
