@@ -405,7 +405,20 @@ KNOWN_DOCTEST_FAILURES: frozenset[str] = frozenset({
 })
 
 
+#: The test files that take longest (they run report packs, Chromium or many generated inputs),
+#: longest first: they are collected first, so that with one file per worker (``--dist
+#: loadfile``) they start at once and the short files fill the gaps, instead of one long file
+#: starting last while the other workers have nothing left to do.
+LONGEST_FILES = (
+    "test_reports.py", "test_edge_reports.py", "test_privacy_reports.py", "test_cache.py", "test_pack.py",
+    "test_onboarding.py", "test_remittance_stream.py", "test_explorer_browser.py", "test_portfolio.py",
+    "test_fuzz.py", "test_fuzz_835.py", "test_page_cache.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a file kept
     slow = pytest.mark.slow
     for item in items:
         name = getattr(item, "originalname", None) or item.name.split("[")[0]
