@@ -50,6 +50,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,8 @@ def cache_disabled() -> bool:
 #: notebooks (JSON, see :func:`digests_for_children`), so a run hashes each input once.
 DIGESTS_ENV = "ANALYTICS_FILE_DIGESTS"
 
+#: Held while a file is hashed (see :func:`file_digest`).
+_HASHING = threading.Lock()
 #: Digests computed in this process, by the file's identity (see :func:`_identity`).
 _DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 
@@ -170,15 +173,21 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     known = _DIGESTS.get(identity) or _inherited(os.environ.get(DIGESTS_ENV, "[]")).get(identity)
     if known:
         return known
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    if _identity(path) == identity:  # not written to while it was read
-        if len(_DIGESTS) >= _MAX_DIGESTS:
-            del _DIGESTS[next(iter(_DIGESTS))]
-        _DIGESTS[identity] = h.hexdigest()
-    return h.hexdigest()
+    # one file at a time: a report run hashes its inputs in two threads (the manifest's list and
+    # the cache key), and the second must find the first one's digest rather than read again
+    with _HASHING:
+        known = _DIGESTS.get(identity)
+        if known:
+            return known
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if _identity(path) == identity:  # not written to while it was read
+            if len(_DIGESTS) >= _MAX_DIGESTS:
+                del _DIGESTS[next(iter(_DIGESTS))]
+            _DIGESTS[identity] = h.hexdigest()
+        return h.hexdigest()
 
 
 @functools.cache

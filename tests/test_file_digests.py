@@ -95,3 +95,35 @@ def test_the_hand_over_holds_only_the_runs_inputs_and_stays_small(tmp_path, monk
     assert handed == "[]" or len(handed) <= cache._MAX_HANDOVER
     # a file that is gone is left out, not an error
     assert cache.digests_for_children([tmp_path / "missing.csv"]) == "[]"
+
+
+def test_two_threads_hashing_one_input_read_it_once(tmp_path, monkeypatch):
+    """A report run hashes its inputs for the manifest and for the cache key in two threads."""
+    import threading
+
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"abc" * 1000)
+    opened = []
+    real_open = open
+    second = threading.Event()
+
+    def counting_open(file, *args, **kwargs):
+        if os.fspath(file) == os.fspath(path):
+            opened.append(file)
+            if len(opened) == 1:
+                # the first reader holds on (up to a second) while the others start: a second
+                # reader of the same file, if there is one, opens it meanwhile
+                second.wait(timeout=1.0)
+            else:
+                second.set()
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.file_digest(path))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [hashlib.sha256(b"abc" * 1000).hexdigest()] * 4
+    assert len(opened) == 1
