@@ -1018,6 +1018,17 @@ def _claim_ids_without_names(history: History, lines: pd.DataFrame,
     return lines, claims
 
 
+def _may_hold_a_name(values: pd.Series) -> bool:
+    """Whether any of ``values`` could hold a word of a patient's name.
+
+    The privacy guard reads names as words of two letters or more
+    (:class:`analytics.privacy.Identifiers`); numbers whose letters stand alone (``C048172``)
+    hold none.
+    """
+    texts = pd.Series(pd.unique(values.dropna().astype(str).to_numpy(dtype=object)), dtype=object)
+    return bool(texts.str.contains(r"[^\W\d_]{2}", regex=True).any())
+
+
 def mask_claim_ids(history: History, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with patients' names starred out of its ``claim_id`` and ``payer_claim_id``.
 
@@ -1028,6 +1039,8 @@ def mask_claim_ids(history: History, frame: pd.DataFrame) -> pd.DataFrame:
     from analytics.privacy import Matcher, mask_names_in_ids
 
     columns = [c for c in ("claim_id", "payer_claim_id") if c in frame.columns]
+    if not any(_may_hold_a_name(frame[c]) for c in columns):
+        return frame  # no inputs read for names that could not be there
     found = input_identifiers(history)
     if not columns or not found.names or frame.empty:
         return frame

@@ -27,7 +27,6 @@ from analytics.denials.design import learn_levels
 from analytics.denials.learned import _learnable, _months, _test_months, _validate
 from analytics.denials.worklist import (
     _formatted,
-    _may_name_patients,
     _value_at_stake,
     visit_numbers,
 )
@@ -257,18 +256,32 @@ def test_numbers_formatted_once_per_value_read_as_each_line():
     assert _formatted(np.zeros(0), fmt).tolist() == []
 
 
-def test_claim_numbers_whose_letters_stand_alone_hold_no_name():
+def test_claim_numbers_whose_letters_stand_alone_hold_no_name(monkeypatch):
     """The guard reads names as words of two letters or more: a number like C048172 can hold none,
-    so the worklist need not read the inputs' names for it."""
+    so a page's claim numbers are masked without reading the inputs for names (every caller of
+    ``kpis.mask_claim_ids``: the worklist, the claims to appeal)."""
+    from analytics import kpis
+
     found = Identifiers()
     found.add_names(["Ng, Li", "C Smith", "Al Bo Xu", "Q, Ed"])
     plain = pd.Series(["C048172", "C000001-2", "X-1-Y", "A1B2C3", None])
     assert mask_names_in_ids(plain, found).equals(plain)
-    assert not _may_name_patients(pd.DataFrame({"claim_id": plain}))
     named = pd.Series(["NG-0423", "C000001"])
     assert mask_names_in_ids(named, found).tolist() == ["**-0423", "C000001"]
-    assert _may_name_patients(pd.DataFrame({"claim_id": named}))
-    assert _may_name_patients(pd.DataFrame({"claim_id": plain, "payer_claim_id": ["PCN-ED"] * 5}))
+    reads = []
+
+    def identifiers(history):
+        reads.append(history)
+        return found
+
+    monkeypatch.setattr(kpis, "input_identifiers", identifiers)
+    frame = pd.DataFrame({"claim_id": plain})
+    assert kpis.mask_claim_ids("history", frame) is frame and reads == []
+    assert kpis.mask_claim_ids("history", pd.DataFrame({"claim_id": named}))["claim_id"].tolist() == [
+        "**-0423", "C000001"]
+    both = pd.DataFrame({"claim_id": plain, "payer_claim_id": ["PCN-ED"] * 5})
+    kpis.mask_claim_ids("history", both)
+    assert len(reads) == 2
 
 
 @pytest.mark.slow

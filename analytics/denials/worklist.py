@@ -250,21 +250,6 @@ def _past_filing_limit(f: pd.DataFrame, history: Any, billed: np.ndarray):
     return ~billed & np.isfinite(limit) & (days > np.nan_to_num(limit, nan=np.inf)), days, limit
 
 
-def _may_name_patients(frame: pd.DataFrame) -> bool:
-    """Whether a claim number of ``frame`` could hold a word of a patient's name.
-
-    The privacy guard reads names as words of two letters or more
-    (:class:`analytics.privacy.Identifiers`); numbers whose letters stand alone (``C048172``)
-    hold none, and the inputs need not be read for names to star out of them.
-    """
-    for c in ("claim_id", "payer_claim_id"):
-        if c in frame.columns:
-            texts = pd.Series(pd.unique(frame[c].dropna().astype(str).to_numpy(dtype=object)), dtype=object)
-            if texts.str.contains(r"[^\W\d_]{2}", regex=True).any():
-                return True
-    return False
-
-
 def worklist(history: Any, risk: LearnedRisk | None = None, *, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every line not yet billed and every billed line not yet answered by an 835, scored.
 
@@ -348,10 +333,9 @@ def worklist(history: Any, risk: LearnedRisk | None = None, *, frame: pd.DataFra
     out = out.sort_values(["dollars_at_risk", "p_deny", "claim_id", "line_id"],
                           ascending=[False, False, True, True], kind="stable")
     out = out[list(WORKLIST_COLUMNS)].reset_index(drop=True)
-    if not _may_name_patients(out):
-        return out
     from analytics.kpis import mask_claim_ids
 
+    # the inputs are read for names only if a claim number could hold one
     return mask_claim_ids(history, out)
 
 
