@@ -140,7 +140,9 @@ def save_figure(fig: Figure, name: str, folder: str | os.PathLike[str] | None = 
     The PNG is at least :data:`PNG_WIDTH_PX` pixels wide (the resolution is raised to fit
     the figure's width); the SVG scales to any size. Neither carries software or date
     metadata, and the SVG's element ids are drawn from a fixed salt, so the same chart gives
-    the same bytes. Returns the PNG's path, or None when no folder is set.
+    the same bytes. The layout solved for the PNG is kept (the figure's layout engine is set
+    to none), so the SVG and the page's image are not laid out again: draw everything before
+    saving. Returns the PNG's path, or None when no folder is set.
     """
     out = _output_dir("figures", folder)
     if out is None:
