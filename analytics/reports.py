@@ -83,7 +83,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from analytics import periods
+from analytics import kernels, periods
 from analytics._files import atomic_write as _atomic_write
 from analytics._files import publish as _publish
 from analytics.exceptions import InputError, ParameterError
@@ -536,7 +536,10 @@ def _register_engine() -> str:
                                      stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
             env = kwargs.pop("kernel_env", None)
             cwd = kwargs.pop("kernel_cwd", None)
+            manager = kwargs.pop("kernel_manager", None)
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            if manager is not None:  # a kernel forked from the preloader (analytics.kernels)
+                kwargs["kernel_manager_class"] = manager
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                                  kernel_name=kernel_name, log=logger, log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file)
@@ -580,7 +583,8 @@ def _closing_thread_loop() -> Iterator[None]:
 
 
 def _run_one(name: str, source: Path, params: dict[str, Any], *, run_dir: Path, kernel_name: str,
-             progress: bool, timeout: float | None, env: Mapping[str, str], kept: Callable[..., bool]) -> ReportResult:
+             progress: bool, timeout: float | None, env: Mapping[str, str], kept: Callable[..., bool],
+             manager: type | None = None) -> ReportResult:
     result = ReportResult(name=name, parameters=params, notebook=run_dir / f"{name}.ipynb", started=_now())
     t0 = time.perf_counter()
     if kept(result.notebook, run_dir / name):  # the same inputs, parameters and code ran before
@@ -602,6 +606,7 @@ def _run_one(name: str, source: Path, params: dict[str, Any], *, run_dir: Path, 
                 engine_name=_register_engine(), progress_bar=progress, request_save_on_cell_execute=False,
                 kernel_cwd=str(run_dir.resolve()), execution_timeout=timeout,
                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"], kernel_env=kernel_env,
+                kernel_manager=manager,
             )
         result.status = "ok"
     except papermill.PapermillExecutionError as exc:
@@ -733,8 +738,9 @@ def run_reports(
     # Hashing the inputs and collecting the identifiers to guard against run beside the history
     # load and the notebooks, which run at the same time (pages are finished in report order).
     cache, temporary = _report_cache(cache_dir, no_cache)
+    manager = kernels.manager_class(kernel_name)  # started now: it imports while the practice is read
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-inputs")
-    kernels = _kernel_pool(len(names), workers)
+    notebooks = _kernel_pool(len(names), workers)
     try:
         hashing = pool.submit(_hash_inputs, data)
         guarding = pool.submit(_privacy_guard, data)
@@ -749,8 +755,8 @@ def run_reports(
         tick, show_progress = _progress_hooks(progress, len(names))
         results = []
         run = functools.partial(_run_one, run_dir=run_dir, kernel_name=kernel_name, progress=show_progress,
-                                timeout=timeout, env=_notebook_env(cache, data))
-        running = {n: kernels.submit(run, n, sources[n], per_report[n], kept=_kept(pages, keys[n])) for n in names}
+                                timeout=timeout, env=_notebook_env(cache, data), manager=manager)
+        running = {n: notebooks.submit(run, n, sources[n], per_report[n], kept=_kept(pages, keys[n])) for n in names}
         for n in names:
             r = running[n].result()
             # the manifest records every parameter the notebook ran with, defaults included
@@ -769,7 +775,7 @@ def run_reports(
                               guard=guarding.result(), date=today, echo=echo, compare=compare)
         inputs = hashing.result()
     finally:
-        kernels.shutdown(wait=True, cancel_futures=True)
+        notebooks.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=False, cancel_futures=True)
         if temporary:
             shutil.rmtree(cache, ignore_errors=True)

@@ -201,18 +201,20 @@ def _outputs(run) -> dict[str, str]:
 @pytest.mark.slow
 def test_pages_tables_and_charts_are_byte_identical_cached_or_not_serial_or_parallel(sample_pack_runs, tmp_path,
                                                                                      monkeypatch):
-    """``report all`` on the sample: the session's pack (notebooks in parallel, the cache filled),
-    a warm run that reuses its cache and executed notebooks, and a run without the cache with one
-    notebook at a time give the same bytes."""
-    from analytics import reports
+    """``report all`` on the sample: the session's pack (notebooks in parallel, the cache filled,
+    kernels forked from the preloader), a warm run that reuses its cache and executed notebooks,
+    and a run without the cache with one notebook at a time, each in a kernel started afresh
+    (:mod:`analytics.kernels` switched off), give the same bytes."""
+    from analytics import kernels, reports
 
     sample = Path(__file__).resolve().parents[1] / "data" / "sample"
     monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
     runs = {
         "parallel": sample_pack_runs.first,
         "warm": reports.run_reports("all", sample, tmp_path / "warm", cache_dir=sample_pack_runs.cache, timeout=600),
-        "serial": reports.run_reports("all", sample, tmp_path / "serial", no_cache=True, workers=1, timeout=600),
     }
+    monkeypatch.setenv(kernels.FORK_ENV, "0")
+    runs["serial"] = reports.run_reports("all", sample, tmp_path / "serial", no_cache=True, workers=1, timeout=600)
     assert all(r.ok for r in runs.values()), {k: [f.error for f in r.failed] for k, r in runs.items()}
     # the warm run reuses executed notebooks (analytics.page_cache); the run without the cache runs them
     assert [r.cached for r in runs["warm"].reports] == [True] * len(runs["warm"].reports)

@@ -1,0 +1,385 @@
+"""Report kernels forked from a process that has already imported what the notebooks use.
+
+A report notebook's kernel spends about a second of CPU before its first cell does any work:
+starting Python, importing ipykernel, pandas, matplotlib and the toolkit. A report run starts
+one kernel per page, five for ``report all``, and on two cores those seconds are a third of the
+run. Here one process per runner (the *preloader*) imports them once; each kernel is then a
+``fork`` of it, which takes a few milliseconds and shares the imported modules' memory.
+
+How a kernel starts. jupyter_client launches, as the kernel, a small stand-in (Python without
+site packages, a few lines) instead of ``python -m ipykernel_launcher``. The stand-in hands
+the preloader its arguments, environment, working folder and its standard input, output and
+error; the preloader forks; the child takes those over and runs ``ipykernel`` exactly as the
+launcher would. The stand-in passes on every signal it gets (interrupts, terminate) to the
+child and exits with the child's exit code, so jupyter_client manages it as it manages any
+kernel process; if the stand-in is killed, the preloader kills the child. A stand-in that
+cannot reach the preloader runs the usual launcher instead, so a kernel always starts.
+
+Forking is used for the interpreter's own ``python3`` kernel on Linux only; any other kernel,
+or ``ANALYTICS_FORK_KERNELS=0``, starts the usual way. Pages are the same bytes either way (a
+test). Nothing the preloader imports reads the environment at import time, and each child
+takes the kernel's own environment before the kernel starts; matplotlib is imported with the
+inline backend that ipykernel would select (``MPLBACKEND``), unless the caller set another.
+The preloader lives as long as the process that started it, so its kernels run the toolkit's
+code as it was then, as that process does (``analytics.cache.toolkit_digest`` is read once per
+process too); switch forking off to try edits to the toolkit from a long-lived session.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+#: ``0`` (or ``false``, ``no``, ``off``) starts every report kernel as a new Python process.
+FORK_ENV = "ANALYTICS_FORK_KERNELS"
+
+#: What the notebooks import, imported once by the preloader (each is optional).
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "IPython.core.pylabtools",
+    "IPython.display",
+    "matplotlib_inline.backend_inline",
+    "matplotlib.pyplot",
+    "pandas",
+    "pyarrow.parquet",
+    "analytics.kpis",
+    "analytics.plots",
+    "analytics.comparisons",
+    "analytics.narratives",
+    "analytics.denials",
+    "analytics.scenarios",
+)
+
+_INLINE = "module://matplotlib_inline.backend_inline"
+#: Variables read when Python starts or a preloaded module is imported: a kernel asked for
+#: with other values than the preloader's starts the usual way.
+_IMPORT_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE", "PYTHONUSERBASE",
+               "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "MPLCONFIGDIR")
+_HEADER = struct.Struct("!Q")  # a request's length; a reply's pid; an exit code (signed)
+_CODE = struct.Struct("!q")
+_FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+# The stand-in jupyter_client launches: ``python -I -S -c STAND_IN SOCKET ARGS...``. It imports
+# only the standard library, so it starts in about 20 ms.
+STAND_IN = r"""
+import json, os, signal, socket, struct, sys
+path, args = sys.argv[1], sys.argv[2:]
+child, pending = 0, []
+def forward(signum, frame):
+    if not child:
+        pending.append(signum)
+        return
+    try:
+        os.kill(child, signum)
+    except ProcessLookupError:
+        pass
+for name in FORWARDED:
+    signal.signal(getattr(signal, name), forward)
+def exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        got = sock.recv(n - len(data))
+        if not got:
+            raise ConnectionError("the kernel preloader closed the connection")
+        data += got
+    return data
+try:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    body = json.dumps({"argv": args, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    socket.send_fds(sock, [struct.pack("!Q", len(body))], [0, 1, 2])
+    sock.sendall(body)
+    child = struct.unpack("!Q", exactly(sock, 8))[0]
+except OSError:
+    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *args])
+for signum in pending:
+    forward(signum, None)
+try:
+    code = struct.unpack("!q", exactly(sock, 8))[0]
+except OSError:
+    code = 1
+os._exit(code if code >= 0 else 128 - code)
+""".replace("FORWARDED", repr(_FORWARDED))
+
+
+def _import_env(env: Any) -> dict[str, str]:
+    """``env`` with the matplotlib backend ipykernel sets before a notebook imports matplotlib."""
+    env = dict(env)
+    env.setdefault("MPLBACKEND", _INLINE)
+    return env
+
+
+def enabled() -> bool:
+    """Whether report kernels are forked from the preloader here (Linux, not switched off)."""
+    if os.environ.get(FORK_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+class Preloader:
+    """The process kernels are forked from: started once, stopped when this process exits.
+
+    It binds its socket before importing, so a kernel asked for while it imports waits for
+    it rather than starting the usual way. It exits when the process that started it does (its
+    standard input, a pipe from this process, closes), and kills the kernels it forked then.
+    """
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="analytics-kernels-"))
+        self.socket = self.folder / "preloader.sock"
+        env = _import_env(os.environ)
+        code = "import sys; del sys.path[0]; from analytics.kernels import _serve; _serve(sys.argv[1])"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, str(self.socket)], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self.folder,
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Close the preloader's lifeline (it kills its kernels and exits) and remove its folder."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_LOCK = threading.Lock()
+_PRELOADER: Preloader | None = None
+
+
+def preloader() -> Preloader | None:
+    """This process's preloader, started on first use (and again if it died); None when forking
+    is off (:func:`enabled`)."""
+    global _PRELOADER
+    if not enabled():
+        return None
+    with _LOCK:
+        if _PRELOADER is None or not _PRELOADER.alive():
+            if _PRELOADER is not None:
+                _PRELOADER.stop()
+            else:
+                atexit.register(_stop)
+            _PRELOADER = Preloader()
+        return _PRELOADER
+
+
+def _stop() -> None:
+    global _PRELOADER
+    with _LOCK:
+        if _PRELOADER is not None:
+            _PRELOADER.stop()
+            _PRELOADER = None
+
+
+def manager_class(kernel_name: str) -> type | None:
+    """The kernel manager class that forks ``kernel_name``'s kernels from the preloader, or None
+    (start them the usual way): forking off, or a kernel other than this interpreter's ipykernel.
+
+    The class launches the stand-in in place of ``python -m ipykernel_launcher`` when the
+    kernel's command is this interpreter's launcher, and leaves any other command alone.
+    """
+    server = preloader() if kernel_name == "python3" else None
+    if server is None:
+        return None
+    from jupyter_client import AsyncKernelManager
+
+    class ForkedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"] and _same_file(cmd[0], sys.executable):
+                return [sys.executable, "-I", "-S", "-c", STAND_IN, str(server.socket), *cmd[3:]]
+            return cmd
+
+    return ForkedKernelManager
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+# -- the preloader's side ---------------------------------------------------------------------
+
+
+def _serve(path: str) -> None:
+    """Run the preloader: bind ``path``, import :data:`PRELOAD`, fork a kernel per request."""
+    import importlib
+    import selectors
+    import signal
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a module that fails here fails, with its message, in the notebook
+            pass
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "listen")
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
+    selector.register(wake_r, selectors.EVENT_READ, "children")
+    kernels: dict[int, socket.socket] = {}  # pid -> the stand-in's connection
+    try:
+        while True:
+            for key, _ in selector.select(timeout=1.0):
+                if key.data == "lifeline":
+                    if not os.read(sys.stdin.fileno(), 4096):
+                        return
+                elif key.data == "listen":
+                    conn, _ = listener.accept()
+                    closing = [listener.fileno(), selector.fileno(), wake_r, wake_w, sys.stdin.fileno(),
+                               *(c.fileno() for c in kernels.values())]
+                    pid = _fork_kernel(conn, closing)
+                    if pid:
+                        kernels[pid] = conn
+                        selector.register(conn, selectors.EVENT_READ, pid)
+                elif key.data == "children":
+                    while os.read(wake_r, 4096) == 4096:
+                        pass
+                elif not key.fileobj.recv(1):  # the stand-in has gone (killed): its kernel goes too
+                    selector.unregister(key.fileobj)
+                    _kill(key.data)
+            _reap(kernels, selector)
+    finally:
+        for pid in kernels:
+            _kill(pid)
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _fork_kernel(conn: socket.socket, closing: list[int]) -> int:
+    """Read a stand-in's request from ``conn`` and fork its kernel; the child never returns.
+
+    Returns the child's pid (0 when the request could not be read: the stand-in then starts
+    the kernel itself)."""
+    conn.settimeout(30)
+    fds: list[int] = []
+    try:
+        head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+        while len(head) < _HEADER.size:
+            more = conn.recv(_HEADER.size - len(head))
+            if not more:
+                raise ConnectionError
+            head += more
+        size = _HEADER.unpack(head)[0]
+        body = bytearray()
+        while len(body) < size:
+            more = conn.recv(min(1 << 20, size - len(body)))
+            if not more:
+                raise ConnectionError
+            body += more
+        if len(fds) != 3:
+            raise ConnectionError
+        request = json.loads(body)
+        asked = _import_env(request["env"])
+        if any(asked.get(name) != os.environ.get(name) for name in _IMPORT_ENV):
+            raise ConnectionError  # imports would differ from a kernel started afresh
+    except (OSError, ValueError, KeyError, TypeError):
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _run_kernel(request, fds, [*closing, conn.fileno()])
+    for fd in fds:
+        os.close(fd)
+    conn.settimeout(None)
+    conn.sendall(_HEADER.pack(pid))
+    return pid
+
+
+def _run_kernel(request: dict[str, Any], fds: list[int], closing: list[int]) -> None:
+    """In the forked child: become the kernel the stand-in would have launched, then exit."""
+    import signal
+    import traceback
+
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for name in ("SIGCHLD", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in closing:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        os.setsid()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        argv = list(request["argv"])
+        parent = os.environ.get("JPY_PARENT_PID", "")
+        if parent.isdigit():  # ipykernel reads it when imported, in the preloader: say it again
+            argv.append(f"--IPKernelApp.parent_handle={parent}")
+        sys.argv = [sys.argv[0], *argv]
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance(argv=argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - the kernel's own failure, reported on its stderr
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _reap(kernels: dict[int, socket.socket], selector: Any) -> None:
+    """Tell each finished kernel's stand-in its exit code, and forget it."""
+    for pid in list(kernels):
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 0
+        if not done:
+            continue
+        conn = kernels.pop(pid)
+        with contextlib.suppress(KeyError):
+            selector.unregister(conn)
+        with contextlib.suppress(OSError):
+            conn.sendall(_CODE.pack(os.waitstatus_to_exitcode(status)))
+        conn.close()
+
+
+def _kill(pid: int) -> None:
+    import signal
+
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)

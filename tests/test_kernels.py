@@ -1,0 +1,198 @@
+"""Report kernels forked from the preloader (analytics.kernels).
+
+Each test starts a real kernel through jupyter_client, as the report runner does, and asks
+it about itself: that it is a child of the preloader with the notebooks' modules imported, in
+its own folder and environment; that an interrupt and a kill reach it; that a stand-in that
+cannot use the preloader starts the usual kernel; that the preloader leaves with its runner.
+That pages are the same bytes from forked and fresh kernels is checked on the report pack
+(``tests/test_cache.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from analytics import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="kernels are forked on Linux only")
+
+_ASK = ("import json, os, sys; print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(), "
+        "'pandas': 'pandas' in sys.modules, 'kpis': 'analytics.kpis' in sys.modules, "
+        "'marker': os.environ.get('ANALYTICS_TEST_MARKER')}))")
+
+
+async def _run(kc, code: str, timeout: float = 60) -> tuple[dict, str]:
+    out: list[str] = []
+
+    def hook(msg):
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    reply = await kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+    return reply["content"], "".join(out)
+
+
+async def _start(manager_class, **kw):
+    km = manager_class(kernel_name="python3")
+    await km.start_kernel(**kw)
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    return km, kc
+
+
+async def _stop(km, kc) -> None:
+    kc.stop_channels()
+    await km.shutdown_kernel(now=False)
+
+
+def _ask(manager_class, **kw) -> tuple[dict, int | None]:
+    """What a kernel says of itself, and the exit code of the process jupyter_client launched."""
+
+    async def go():
+        km, kc = await _start(manager_class, **kw)
+        launched = km.provisioner.process
+        try:
+            reply, text = await _run(kc, _ASK)
+            assert reply["status"] == "ok", reply
+        finally:
+            await _stop(km, kc)
+        return json.loads(text), launched.wait(timeout=30)
+
+    return asyncio.run(go())
+
+
+def _gone(pid: int, seconds: float = 15) -> bool:
+    """Whether process ``pid`` ends (or is a zombie nobody has reaped yet) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_kernel_is_a_fork_of_the_preloader_in_its_own_folder_and_environment(tmp_path):
+    manager = kernels.manager_class("python3")
+    assert manager is not None
+    env = {**os.environ, "ANALYTICS_TEST_MARKER": "kernel-env"}
+    said, code = _ask(manager, env=env, cwd=str(tmp_path))
+    assert said["ppid"] == kernels.preloader().process.pid
+    assert said["pandas"] and said["kpis"]  # imported before the kernel's first cell
+    assert Path(said["cwd"]).resolve() == tmp_path.resolve()
+    assert said["marker"] == "kernel-env"
+    assert code == 0  # the stand-in exits with the kernel's code
+
+
+def test_each_kernel_is_a_new_process(tmp_path):
+    manager = kernels.manager_class("python3")
+    first, _ = _ask(manager, env=dict(os.environ), cwd=str(tmp_path))
+    second, _ = _ask(manager, env=dict(os.environ), cwd=str(tmp_path))
+    assert first["pid"] != second["pid"]
+    assert first["ppid"] == second["ppid"] == kernels.preloader().process.pid
+
+
+def test_an_interrupt_reaches_the_forked_kernel(tmp_path):
+    manager = kernels.manager_class("python3")
+
+    async def go():
+        km, kc = await _start(manager, env=dict(os.environ), cwd=str(tmp_path))
+        try:
+            started = time.monotonic()
+            running = asyncio.ensure_future(_run(kc, "import time\ntime.sleep(120)", timeout=60))
+            await asyncio.sleep(1.0)
+            await km.interrupt_kernel()
+            reply, _ = await asyncio.wait_for(running, 30)
+            after, text = await _run(kc, "print('still here')")  # the kernel lives on
+            return reply, time.monotonic() - started, after, text
+        finally:
+            await _stop(km, kc)
+
+    reply, seconds, after, text = asyncio.run(go())
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+    assert seconds < 60
+    assert after["status"] == "ok" and text.strip() == "still here"
+
+
+def test_a_killed_stand_in_takes_its_kernel_along(tmp_path):
+    manager = kernels.manager_class("python3")
+
+    async def go():
+        km, kc = await _start(manager, env=dict(os.environ), cwd=str(tmp_path))
+        try:
+            _, text = await _run(kc, _ASK)
+            kernel = json.loads(text)["pid"]
+            os.kill(km.provisioner.process.pid, signal.SIGKILL)
+            return kernel
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    kernel = asyncio.run(go())
+    assert _gone(kernel)
+
+
+def test_a_stand_in_that_cannot_reach_the_preloader_starts_the_usual_kernel(tmp_path):
+    from jupyter_client import AsyncKernelManager
+
+    class Unreachable(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            return [sys.executable, "-I", "-S", "-c", kernels.STAND_IN, str(tmp_path / "no.sock"), *cmd[3:]]
+
+    said, code = _ask(Unreachable, env=dict(os.environ), cwd=str(tmp_path))
+    assert said["ppid"] == os.getpid()  # the stand-in became the kernel: launched by this process
+    assert not said["kpis"]
+    assert code == 0
+
+
+def test_a_kernel_asked_for_with_another_python_path_starts_afresh(tmp_path):
+    manager = kernels.manager_class("python3")
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    said, _ = _ask(manager, env={**os.environ, "PYTHONPATH": path}, cwd=str(tmp_path))
+    assert said["ppid"] == os.getpid() and not said["kpis"]
+
+
+def test_the_preloader_leaves_with_the_process_that_started_it(tmp_path):
+    code = ("import sys, time\nfrom analytics import kernels\np = kernels.preloader()\n"
+            "print(p.process.pid, p.folder, flush=True)\ntime.sleep(120)")
+    runner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, folder = runner.stdout.readline().split()
+    finally:
+        runner.kill()
+        runner.wait()
+    try:
+        assert _gone(int(pid))
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)  # the runner was killed before it could
+
+
+@pytest.mark.parametrize("value", ["0", "false", "off"])
+def test_forking_can_be_switched_off(monkeypatch, value):
+    monkeypatch.setenv(kernels.FORK_ENV, value)
+    assert not kernels.enabled()
+    assert kernels.manager_class("python3") is None
+
+
+def test_another_kernel_is_launched_as_it_is():
+    manager = kernels.manager_class("python3")
+    km = manager(kernel_name="python3")
+    km.kernel_spec.argv = ["/opt/other/kernel", "-f", "{connection_file}"]
+    km._launch_args = {}
+    assert km.format_kernel_cmd()[0] == "/opt/other/kernel"
