@@ -144,14 +144,27 @@ class Preloader:
         code = "import sys; del sys.path[0]; from analytics.kernels import _serve; _serve(sys.argv[1])"
         self.process = subprocess.Popen(
             [sys.executable, "-c", code, str(self.socket)], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self.folder,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self.folder,
         )
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def ready(self) -> bool:
+        """Whether it has imported :data:`PRELOAD` (it says so on its standard output) and so
+        may have forked kernels."""
+        import select
+
+        readable, _, _ = select.select([self.process.stdout], [], [], 0)
+        return bool(readable)
+
     def stop(self) -> None:
-        """Close the preloader's lifeline (it kills its kernels and exits) and remove its folder."""
+        """Close the preloader's lifeline (it kills its kernels and exits) and remove its folder.
+
+        One still importing has forked nothing: it is killed rather than waited for (a run
+        whose pages all came from the cache needed no kernel)."""
+        if not self.ready():
+            self.process.kill()
         if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
         try:
@@ -159,6 +172,8 @@ class Preloader:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -236,6 +251,7 @@ def _serve(path: str) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that fails here fails, with its message, in the notebook
             pass
+    os.write(sys.stdout.fileno(), b"ready\n")  # then nothing more: kernels get the stand-in's output
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
