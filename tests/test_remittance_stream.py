@@ -544,7 +544,7 @@ def _peak_memory(path: Path, chunk: int) -> tuple[int, int]:
 
 def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
     peaks, sizes = [], []
-    for n in (2, 6):
+    for n in (1, 4):
         rng = np.random.default_rng(12)
         path = tmp_path / f"{n}.835"
         path.write_text(
@@ -557,9 +557,9 @@ def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
         assert claims == 1000 * n
         peaks.append(peak)
         sizes.append(path.stat().st_size)
-    # three times the file, about the same peak, and never the whole file in memory (a whole
+    # four times the file, about the same peak, and never the whole file in memory (a whole
     # read needs many times the size of the file)
-    assert sizes[1] > 1_000_000
+    assert sizes[1] > 4 * sizes[0] * 0.95 and sizes[1] > 500_000
     assert peaks[1] < 1.25 * peaks[0], peaks
     assert peaks[1] < sizes[1], (peaks, sizes)
 
