@@ -70,10 +70,13 @@ _IMPORT_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE",
                "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "MPLCONFIGDIR")
 _HEADER = struct.Struct("!Q")  # a request's length; a reply's pid; an exit code (signed)
 _CODE = struct.Struct("!q")
+#: The stand-in's interpreter options: no site packages (it needs none), user folder ignored.
+STAND_IN_FLAGS = ("-s", "-S")
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
-# The stand-in jupyter_client launches: ``python -I -S -c STAND_IN SOCKET ARGS...``. It imports
-# only the standard library, so it starts in about 20 ms.
+# The stand-in jupyter_client launches: ``python -s -S -c STAND_IN SOCKET ARGS...`` (the
+# environment is honoured, as by the usual launcher). It imports only the standard library, so
+# it starts in about 20 ms.
 STAND_IN = r"""
 import json, os, signal, socket, struct, sys
 path, args = sys.argv[1], sys.argv[2:]
@@ -221,7 +224,7 @@ def manager_class(kernel_name: str) -> type | None:
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             cmd = super().format_kernel_cmd(extra_arguments)
             if len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"] and _same_file(cmd[0], sys.executable):
-                return [sys.executable, "-I", "-S", "-c", STAND_IN, str(server.socket), *cmd[3:]]
+                return [sys.executable, *STAND_IN_FLAGS, "-c", STAND_IN, str(server.socket), *cmd[3:]]
             return cmd
 
     return ForkedKernelManager
@@ -238,21 +241,41 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def _serve(path: str) -> None:
-    """Run the preloader: bind ``path``, import :data:`PRELOAD`, fork a kernel per request."""
+    """Run the preloader: bind ``path``, import :data:`PRELOAD`, fork a kernel per request.
+
+    Whatever ends it (its lifeline closing, an error), it kills the kernels it forked and
+    removes its socket and folder."""
     import importlib
-    import selectors
-    import signal
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a module that fails here fails, with its message, in the notebook
-            pass
-    os.write(sys.stdout.fileno(), b"ready\n")  # then nothing more: kernels get the stand-in's output
+    kernels: dict[int, socket.socket] = {}  # pid -> the stand-in's connection
+    try:
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a module that fails here fails, with its message, in the notebook
+                pass
+        with contextlib.suppress(OSError):  # a runner that has gone reads nothing
+            os.write(sys.stdout.fileno(), b"ready\n")  # then nothing more: kernels get the stand-in's output
+        _forking(listener, kernels)
+    finally:
+        for pid in kernels:
+            _kill(pid)
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            os.rmdir(os.path.dirname(path))  # its own folder, also when its runner was killed
+
+
+def _forking(listener: socket.socket, kernels: dict[int, socket.socket]) -> None:
+    """Fork a kernel for each stand-in that connects, until the lifeline (standard input) closes."""
+    import selectors
+    import signal
+
     wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
@@ -260,34 +283,27 @@ def _serve(path: str) -> None:
     selector.register(listener, selectors.EVENT_READ, "listen")
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
     selector.register(wake_r, selectors.EVENT_READ, "children")
-    kernels: dict[int, socket.socket] = {}  # pid -> the stand-in's connection
-    try:
-        while True:
-            for key, _ in selector.select(timeout=1.0):
-                if key.data == "lifeline":
-                    if not os.read(sys.stdin.fileno(), 4096):
-                        return
-                elif key.data == "listen":
-                    conn, _ = listener.accept()
-                    closing = [listener.fileno(), selector.fileno(), wake_r, wake_w, sys.stdin.fileno(),
-                               *(c.fileno() for c in kernels.values())]
-                    pid = _fork_kernel(conn, closing)
-                    if pid:
-                        kernels[pid] = conn
-                        selector.register(conn, selectors.EVENT_READ, pid)
-                elif key.data == "children":
-                    while os.read(wake_r, 4096) == 4096:
+    while True:
+        for key, _ in selector.select(timeout=1.0):
+            if key.data == "lifeline":
+                if not os.read(sys.stdin.fileno(), 4096):
+                    return
+            elif key.data == "listen":
+                conn, _ = listener.accept()
+                closing = [listener.fileno(), selector.fileno(), wake_r, wake_w, sys.stdin.fileno(),
+                           *(c.fileno() for c in kernels.values())]
+                pid = _fork_kernel(conn, closing)
+                if pid:
+                    kernels[pid] = conn
+                    selector.register(conn, selectors.EVENT_READ, pid)
+            elif key.data == "children":
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(wake_r, 4096):
                         pass
-                elif not key.fileobj.recv(1):  # the stand-in has gone (killed): its kernel goes too
-                    selector.unregister(key.fileobj)
-                    _kill(key.data)
-            _reap(kernels, selector)
-    finally:
-        for pid in kernels:
-            _kill(pid)
-        listener.close()
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+            elif not key.fileobj.recv(1):  # the stand-in has gone (killed): its kernel goes too
+                selector.unregister(key.fileobj)
+                _kill(key.data)
+        _reap(kernels, selector)
 
 
 def _fork_kernel(conn: socket.socket, closing: list[int]) -> int:
