@@ -67,19 +67,24 @@ _INLINE = "module://matplotlib_inline.backend_inline"
 #: Variables read when Python starts or a preloaded module is imported: a kernel asked for
 #: with other values than the preloader's starts the usual way.
 _IMPORT_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE", "PYTHONUSERBASE",
-               "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "MPLCONFIGDIR")
+               "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONDONTWRITEBYTECODE", "PYTHONUTF8", "PYTHONIOENCODING",
+               "MPLBACKEND", "MPLCONFIGDIR", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "TZ", "LANG", "LC_ALL", "LC_CTYPE")
+#: Seconds a stand-in waits for the preloader to fork its kernel before it starts the kernel
+#: itself (a preloader still importing is waited for this long).
+WAIT_SECONDS = 30
 _HEADER = struct.Struct("!Q")  # a request's length; a reply's pid; an exit code (signed)
 _CODE = struct.Struct("!q")
 #: The stand-in's interpreter options: no site packages (it needs none), user folder ignored.
 STAND_IN_FLAGS = ("-s", "-S")
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
-# The stand-in jupyter_client launches: ``python -s -S -c STAND_IN SOCKET ARGS...`` (the
+# The stand-in jupyter_client launches: ``python -s -S -c STAND_IN SOCKET WAIT ARGS...`` (the
 # environment is honoured, as by the usual launcher). It imports only the standard library, so
 # it starts in about 20 ms.
 STAND_IN = r"""
 import json, os, signal, socket, struct, sys
-path, args = sys.argv[1], sys.argv[2:]
+path, wait, args = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
 child, pending = 0, []
 def forward(signum, frame):
     if not child:
@@ -99,14 +104,17 @@ def exactly(sock, n):
             raise ConnectionError("the kernel preloader closed the connection")
         data += got
     return data
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 try:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     body = json.dumps({"argv": args, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
     socket.send_fds(sock, [struct.pack("!Q", len(body))], [0, 1, 2])
     sock.sendall(body)
+    sock.settimeout(wait)
     child = struct.unpack("!Q", exactly(sock, 8))[0]
+    sock.settimeout(None)
 except OSError:
+    sock.close()
     os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *args])
 for signum in pending:
     forward(signum, None)
@@ -224,7 +232,8 @@ def manager_class(kernel_name: str) -> type | None:
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             cmd = super().format_kernel_cmd(extra_arguments)
             if len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"] and _same_file(cmd[0], sys.executable):
-                return [sys.executable, *STAND_IN_FLAGS, "-c", STAND_IN, str(server.socket), *cmd[3:]]
+                return [sys.executable, *STAND_IN_FLAGS, "-c", STAND_IN, str(server.socket), str(WAIT_SECONDS),
+                        *cmd[3:]]
             return cmd
 
     return ForkedKernelManager
@@ -338,6 +347,11 @@ def _fork_kernel(conn: socket.socket, closing: list[int]) -> int:
             os.close(fd)
         conn.close()
         return 0
+    if _closed(conn):  # the stand-in gave up waiting and starts the kernel itself
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        return 0
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -345,9 +359,29 @@ def _fork_kernel(conn: socket.socket, closing: list[int]) -> int:
         _run_kernel(request, fds, [*closing, conn.fileno()])
     for fd in fds:
         os.close(fd)
+    try:
+        conn.sendall(_HEADER.pack(pid))
+    except OSError:  # gone meanwhile: so goes its kernel
+        _kill(pid)
+        os.waitpid(pid, 0)
+        conn.close()
+        return 0
     conn.settimeout(None)
-    conn.sendall(_HEADER.pack(pid))
     return pid
+
+
+def _closed(conn: socket.socket) -> bool:
+    """Whether the other end of ``conn`` has closed it (nothing more to read, and no data waiting)."""
+    timeout = conn.gettimeout()
+    conn.settimeout(0)  # a peek, never a wait
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    finally:
+        conn.settimeout(timeout)
 
 
 def _run_kernel(request: dict[str, Any], fds: list[int], closing: list[int]) -> None:

@@ -146,17 +146,39 @@ def test_a_killed_stand_in_takes_its_kernel_along(tmp_path):
 
 
 def test_a_stand_in_that_cannot_reach_the_preloader_starts_the_usual_kernel(tmp_path):
-    from jupyter_client import AsyncKernelManager
-
-    class Unreachable(AsyncKernelManager):
-        def format_kernel_cmd(self, extra_arguments=None):
-            cmd = super().format_kernel_cmd(extra_arguments)
-            return [sys.executable, *kernels.STAND_IN_FLAGS, "-c", kernels.STAND_IN, str(tmp_path / "no.sock"), *cmd[3:]]
-
-    said, code = _ask(Unreachable, env=dict(os.environ), cwd=str(tmp_path))
+    said, code = _ask(_standing_in_for(tmp_path / "no.sock", 30), env=dict(os.environ), cwd=str(tmp_path))
     assert said["ppid"] == os.getpid()  # the stand-in became the kernel: launched by this process
     assert not said["kpis"]
     assert code == 0
+
+
+def test_a_stand_in_whose_preloader_does_not_answer_starts_the_usual_kernel(tmp_path):
+    """A preloader stuck (here: a socket that takes the request and never answers) costs the
+    wait, not the kernel."""
+    import socket
+
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(tmp_path / "silent.sock"))
+    silent.listen(4)
+    try:
+        started = time.monotonic()
+        said, code = _ask(_standing_in_for(tmp_path / "silent.sock", 1), env=dict(os.environ), cwd=str(tmp_path))
+    finally:
+        silent.close()
+    assert said["ppid"] == os.getpid() and not said["kpis"]
+    assert code == 0 and time.monotonic() - started < 30
+
+
+def _standing_in_for(path: Path, wait: float):
+    """A kernel manager launching the stand-in for the preloader at ``path`` (which may not exist)."""
+    from jupyter_client import AsyncKernelManager
+
+    class StandIn(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            return [sys.executable, *kernels.STAND_IN_FLAGS, "-c", kernels.STAND_IN, str(path), str(wait), *cmd[3:]]
+
+    return StandIn
 
 
 def test_a_kernel_asked_for_with_another_python_path_starts_afresh(tmp_path):
