@@ -17,9 +17,12 @@ cannot reach the preloader runs the usual launcher instead, so a kernel always s
 
 Forking is used for the interpreter's own ``python3`` kernel on Linux only; any other kernel,
 or ``ANALYTICS_FORK_KERNELS=0``, starts the usual way. Pages are the same bytes either way (a
-test). Nothing the preloader imports reads the environment at import time, and each child
-takes the kernel's own environment before the kernel starts; matplotlib is imported with the
-inline backend that ipykernel would select (``MPLBACKEND``), unless the caller set another.
+test). Each child takes the kernel's own environment before the kernel starts; the toolkit
+reads its settings (cache folder, output folder, key) when called, not when imported. What
+Python and the preloaded modules read when they start (``PYTHONPATH``, thread counts, time
+zone, locale: ``_IMPORT_ENV``) must be the preloader's, or the kernel starts the usual way;
+matplotlib is imported with the inline backend that ipykernel would select (``MPLBACKEND``),
+unless the caller set another.
 The preloader lives as long as the process that started it, so its kernels run the toolkit's
 code as it was then, as that process does (``analytics.cache.toolkit_digest`` is read once per
 process too); switch forking off to try edits to the toolkit from a long-lived session.
