@@ -424,6 +424,10 @@ def _run_kernel(request: dict[str, Any], fds: list[int], closing: list[int]) -> 
     except BaseException:  # noqa: BLE001 - the kernel's own failure, reported on its stderr
         traceback.print_exc()
     finally:
+        # what an interpreter does as it exits (IPython clears the notebook's names, closing
+        # what it left open); not the preloader's own clean-up, which would kill its kernels
+        with contextlib.suppress(BaseException):
+            atexit._run_exitfuncs()
         with contextlib.suppress(OSError):
             sys.stdout.flush()
             sys.stderr.flush()

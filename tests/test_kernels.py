@@ -214,3 +214,20 @@ def test_another_kernel_is_launched_as_it_is():
     km.kernel_spec.argv = ["/opt/other/kernel", "-f", "{connection_file}"]
     km._launch_args = {}
     assert km.format_kernel_cmd()[0] == "/opt/other/kernel"
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "afresh"])
+def test_what_a_notebook_leaves_open_is_written_when_its_kernel_ends(tmp_path, forked):
+    """A file a cell opened and never closed is flushed when the kernel ends, forked or not."""
+    manager = kernels.manager_class("python3") if forked else _standing_in_for(tmp_path / "no.sock", 30)
+
+    async def go():
+        km, kc = await _start(manager, env=dict(os.environ), cwd=str(tmp_path))
+        try:
+            reply, _ = await _run(kc, "left_open = open('left-open.txt', 'w')\nleft_open.write('kept')")
+            assert reply["status"] == "ok", reply
+        finally:
+            await _stop(km, kc)
+
+    asyncio.run(go())
+    assert (tmp_path / "left-open.txt").read_text() == "kept"
