@@ -414,7 +414,10 @@ def _run_kernel(request: dict[str, Any], fds: list[int], closing: list[int]) -> 
         parent = os.environ.get("JPY_PARENT_PID", "")
         if parent.isdigit():  # ipykernel reads it when imported, in the preloader: say it again
             argv.append(f"--IPKernelApp.parent_handle={parent}")
-        sys.argv = [sys.argv[0], *argv]
+        import importlib.util
+
+        spec = importlib.util.find_spec("ipykernel_launcher")
+        sys.argv = [spec.origin if spec and spec.origin else "ipykernel_launcher", *argv]
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance(argv=argv)
