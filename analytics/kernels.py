@@ -25,7 +25,8 @@ matplotlib is imported with the inline backend that ipykernel would select (``MP
 unless the caller set another.
 The preloader lives as long as the process that started it, so its kernels run the toolkit's
 code as it was then, as that process does (``analytics.cache.toolkit_digest`` is read once per
-process too); switch forking off to try edits to the toolkit from a long-lived session.
+process too); to try edits to the toolkit from a long-lived session, call :func:`stop` (the
+next run starts a new preloader) or switch forking off.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ _IMPORT_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE",
 #: Seconds a stand-in waits for the preloader to fork its kernel before it starts the kernel
 #: itself (a preloader still importing is waited for this long).
 WAIT_SECONDS = 30
-_HEADER = struct.Struct("!Q")  # a request's length; a reply's pid; an exit code (signed)
-_CODE = struct.Struct("!q")
+_HEADER = struct.Struct("!Q")  # a request's length; the forked kernel's pid
+_CODE = struct.Struct("!q")  # the kernel's exit code (negative: the signal that ended it)
 #: The stand-in's interpreter options: no site packages (it needs none), user folder ignored.
 STAND_IN_FLAGS = ("-s", "-S")
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
@@ -206,12 +207,13 @@ def preloader() -> Preloader | None:
             if _PRELOADER is not None:
                 _PRELOADER.stop()
             else:
-                atexit.register(_stop)
+                atexit.register(stop)
             _PRELOADER = Preloader()
         return _PRELOADER
 
 
-def _stop() -> None:
+def stop() -> None:
+    """Stop this process's preloader (it is started again when next needed); also done at exit."""
     global _PRELOADER
     with _LOCK:
         if _PRELOADER is not None:
@@ -323,7 +325,7 @@ def _fork_kernel(conn: socket.socket, closing: list[int]) -> int:
 
     Returns the child's pid (0 when the request could not be read: the stand-in then starts
     the kernel itself)."""
-    conn.settimeout(30)
+    conn.settimeout(WAIT_SECONDS)  # the stand-in sends its request at once; it waits no longer either
     fds: list[int] = []
     try:
         head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)

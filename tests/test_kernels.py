@@ -231,3 +231,11 @@ def test_what_a_notebook_leaves_open_is_written_when_its_kernel_ends(tmp_path, f
 
     asyncio.run(go())
     assert (tmp_path / "left-open.txt").read_text() == "kept"
+
+
+def test_a_stopped_preloader_is_gone_and_started_again_when_needed():
+    first = kernels.preloader()
+    kernels.stop()
+    assert first.process.poll() is not None and not first.folder.exists()
+    again = kernels.preloader()
+    assert again is not first and again.alive()
