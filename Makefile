@@ -40,8 +40,11 @@ $(LAB)/.installed: $(STAMP)
 	$(PYTHON) -m venv $(LAB)
 	$(LAB)/bin/python -m pip install --quiet --disable-pip-version-check 'jupyterlab>=4' \
 	  "jupyterlab_widgets==$$($(PY) -c 'import importlib.metadata as m; print(m.version("jupyterlab_widgets"))')"
-	$(PY) -m ipykernel install --prefix "$(abspath $(LAB))" --name python3 \
+	# ipykernel's install leaves its temporary folder behind: give it one inside $(LAB) and remove it
+	mkdir -p $(LAB)/tmp
+	TMPDIR="$(abspath $(LAB))/tmp" $(PY) -m ipykernel install --prefix "$(abspath $(LAB))" --name python3 \
 	  --display-name 'Python 3 (ipykernel)' >/dev/null 2>&1
+	rm -rf $(LAB)/tmp
 	mkdir -p $(LAB)/share/jupyter/lab/settings
 	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
 	  > $(LAB)/share/jupyter/lab/settings/overrides.json
