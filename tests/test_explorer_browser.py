@@ -317,13 +317,21 @@ def shown_bars(page) -> dict[tuple[str, str], str]:
     return {(a, p): text for a, p, text in rows}
 
 
-def shown_table(page, selector: str) -> pd.DataFrame:
+def shown_table(page, selector: str, expect: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """An HTML table of the page as text, with its headings, read once the table is whole (the
-    widget redraws it after each change: headings and rows are read from one drawing)."""
-    whole = """sel => { const t = document.querySelector(sel + " table"); if (!t) return false;
-        const n = t.querySelectorAll("thead th").length;
-        return n > 0 && [...t.querySelectorAll("tbody tr")].every(r => r.cells.length === n); }"""
-    page.wait_for_function(whole, arg=selector, timeout=60_000)
+    widget redraws it after each change: headings and rows are read from one drawing) and, with
+    ``expect``, once those columns show those values (the table is redrawn after the chart, so a
+    chart already showing a change does not mean the table does)."""
+    whole = """([sel, expect]) => { const t = document.querySelector(sel + " table"); if (!t) return false;
+        const heads = [...t.querySelectorAll("thead th")].map(x => x.textContent);
+        const rows = [...t.querySelectorAll("tbody tr")];
+        if (heads.length === 0 || !rows.every(r => r.cells.length === heads.length)) return false;
+        return Object.entries(expect).every(([col, want]) => {
+            const i = heads.indexOf(col);
+            return i >= 0 && rows.length === want.length && rows.every((r, k) => r.cells[i].textContent === want[k]);
+        }); }"""
+    with contextlib.suppress(Exception):  # on a timeout, read what is shown: the asserts say what differs
+        page.wait_for_function(whole, arg=[selector, expect or {}], timeout=60_000)
     head, body = page.eval_on_selector(
         f"{selector} table",
         "t => [[...t.querySelectorAll('thead th')].map(x => x.textContent),"
@@ -376,7 +384,10 @@ def check_best_table(page, c) -> None:
     """The short table: per payer, by name, the best supported alternative and its figures."""
     best = c.totals[c.totals["best"]].set_index("payer_id", drop=False)
     best = best.loc[[p for p in c.payers if p in best.index]]  # in payers.yaml order
-    table = shown_table(page, ".mba-best")
+    table = shown_table(page, ".mba-best", expect={
+        "Payer": best["payer_name"].tolist(),
+        "Expected per visit": [fmt_money(v, cents=True) for v in best["expected_total"]],
+    })
     assert list(table.columns)[:3] == ["Payer", "Best supported alternative", "Expected per visit"]
     assert table["Payer"].tolist() == best["payer_name"].tolist()
     assert table["Best supported alternative"].tolist() == best["alternative"].astype(str).tolist()
@@ -450,20 +461,20 @@ def test_explorer_in_a_real_browser(tmp_path):
         one = compare(_sample_session({"97124": dragged, "97140": 75}, date), pol, payer_ids=["ppo_gold"],
                       risk=risk)
         wait_for_bars(page, expected_bars(one, xs))
-        table = shown_table(page, ".mba-best")
-        assert table["Payer"].tolist() == ["Gold PPO"]
         best = one.totals[one.totals["best"]].iloc[0]
+        table = shown_table(page, ".mba-best", expect={"Payer": ["Gold PPO"]})
+        assert table["Payer"].tolist() == ["Gold PPO"]
         assert table["Expected per visit"].tolist() == [fmt_money(best["expected_total"], cents=True)]
 
         # The full table is one click away: every alternative shown for the payer.
         page.locator(".mba-app .jupyter-widget-Collapse-header", has_text="Every alternative").click()
         page.wait_for_selector(".mba-full table", timeout=30_000)
-        full = shown_table(page, ".mba-full")
+        full = shown_table(page, ".mba-full", expect={"Payer": ["Gold PPO"] * len(xs)})
         assert sorted(full["Alternative"]) == sorted(xs)
         assert set(full["Payer"]) == {"Gold PPO"}
 
         # The CMS-1500 preview of the chosen alternative: item 24 with XS on 97124.
-        claim = shown_table(page, ".mba-claim")
+        claim = shown_table(page, ".mba-claim", expect={"24D code": ["97140", "97124"]})
         assert claim["24D code"].tolist() == ["97140", "97124"]
         assert "XS" in claim.loc[1, ["24D modifier 1", "24D modifier 2"]].tolist()
 
