@@ -391,8 +391,26 @@ def _charge_frame(lines: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: CLP02 of a claim a payer processed as secondary or tertiary (2, 3; 20, 21 when it also
+#: forwarded the claim to another payer): its payment adds to the primary payer's answer.
+_LATER_PAYER = ("2", "3", "20", "21")
+#: The 835 line columns whose amounts are the payer's answer for a line.
+_LINE_MONEY = ("paid", "allowed", "patient_responsibility", "contractual", "sequestration", "denied_amount")
+
+
 def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) -> tuple[dict, pd.DataFrame]:
-    """Per charge line: the payer's answer from the 835s, and the 835 lines that match none."""
+    """Per charge line: the payer's answer from the 835s, and the 835 lines that match none.
+
+    A line's answer is its newest adjudication by its primary payer (a corrected claim
+    supersedes the one before it). Then:
+
+    * a reversal (CLP02 22) newer than that adjudication, with no correction after it, takes
+      its amounts back (the payer's negated amounts are added);
+    * a secondary or tertiary payer's payment (CLP02 2, 3, 20, 21) adds to what was paid and
+      lowers what the patient owes by as much;
+    * a claim answered at claim level only (a CLP with no SVC) answers each of its charge
+      lines, its payment and claim-level adjustments spread in proportion to their charges.
+    """
     n = len(charges)
     cols: dict[str, Any] = {
         "remitted": np.zeros(n, dtype=bool),
@@ -406,54 +424,155 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     }
     for c in _REMIT_MONEY:
         cols[c] = np.zeros(n)
-    if remittance is None or len(remittance.service_lines) == 0:
+    if remittance is None or (len(remittance.service_lines) == 0 and len(remittance.claims) == 0):
         empty = remittance.service_lines.iloc[0:0] if remittance is not None else pd.DataFrame()
         return cols, empty
     from analytics.remittance import link_remittance
 
-    sl = remittance.service_lines.reset_index(drop=True)
+    notes: list[str] = []
+    listed = remittance.service_lines.reset_index(drop=True)
+    bare = _claim_level_lines(charges, remittance)
+    sl = pd.concat([listed, bare], ignore_index=True) if len(bare) else listed
+    if len(bare):
+        notes.append(f"{bare[['file', 'st_index', 'claim_index']].drop_duplicates().shape[0]} claim(s) in the 835s "
+                     f"are answered at claim level only (no service lines); their payment and adjustments are "
+                     f"spread over their {len(bare)} charge line(s) in proportion to the charges.")
     claims = remittance.claims
     pay = remittance.payments
     # Claim and payment facts per remittance line.
     ckey = ["file", "st_index", "claim_index"]
-    claim_facts = claims[ckey + ["received_date", "payer_claim_id", "is_reversal"]]
+    claim_facts = claims[ckey + ["received_date", "payer_claim_id", "is_reversal", "status"]]
     pay_date = pay["payment_date"].fillna(pay["production_date"]) if "production_date" in pay else pay["payment_date"]
     pay_facts = pay[["file", "st_index"]].assign(payment_date=pay_date.to_numpy())
     facts = (sl[ckey + ["line_index"]].merge(claim_facts, on=ckey, how="left", sort=False)
              .merge(pay_facts, on=["file", "st_index"], how="left", sort=False))
     reversal = facts["is_reversal"].fillna(False).to_numpy(dtype=bool)
-    # The latest adjudication of a line is its current state: link newest first, reversals never.
-    order = np.lexsort((np.arange(len(sl)), -_days(facts["payment_date"])))
-    order = order[~reversal[order]]
-    linked = link_remittance(charges, sl.iloc[order])
-    c_row = linked.matched["charge_row"].to_numpy(dtype=np.int64)
-    r_row = linked.matched["remit_row"].to_numpy(dtype=np.int64)
+    later = facts["status"].astype("str").str.strip().isin(_LATER_PAYER).to_numpy(dtype=bool) & ~reversal
+    day = _days(facts["payment_date"])
+    # The latest adjudication of a line is its current state: link newest first.
+    newest = np.lexsort((np.arange(len(sl)), -day))
+    primary = link_remittance(charges, sl.iloc[newest[~(reversal | later)[newest]]])
 
     amounts = _line_adjustments(remittance, sl, ref)
     unknown = sorted(set(remittance.adjustments["carc"].astype("str").str.strip().str.upper()) - set(ref.carc["carc"]))
     if unknown:
-        cols["_notes"] = [f"CARC(s) {', '.join(unknown)} are not in the reference catalog; they count as denials in "
-                          "category 'other'. Add them to analytics/reference/carc.csv with their category."]
+        notes.append(f"CARC(s) {', '.join(unknown)} are not in the reference catalog; they count as denials in "
+                     "category 'other'. Add them to analytics/reference/carc.csv with their category.")
     paid = sl["paid"].to_numpy(dtype=float)
     reported = sl["allowed"].to_numpy(dtype=float) if "allowed" in sl else np.full(len(sl), np.nan)
-    allowed = np.where(np.isfinite(reported), reported,
-                       paid + amounts["patient_responsibility"] + amounts["sequestration"])
-    cols["remitted"][c_row] = True
-    cols["payment_date"][c_row] = pd.to_datetime(facts["payment_date"]).to_numpy(dtype="datetime64[ns]")[r_row]
-    cols["received_date"][c_row] = pd.to_datetime(facts["received_date"]).to_numpy(dtype="datetime64[ns]")[r_row]
-    cols["payer_claim_id"][c_row] = facts["payer_claim_id"].astype("str").fillna("").to_numpy(dtype=object)[r_row]
-    cols["paid_units"][c_row] = sl["paid_units"].to_numpy(dtype=float)[r_row]
-    cols["paid"][c_row] = paid[r_row]
-    cols["allowed"][c_row] = allowed[r_row]
-    for c in ("patient_responsibility", "contractual", "sequestration", "denied_amount"):
-        cols[c][c_row] = amounts[c][r_row]
-    cols["denial_carc"][c_row] = amounts["denial_carc"][r_row]
-    cols["denial_category"][c_row] = amounts["denial_category"][r_row]
-    # Remittances per claim (reversals aside): more than one means the claim was reworked.
-    live_claims = claims.loc[~claims["is_reversal"].fillna(False).to_numpy(dtype=bool), "claim_id"].astype("str")
-    per_claim = live_claims.value_counts()
+    money = {"paid": paid, **{c: amounts[c] for c in _LINE_MONEY if c in amounts},
+             "allowed": np.where(np.isfinite(reported), reported,
+                                 paid + amounts["patient_responsibility"] + amounts["sequestration"])}
+    answer = np.full(n, -1, dtype=np.int64)  # the 835 line that answers each charge line
+
+    def answer_with(c_row: np.ndarray, r_row: np.ndarray) -> None:
+        answer[c_row] = r_row
+        cols["remitted"][c_row] = True
+        cols["payment_date"][c_row] = pd.to_datetime(facts["payment_date"]).to_numpy(dtype="datetime64[ns]")[r_row]
+        cols["received_date"][c_row] = pd.to_datetime(facts["received_date"]).to_numpy(dtype="datetime64[ns]")[r_row]
+        cols["payer_claim_id"][c_row] = facts["payer_claim_id"].astype("str").fillna("").to_numpy(dtype=object)[r_row]
+        cols["paid_units"][c_row] = sl["paid_units"].to_numpy(dtype=float)[r_row]
+        for c in _LINE_MONEY:
+            cols[c][c_row] = money[c][r_row]
+        cols["denial_carc"][c_row] = amounts["denial_carc"][r_row]
+        cols["denial_category"][c_row] = amounts["denial_category"][r_row]
+
+    answer_with(*_pairs(primary))
+    unmatched = [primary.unmatched_remittance]
+
+    # A reversal newer than a line's answer (no correction since) takes the answer's amounts back.
+    c_row, r_row = _pairs(link_remittance(charges, sl.iloc[newest[reversal[newest]]]))
+    had = answer[c_row] >= 0
+    a_row = answer[c_row[had]]
+    newer = (day[r_row[had]] > day[a_row]) | (
+        (day[r_row[had]] == day[a_row]) & (sl["file"].to_numpy()[r_row[had]] == sl["file"].to_numpy()[a_row])
+        & (sl["claim_index"].to_numpy()[r_row[had]] > sl["claim_index"].to_numpy()[a_row]))
+    taken, by = c_row[had][newer], r_row[had][newer]
+    for c in _LINE_MONEY:
+        cols[c][taken] += money[c][by]
+    cleared = taken[cols["denied_amount"][taken] < CENT]
+    cols["denial_carc"][cleared] = ""
+    cols["denial_category"][cleared] = ""
+    if len(taken):
+        notes.append(f"{len(taken)} charge line(s) were paid and then reversed by the payer (CLP02 22) with no "
+                     "corrected claim since: the payment is taken back in these figures.")
+    if (~had).any():
+        notes.append(f"{int((~had).sum())} reversal line(s) (CLP02 22) undo a payment that is not in these 835s; "
+                     "they are left out. Add the earlier 835s to count the payment and its reversal.")
+
+    # Secondary and tertiary payers: their payment adds to the primary's and lowers the patient's share.
+    secondary = link_remittance(charges, sl.iloc[newest[later[newest]]])
+    c_row, r_row = _pairs(secondary)
+    alone = answer[c_row] < 0
+    answer_with(c_row[alone], r_row[alone])  # the only answer in these 835s
+    c_add, r_add = c_row[~alone], r_row[~alone]
+    cols["paid"][c_add] += paid[r_add]
+    cols["patient_responsibility"][c_add] = np.maximum(cols["patient_responsibility"][c_add] - paid[r_add], 0.0)
+    if len(c_add):
+        notes.append(f"{len(c_add)} charge line(s) were also paid by a secondary or tertiary payer (CLP02 2, 3, 20 "
+                     "or 21): that payment is added to the primary payer's and taken off the patient's share.")
+    unmatched.append(secondary.unmatched_remittance)
+    if notes:
+        cols["_notes"] = notes
+
+    # Remittances per claim (reversals and later payers aside): more than one means the claim was reworked.
+    first_answer = ~claims["is_reversal"].fillna(False).to_numpy(dtype=bool) & ~claims["status"].astype("str").str.strip(
+    ).isin(_LATER_PAYER).to_numpy(dtype=bool)
+    per_claim = claims.loc[first_answer, "claim_id"].astype("str").value_counts()
     cols["remits_on_claim"] = charges["claim_id"].map(per_claim).fillna(0).to_numpy(dtype=np.int64)
-    return cols, linked.unmatched_remittance
+    left = pd.concat(unmatched)
+    return cols, left[left["line_index"].to_numpy() >= 0]  # lines made from a bare claim are not the file's
+
+
+def _pairs(linked: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The charge rows and 835 line rows ``link_remittance`` paired."""
+    return (linked.matched["charge_row"].to_numpy(dtype=np.int64),
+            linked.matched["remit_row"].to_numpy(dtype=np.int64))
+
+
+def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> pd.DataFrame:
+    """835 lines standing for the charge lines of claims answered at claim level only (a CLP
+    with no SVC), one per charge line of the claim (CLP01 = the practice's claim id), each
+    carrying the line's id as its control number, its charge, and the claim's payment in
+    proportion to its charge. Line numbers are negative: no CAS names such a line, and the
+    claim's own CAS are spread over them as over any claim's lines."""
+    from analytics.remittance.tables import LINE_SCHEMA, typed_frame
+
+    claims, listed = remittance.claims, remittance.service_lines
+    ckey = ["file", "st_index", "claim_index"]
+    with_lines = claims[ckey].merge(listed[ckey].drop_duplicates(), on=ckey, how="left", indicator=True)
+    bare = claims[(with_lines["_merge"] == "left_only").to_numpy()]
+    ids = charges["claim_id"].astype("str").str.strip() if "claim_id" in charges else pd.Series(dtype="str")
+    known = ids.notna() & (ids != "")
+    if bare.empty or not known.any():
+        return listed.iloc[0:0]
+    own = pd.DataFrame({"claim_id": ids[known].to_numpy(), "_c": np.flatnonzero(known.to_numpy())})
+    hit = (bare.assign(claim_id=bare["claim_id"].astype("str").str.strip())
+           .merge(own, on="claim_id", how="inner", sort=False))
+    if hit.empty:
+        return listed.iloc[0:0]
+    c = hit["_c"].to_numpy()
+    charge = pd.to_numeric(charges["charge"], errors="coerce").to_numpy(dtype=float)[c]
+    charge = np.nan_to_num(charge)
+    group = hit.groupby(ckey, sort=False)
+    total = pd.Series(charge).groupby([hit[k].to_numpy() for k in ckey]).transform("sum").to_numpy()
+    count = group["_c"].transform("size").to_numpy()
+    share = np.where(total > 0, charge / np.where(total > 0, total, 1), 1.0 / count)
+    text = {k: charges[k].astype("str").fillna("").to_numpy(dtype=object)[c] if k in charges else "" for k in
+            ("cpt", "modifiers", "line_id")}
+    return typed_frame({
+        "file": hit["file"].to_numpy(), "st_index": hit["st_index"].to_numpy(),
+        "claim_index": hit["claim_index"].to_numpy(), "line_index": -1 - group.cumcount().to_numpy(),
+        "claim_id": hit["claim_id"].to_numpy(), "code_qualifier": "HC", "cpt": text["cpt"],
+        "modifier_1": "", "modifier_2": "", "modifier_3": "", "modifier_4": "", "modifiers": text["modifiers"],
+        "charge": charge, "paid": hit["paid"].to_numpy(dtype=float) * share, "revenue_code": "",
+        "paid_units": np.full(len(hit), np.nan), "original_cpt": "",
+        "service_date": pd.to_datetime(charges["service_date"]).to_numpy()[c] if "service_date" in charges
+        else np.full(len(hit), np.datetime64("NaT")),
+        "service_date_end": np.full(len(hit), np.datetime64("NaT")), "service_date_source": "claim",
+        "line_control_number": text["line_id"], "allowed": np.full(len(hit), np.nan),
+        "segment": hit["segment"].to_numpy(),
+    }, LINE_SCHEMA)
 
 
 def _days(dates: pd.Series) -> np.ndarray:

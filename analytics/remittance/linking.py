@@ -47,6 +47,12 @@ _MATCH_TIERS = (
         ("claim_id", "cpt", "service_date"),
         ("claim_id", "cpt", "service_date"),
     ),
+    # A payer that paid another code than the one billed names the billed one in SVC06.
+    (
+        "claim_id+original_cpt+service_date",
+        ("claim_id", "cpt", "service_date"),
+        ("claim_id", "original_cpt", "service_date"),
+    ),
 )
 
 
@@ -76,7 +82,8 @@ def link_remittance(service_lines: pd.DataFrame, remit_lines: pd.DataFrame) -> L
     """Link the practice's service lines to 835 service lines.
 
     Tier 1 matches ``claim_id`` + ``line_id`` to CLP01 + REF*6R ``line_control_number``.
-    Tier 2 matches the lines still open on ``claim_id`` + ``cpt`` + ``service_date`` (day).
+    Tier 2 matches the lines still open on ``claim_id`` + ``cpt`` + ``service_date`` (day),
+    tier 3 on the code billed where the payer paid another (SVC06, ``original_cpt``).
     Within a key, duplicates pair one-to-one in order. Matching without a claim id (code +
     date + charge) is deliberately not done: in a massage practice many patients have the same
     code, date and charge, so it would pair the wrong patients.
