@@ -278,6 +278,8 @@ class HistoryCache:
             "day": (today or _dt.date.today()).isoformat(),
             "parameters": {k: repr(v) for k, v in sorted((parameters or {}).items())},
             "inputs": [list(x) for x in inputs],
+            # files skipped under remittances/ (not 835s, copies): the notes name them
+            "skipped": sorted(str(path) for path, _ in getattr(files, "skipped", ())),
         }
         key = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:32]
         return cls(folder=Path(folder), key=key, secret=raw, inputs=inputs,

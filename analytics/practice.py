@@ -198,7 +198,37 @@ def _remittance_files(folder: Path) -> tuple[tuple[Path, ...], tuple[tuple[Path,
             found.append(path)
         else:
             skipped.append((path, "not an X12 file (it does not start with ISA)"))
-    return tuple(found), tuple(skipped)
+    kept, copies = _without_copies(found, remit_dir)
+    return kept, tuple(skipped) + copies
+
+
+#: The start of the reason a file under remittances/ is skipped as a copy of another.
+_COPY = "a copy of "
+
+
+def _without_copies(paths: Sequence[Path], root: Path) -> tuple[tuple[Path, ...], tuple[tuple[Path, str], ...]]:
+    """The files with byte-identical copies left out, and the copies with the file they repeat:
+    an ERA downloaded twice would count its payments twice. Of copies, the one nearest the top
+    of the folder (then first by name) is kept. Only files of the same size are hashed."""
+    import hashlib
+
+    sizes: dict[int, int] = {}
+    for path in paths:
+        sizes[path.stat().st_size] = sizes.get(path.stat().st_size, 0) + 1
+    first: dict[bytes, Path] = {}
+    copy_of: dict[Path, Path] = {}
+    for path in sorted(paths, key=lambda p: (len(p.relative_to(root).parts), p)):
+        if sizes[path.stat().st_size] > 1:
+            with path.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").digest()
+            if digest in first:
+                copy_of[path] = first[digest]
+            else:
+                first[digest] = path
+    kept = tuple(p for p in paths if p not in copy_of)
+    copies = tuple((p, f"{_COPY}{copy_of[p].relative_to(root)} (the same bytes), read once")
+                   for p in paths if p in copy_of)
+    return kept, copies
 
 
 def _find_export(folder: Path, named: str | None, where: str) -> Path:
@@ -446,14 +476,42 @@ def load_practice(
     if errors is not None and len(errors):
         notes.append(f"{len(errors)} 835 file(s) could not be read and are not in these figures: "
                      + ", ".join(errors["file"].astype(str).head(5)) + ("" if len(errors) <= 5 else " ..."))
-    if files.skipped:
-        notes.append(f"{len(files.skipped)} file(s) under remittances/ are not 835s and were skipped: "
-                     + ", ".join(p.name for p, _ in files.skipped[:5]) + ("" if len(files.skipped) <= 5 else " ..."))
+    notes += _plb_notes(remit)
+    copies = [(p, why) for p, why in files.skipped if why.startswith(_COPY)]
+    other = [(p, why) for p, why in files.skipped if not why.startswith(_COPY)]
+    if other:
+        notes.append(f"{len(other)} file(s) under remittances/ are not 835s and were skipped: "
+                     + ", ".join(p.name for p, _ in other[:5]) + ("" if len(other) <= 5 else " ..."))
+    if copies:
+        notes.append(f"{len(copies)} 835 file(s) under remittances/ are byte-identical copies of others and were "
+                     "read once: " + "; ".join(f"{_under(p, files.folder / 'remittances')} is {why}" for p, why in copies[:5])
+                     + ("" if len(copies) <= 5 else " ..."))
     if not files.remittances:
         notes.append(f"No 835 remittances under {files.folder / 'remittances'}: every submitted line counts as "
                      "open A/R.")
     return PracticeData(files=files, settings=settings, payers=policies, intake=intake, lines=lines,
                         remittance=remit, remittance_errors=errors, notes=tuple(notes))
+
+
+def _under(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return path.name
+
+
+def _plb_notes(remit: Any) -> list[str]:
+    """Provider-level adjustments (PLB) belong to a payment, not to any line: say what they
+    add up to, by reason, since the line figures leave them out."""
+    plb = getattr(remit, "plb", None)
+    if plb is None or not len(plb):
+        return []
+    by_reason = plb.groupby(plb["reason"].astype("str").str.strip(), sort=True)["amount"].sum()
+    parts = ", ".join(f"{reason or 'no code'} ${amount:,.2f}" for reason, amount in by_reason.items())
+    return [f"{len(plb)} provider-level adjustment(s) (PLB) in {plb['file'].nunique()} 835 file(s) come to "
+            f"${plb['amount'].sum():,.2f} ({parts}; a positive amount is taken from the payment, e.g. WO an "
+            "overpayment recovered, a negative one added, e.g. L6 interest). They belong to the deposit, not to any "
+            "service line, so the line figures leave them out."]
 
 
 def _limit(value: Any, files: PracticeFiles) -> float:

@@ -225,3 +225,29 @@ def test_evaluate_takes_a_practice_folder(tmp_path, capsys):
     assert sorted(lines["cpt"].astype(str)) == ["97110", "97124", "97140"]
     assert not lines["patient_id"].astype(str).isin(["A1001", "A1002"]).any()
     assert "outside the catalog" in capsys.readouterr().err
+
+
+def test_an_era_downloaded_twice_is_read_once(tmp_path):
+    """A byte-identical copy of an 835 (downloaded again, into a subfolder) is named in a note and
+    not read: its payments would otherwise count twice."""
+    folder = messy_practice(tmp_path / "p")
+    once = load_practice(folder, today="2026-04-01")
+    (folder / "remittances" / "again").mkdir()
+    (folder / "remittances" / "again" / "era_0320.txt").write_bytes((folder / "remittances" / "era_0320.txt").read_bytes())
+    (folder / "remittances" / "era_0320_other.txt").write_text(era("CLM-2", "BLUE SHIELD GOLD PPO", paid=60.0))
+    twice = load_practice(folder, today="2026-04-01")
+    assert len(twice.remittance.claims) == len(once.remittance.claims) + 1  # the changed file is read
+    note = next(n for n in twice.notes if "byte-identical" in n)
+    assert note.startswith("1 835 file(s)") and "again/era_0320.txt is a copy of era_0320.txt" in note
+
+
+def test_provider_level_adjustments_are_named_in_a_note(tmp_path):
+    folder = messy_practice(tmp_path / "p")
+    text = era("CLM-2", "BLUE SHIELD GOLD PPO").replace("BPR*I*50.00", "BPR*I*15.00")
+    text = text.replace("~SE*", "~PLB*1999999999*20261231*WO:CLM-1*40*L6*-5~SE*")
+    text = text.replace("~SE*12*", "~SE*13*")
+    (folder / "remittances" / "era_0320.txt").write_text(text)
+    practice = load_practice(folder, today="2026-04-01")
+    note = next(n for n in practice.notes if "provider-level adjustment" in n)
+    assert note.startswith("2 provider-level adjustment(s) (PLB) in 1 835 file(s) come to $35.00")
+    assert "L6 $-5.00, WO $40.00" in note
