@@ -259,6 +259,19 @@ def test_init_writes_the_practice_folder(messy, tmp_path, capsys):
     assert "White" not in text and "A1000" not in text  # no patient name or account number
 
 
+def test_init_with_835s_and_an_export_without_claim_numbers(messy, tmp_path, capsys):
+    """No claim number to tie an 835 to an export payer: the 835s' payers are drafted by name."""
+    export = tmp_path / "charges.csv"
+    export.write_text("Account #,Date of Service,CPT,Minutes,Charge,Primary Insurance,Rendering Provider\n"
+                      'A1,03/10/2025,97140,30,$78.00,Blue Shield Gold PPO,"Tessa Ng, LMT"\n'
+                      'A2,03/11/2025,97124,25,$72.00,Medicare Part B,"Hannah Reyes, PT"\n')
+    folder = tmp_path / "practice"
+    assert main(["init", str(folder), "--export", str(export), "--remittances", str(messy["era"]),
+                 "--locality", "01182-18"]) == 0
+    assert yaml.safe_load((folder / "payers.yaml").read_text())["payers"]
+    assert "Next: python -m analytics report all" in capsys.readouterr().out
+
+
 def test_init_again_keeps_the_owners_edits(messy, tmp_path, capsys):
     folder = tmp_path / "practice"
     assert init(folder, messy) == 0

@@ -181,7 +181,7 @@ def _match_payers(export_lines: pd.DataFrame, remit: pd.DataFrame) -> _Payers:
                                      "payer": export_payers})
                        .query("claim_id != '' and payer != ''").drop_duplicates("claim_id"))
         mapped = remit["claim_id"].map(claim_payer.set_index("claim_id")["payer"].map(draft_of_export))
-        line_draft = mapped.fillna("").to_numpy(dtype=object)
+        line_draft = np.array(mapped.fillna(""), dtype=object)  # a copy: written below
     codes, names_835 = pd.factorize(remit["payer_name"]) if len(remit) else (np.array([], int), [])
     remit_key = np.array([payer_key(n) for n in names_835], dtype=object)[codes] if len(remit) else np.array(
         [], dtype=object)
