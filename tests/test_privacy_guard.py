@@ -152,6 +152,20 @@ def test_names_inside_ids_are_taken_out(ids):
     assert keyed[0] == "ID-" + pseudonym("SMITH-JOHN-0423", key) and keyed[2] == "C000123"
 
 
+def test_names_written_without_apostrophes_hyphens_or_accents_are_found():
+    """A practice system writes O'Brien as OBRIEN and Núñez as NUNEZ in its claim numbers."""
+    from analytics.privacy import mask_names_in_ids
+
+    found = Identifiers()
+    found.add_names(["O'Brien, Mary", "Núñez, José", "Smith-Jones, Ann", "Ann Marie Brzęczyszczykiewicz"])
+    claims = pd.Series(["OBRIEN-000003", "NUNEZ-000004", "SMITHJONES-5", "BRZECZYSZCZYKIEWICZ-6", "Núñez-7"])
+    assert mask_names_in_ids(claims, found).tolist() == [
+        "******-000003", "*****-000004", "**********-5", "*******************-6", "*****-7"]
+    for claim in claims:
+        assert scan_table(pd.DataFrame({"claim_id": [claim]}), found), claim
+    assert not scan_table(pd.DataFrame({"claim_id": ["C000123", "BRIENZ-1"]}), found)
+
+
 def test_identifiers_come_from_the_export_the_mapping_names(tmp_path):
     """The guard finds the export the way every command does (:func:`analytics.practice.locate_practice`):
     one named in mapping.yaml, not only ``service_lines.*``; 835s under any file name."""

@@ -77,6 +77,26 @@ def name_words(text: object) -> list[str]:
     return [w.upper() for w in _WORD.findall(str(text))]
 
 
+def _written_forms(*parts: object) -> set[str]:
+    """Other ways a system writes a name into an id or a file: each part's words joined
+    (``O'Brien`` as ``OBRIEN``, ``Smith-Jones`` as ``SMITHJONES``) and every form without its
+    accents (``Núñez`` as ``NUNEZ``)."""
+    forms: set[str] = set()
+    for part in parts:
+        words = name_words(part)
+        forms.update(words)
+        if len(words) > 1 and not str(part).strip().count(" "):
+            forms.add("".join(words))  # one written word: O'Brien, Smith-Jones
+    return forms | {_unaccented(w) for w in forms}
+
+
+def _unaccented(word: str) -> str:
+    """``word`` with its letters' accents taken off (Unicode NFKD, combining marks dropped)."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
 def normalise_phrase(text: object) -> str:
     """Words of ``text`` in upper case joined by one space: how payer and provider names are compared."""
     return " ".join(w.upper() for w in re.findall(r"[^\W_]+", str(text)))
@@ -139,7 +159,7 @@ class Identifiers:
         """Add one person's name from separate first, last (and middle) name values."""
         first_words = tuple(w for w in name_words(first) if len(w) >= 2)
         last_words = tuple(w for w in name_words(last) if len(w) >= 2)
-        for w in (*first_words, *last_words, *name_words(middle)):
+        for w in (*first_words, *last_words, *name_words(middle), *_written_forms(first, last, middle)):
             if len(w) >= 3 and not is_totals_label(w):
                 self.names.add(w)
         if first_words and last_words:
