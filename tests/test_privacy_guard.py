@@ -166,6 +166,18 @@ def test_names_written_without_apostrophes_hyphens_or_accents_are_found():
     assert not scan_table(pd.DataFrame({"claim_id": ["C000123", "BRIENZ-1"]}), found)
 
 
+def test_a_reports_own_lines_in_the_name_column_are_not_names(tmp_path):
+    """Footers a practice system prints under the rows (in the name column) name nobody: their
+    words (count, printed, page) must not stop a page that prints them."""
+    export = tmp_path / "charges.csv"
+    export.write_text("Patient Name,DOS,CPT\n\"Holloway, Greta\",03/04/2025,97140\nRecord count: 1,,\n"
+                      "Page 1 of 1,,\nPrinted 03/05/2025 by front desk,,\n")
+    found = identifiers_from_export(export)
+    assert {"HOLLOWAY", "GRETA"} <= found.names
+    assert not found.names & {"RECORD", "COUNT", "PAGE", "PRINTED", "FRONT", "DESK"}
+    assert not scan_table(pd.DataFrame({"unit": ["count", "page"]}), found)
+
+
 def test_identifiers_come_from_the_export_the_mapping_names(tmp_path):
     """The guard finds the export the way every command does (:func:`analytics.practice.locate_practice`):
     one named in mapping.yaml, not only ``service_lines.*``; 835s under any file name."""

@@ -50,6 +50,8 @@ HEADER_SEARCH_ROWS = 30
 #: Shorter ids ("1", "p1") are too common as ordinary tokens to guard meaningfully.
 MIN_ID = 4
 _WORD = re.compile(r"[^\W\d_]+")
+#: A digit or a colon: never in a person's name, always in a report's own lines.
+_REPORT_TEXT = re.compile(r"[\d:]")
 _MONTH, _DAY = r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
 #: Dates of birth read a form at a time (:meth:`Identifiers.add_dates`): years 1900-2099, each
 #: field in its range, so that pandas reads each as it reads the text alone.
@@ -142,10 +144,15 @@ class Identifiers:
         self.ids |= {str(v).strip().upper() for v in values if len(str(v).strip()) >= MIN_ID}
 
     def add_names(self, values: Iterable[object]) -> None:
-        """Add full names as an export writes them: ``Last, First Middle`` or ``First Middle Last``."""
+        """Add full names as an export writes them: ``Last, First Middle`` or ``First Middle Last``.
+
+        A cell with a digit or a colon is a report's own line, not a person (``Record count:
+        655``, ``Page 2 of 7``, ``Printed 03/04/2025 by jsmith``): its words would otherwise
+        stop every page that prints them.
+        """
         for v in values:
             text = str(v).strip()
-            if not text or is_totals_label(text):
+            if not text or is_totals_label(text) or _REPORT_TEXT.search(text):
                 continue
             if "," in text:
                 last, _, rest = text.partition(",")
@@ -576,7 +583,8 @@ def identifiers_from_export(path: str | Path, *, sheet: str | int | None = None,
         elif role == "protected":
             found.add_protected(values.unique())
     for values in (*firsts, *lasts):  # every word of every first and last name column
-        found.names |= {w for v in values.unique() for w in name_words(v) if len(w) >= 3}
+        found.names |= {w for v in values.unique() if not _REPORT_TEXT.search(str(v))
+                        for w in name_words(v) if len(w) >= 3}
     if firsts and lasts:  # and each row's person, first and last name together
         pairs = pd.DataFrame({"first": firsts[0], "last": lasts[0]}).drop_duplicates()
         for first, last in pairs.itertuples(index=False):
