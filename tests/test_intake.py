@@ -859,6 +859,22 @@ def test_two_digit_years_and_future_dates_of_service(tmp_path):
     assert settled.lines.set_index("line_id").loc["A", "service_date"] == pd.Timestamp("1968-03-14")
 
 
+def test_day_first_dates_with_two_digit_years_are_read_day_first(tmp_path):
+    """10/03/25 in an export written day first is 10 March 2025: the drafted mapping reads it so."""
+    days = ["10/03/25", "01/04/25", "28/02/25", "05.06.25"]
+    rows = [dict(GOOD_ROWS[0], line_id=f"L{i}", service_date=d, submission_date="") for i, d in enumerate(days)]
+    path = write_csv(tmp_path / "x.csv", rows)
+    from analytics.intake import sniff_export
+
+    layout = sniff_export(path)
+    assert layout.date_format.startswith("%d") and layout.century_pivot
+    (tmp_path / "mapping.yaml").write_text(layout.to_yaml())
+    intake = read_service_lines(path, mapping=tmp_path / "mapping.yaml", today="2026-04-01")
+    assert intake.accepted == len(days), intake.quarantine
+    assert intake.lines["service_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2025-03-10", "2025-04-01", "2025-02-28", "2025-06-05"]
+
+
 def test_a_blank_header_cell_is_named_not_dropped(tmp_path):
     columns = [c if c != "minutes" else "" for c in COLUMNS]
     frame = pd.DataFrame([[r[c] for c in COLUMNS] for r in GOOD_ROWS], columns=columns)

@@ -39,7 +39,7 @@ _PLAIN = r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+"
 _GROUPED = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?"
 _PLAIN_COMMA = r"[0-9]+(?:,[0-9]+)?|,[0-9]+"
 _GROUPED_COMMA = r"[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?"
-_TWO_DIGIT_YEAR = re.compile(r"^([0-9]{1,2})[/-]([0-9]{1,2})[/-]([0-9]{2})$")
+_TWO_DIGIT_YEAR = re.compile(r"^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{2})$")
 
 
 def per_distinct(reader: Callable[..., tuple[pd.Series, pd.Series]], text: pd.Series,
@@ -160,7 +160,8 @@ def read_dates(text: pd.Series, *, what: str, date_format: str | None = None,
     Without ``date_format``: ISO (``2025-03-04``), US month first (``03/04/2025``,
     ``3/4/2025``, ``03-04-2025``) and compact (``20250304``). With it: that format and ISO. A
     time of day is dropped. A two-digit year (``3/14/68``) is read only with
-    ``century_pivot``; dates outside 1900-2099 are set aside.
+    ``century_pivot``, month first unless ``date_format`` starts with the day (``%d/%m/%Y``);
+    dates outside 1900-2099 are set aside.
 
     Examples
     --------
@@ -171,6 +172,10 @@ def read_dates(text: pd.Series, *, what: str, date_format: str | None = None,
     >>> dates, why = read_dates(pd.Series(["3/14/68"]), what="service_date", century_pivot=50)
     >>> str(dates[0].date())
     '1968-03-14'
+    >>> dates, why = read_dates(pd.Series(["14/03/68", "01/04/25"]), what="service_date", date_format="%d/%m/%Y",
+    ...                         century_pivot=50)
+    >>> [str(d.date()) for d in dates]
+    ['1968-03-14', '2025-04-01']
     """
     raw = text.astype("str").fillna("")
     if not date_format or not re.search("%[HIMSp]", date_format):
@@ -197,8 +202,10 @@ def read_dates(text: pd.Series, *, what: str, date_format: str | None = None,
         if two.any() and century_pivot is not None:
             yy = parts[2].astype("float64").to_numpy()
             year = np.where(yy < century_pivot, 2000 + yy, 1900 + yy)
-            parsed = pd.to_datetime(pd.DataFrame({"year": year, "month": parts[0].astype("float64"),
-                                                  "day": parts[1].astype("float64")}), errors="coerce")
+            # the day comes first where the date format says so (10/03/25 with %d/%m/%Y), else the month
+            month, day = (2, 1) if (date_format or "").lstrip().startswith("%d") else (1, 2)
+            parsed = pd.to_datetime(pd.DataFrame({"year": year, "month": parts[month - 1].astype("float64"),
+                                                  "day": parts[day - 1].astype("float64")}), errors="coerce")
             got = two & parsed.notna().to_numpy(bool)
             dates[pos[got]] = parsed[got].astype("datetime64[ns]").to_numpy()  # 1900-2099 by construction
             todo[pos[got]] = False
