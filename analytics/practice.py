@@ -465,6 +465,7 @@ def load_practice(
     notes += _unique_messages([w for w in caught if not issubclass(w.category, QuarantineWarning)])
     _share_check(intake, files.export, limit)
     notes += _set_aside_note(intake, files.export)
+    notes += list(intake.notes)
     lines = intake.lines
     resolved = resolve_payers(lines["payer_id"], policies) if policies else pd.Series("", index=lines.index)
     lines = lines.assign(payer_name=lines["payer_id"].astype("str"),

@@ -875,6 +875,29 @@ def test_day_first_dates_with_two_digit_years_are_read_day_first(tmp_path):
         "2025-03-10", "2025-04-01", "2025-02-28", "2025-06-05"]
 
 
+def test_every_charge_zero_is_said(tmp_path):
+    rows = [dict(r, charge="0.00") for r in GOOD_ROWS]
+    intake = read_service_lines(write_csv(tmp_path / "x.csv", rows))
+    assert intake.accepted == len(rows)
+    assert len(intake.notes) == 1 and "Every charge read from column 'charge' of x.csv is $0.00" in intake.notes[0]
+    assert not read_service_lines(write_csv(tmp_path / "y.csv", GOOD_ROWS)).notes
+
+
+def test_charges_that_are_formulas_never_calculated_are_explained(tmp_path):
+    """A workbook written by a program keeps no value for its formulas: each charge reads empty,
+    and the note says why and what to do."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([*COLUMNS, "rate", "qty"])
+    rate, qty = (openpyxl.utils.get_column_letter(len(COLUMNS) + k) for k in (1, 2))
+    for i, row in enumerate(GOOD_ROWS, start=2):
+        sheet.append([row[c] if c != "charge" else f"={rate}{i}*{qty}{i}" for c in COLUMNS] + [36, 2])
+    book.save(tmp_path / "x.xlsx")
+    intake = read_service_lines(tmp_path / "x.xlsx")
+    assert intake.accepted == 0
+    assert any("have an empty charge" in n and "holds formulas" in n and "LibreOffice" in n for n in intake.notes)
+
+
 def test_a_blank_header_cell_is_named_not_dropped(tmp_path):
     columns = [c if c != "minutes" else "" for c in COLUMNS]
     frame = pd.DataFrame([[r[c] for c in COLUMNS] for r in GOOD_ROWS], columns=columns)

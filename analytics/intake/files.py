@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import os
 import re
 import warnings
 import zipfile
@@ -31,7 +32,8 @@ import pyarrow
 from analytics.exceptions import InputError
 from analytics.intake.headers import column_letter, header_target, unnamed_header
 
-__all__ = ["ExportTable", "read_export", "find_header_row", "TEXT_SUFFIXES", "EXPORT_SUFFIXES", "decode_export"]
+__all__ = ["ExportTable", "read_export", "find_header_row", "TEXT_SUFFIXES", "EXPORT_SUFFIXES", "decode_export",
+           "workbook_has_formulas"]
 
 #: Text exports, read with the delimiter they use.
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
@@ -288,6 +290,29 @@ def _excel_cells(path: str, modified: int, size: int, sheet: str | int) -> pd.Da
     sheet parsed is kept, keyed by the file's time and size (callers never change it)."""
     frame = pd.read_excel(path, sheet_name=sheet, header=None, dtype=str, keep_default_na=False, engine=_EXCEL_ENGINE)
     return _clean(frame)
+
+
+#: A formula element of a worksheet's XML (``<f>``, ``<f t="shared" .../>``, ``<x:f>``).
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def workbook_has_formulas(path: str | os.PathLike[str]) -> bool:
+    """Whether any worksheet of an .xlsx holds a formula (its XML read in pieces, not parsed);
+    False for a file that is not a readable workbook."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            for name in book.namelist():
+                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                    continue
+                with book.open(name) as f:
+                    tail = b""
+                    while piece := f.read(1 << 20):
+                        if _FORMULA.search(tail + piece):
+                            return True
+                        tail = piece[-16:]
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return False
+    return False
 
 
 def _excel_engine() -> tuple[str, tuple[type[Exception], ...]]:

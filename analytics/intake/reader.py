@@ -22,7 +22,7 @@ import pandas as pd
 
 from analytics.exceptions import InputError, QuarantineWarning
 from analytics.intake.contents import KIND_TARGETS, column_contents, total_labels
-from analytics.intake.files import ExportTable, read_export
+from analytics.intake.files import ExportTable, read_export, workbook_has_formulas
 from analytics.intake.headers import JOINED_TARGETS, header_target, ignore_reason
 from analytics.intake.mapping import MappingSettings, read_mapping
 from analytics.intake.normalise import Problems, ReadingContext, normalise
@@ -76,6 +76,9 @@ class Intake:
         Every export column not read, with the reason: ``column`` and ``reason``.
     header_row
         The header's row number as the spreadsheet shows it (of the first file).
+    notes
+        What the owner should know of the figures read, though no row is wrong on its own
+        (every charge $0.00; charges that are formulas Excel never calculated).
     """
 
     lines: pd.DataFrame
@@ -87,6 +90,7 @@ class Intake:
     column_map: dict[str, str] = field(default_factory=dict)
     ignored: pd.DataFrame = field(default_factory=_empty_ignored)
     header_row: int = 1
+    notes: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> int:
@@ -314,7 +318,30 @@ def _read_one(path: str | os.PathLike[str], settings: MappingSettings, context: 
                            dtype="str") if plan.ignored else _empty_ignored()
     return Intake(lines=lines, quarantine=quarantine, rows_in=rows_in, source=where,
                   problems=problem_table.assign(source_file=name), dropped_columns=plan.private,
-                  column_map=dict(plan.read), ignored=ignored, header_row=table.header_row)
+                  column_map=dict(plan.read), ignored=ignored, header_row=table.header_row,
+                  notes=_charge_notes(table.path, lines, problem_table, plan.read))
+
+
+def _charge_notes(path: Path, lines: pd.DataFrame, problems: pd.DataFrame, read: Mapping[str, str]) -> tuple[str, ...]:
+    """Notes on charges no row check catches: every charge $0.00, and in a workbook, charges that
+    are formulas (a workbook keeps each formula's last calculated value, and one written by a
+    program other than a spreadsheet may have none: the cell reads empty or 0)."""
+    header = next((h for h, target in read.items() if target == "charge"), "charge")
+    zero = len(lines) > 0 and "charge" in lines and bool((lines["charge"].fillna(0) == 0).all())
+    empty = int((problems["kind"] == "charge is empty").sum()) if len(problems) else 0
+    if not zero and not empty:
+        return ()
+    formulas = path.suffix.lower() in (".xlsx", ".xlsm") and workbook_has_formulas(path)
+    why = (f" {path.name} holds formulas, and a workbook keeps only each formula's last calculated value (none "
+           "if it was written by a program and never opened in a spreadsheet): open it in Excel or LibreOffice, "
+           "save it, and read it again.") if formulas else ""
+    notes = []
+    if zero:
+        notes.append(f"Every charge read from column '{header}' of {path.name} is $0.00: the gross charges and "
+                     f"every figure against them will be $0.00.{why or ' Check that mapping.yaml reads the charge column.'}")
+    elif formulas and empty:
+        notes.append(f"{empty:,} row(s) of {path.name} have an empty charge in column '{header}'.{why}")
+    return tuple(notes)
 
 
 def _quarantine_message(intake: Intake) -> str:
@@ -465,6 +492,7 @@ def read_service_lines_many(
         column_map=column_map,
         ignored=pd.concat([p.ignored for p in parts], ignore_index=True).drop_duplicates(ignore_index=True),
         header_row=parts[0].header_row,
+        notes=tuple(n for p in parts for n in p.notes),
     )
     if intake.quarantined:
         warnings.warn(_quarantine_message(intake), QuarantineWarning, stacklevel=2)

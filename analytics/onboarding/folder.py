@@ -403,6 +403,7 @@ def init_practice(
     out.total_rows = intake.total_rows
     out.rows_set_aside = intake.quarantined - intake.total_rows
     out.set_aside_reasons = {k: v for k, v in intake.reason_counts().items() if k != "total row"}
+    out.questions += list(intake.notes)
     lines_in = out.rows_in - out.total_rows
     if lines_in and out.rows_set_aside > MAX_SET_ASIDE * lines_in:
         out.questions.insert(0, f"{out.rows_set_aside:,} of {lines_in:,} lines are set aside, more than "
