@@ -178,6 +178,23 @@ def test_code_with_modifiers_attached_is_split(tmp_path):
     assert lines.loc[0, "modifiers"] == "59,GP"
 
 
+@pytest.mark.parametrize(("written", "code", "modifiers"), [
+    ("97140GP", "97140", "GP"), ("97124XS", "97124", "XS"), ("97124GP59", "97124", "GP,59"),
+    ("97140-GP 59", "97140", "GP,59"), ("97140:GP:59", "97140", "GP,59"), ('="97140"', "97140", ""),
+    ('="97124-GP"', "97124", "GP"), ("G0283", "G0283", ""),
+])
+def test_codes_with_modifiers_run_together_or_as_spreadsheet_text(tmp_path, written, code, modifiers):
+    rows = [dict(GOOD_ROWS[0], cpt=written, modifiers="")]
+    intake = read_service_lines(write_csv(tmp_path / "x.csv", rows))
+    assert intake.accepted == 1, intake.quarantine["reason"].tolist()
+    assert (intake.lines.loc[0, "cpt"], intake.lines.loc[0, "modifiers"]) == (code, modifiers)
+
+
+def test_a_code_too_long_to_be_a_code_and_modifiers_is_set_aside(tmp_path):
+    intake = read_service_lines(write_csv(tmp_path / "x.csv", [dict(GOOD_ROWS[0], cpt="97140G")]))
+    assert intake.accepted == 0 and "cpt '97140G' is not a CPT/HCPCS code" in intake.quarantine.loc[0, "reason"]
+
+
 def _typed_cell(column: str, value: str):
     """The value as a spreadsheet program would store it (numbers, dates, booleans)."""
     if value == "":

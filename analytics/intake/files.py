@@ -204,13 +204,18 @@ def _names(raw: list[str], has_data: np.ndarray) -> tuple[tuple[str, ...], tuple
 
 def _clean(frame: pd.DataFrame, *, breaks: bool = True) -> pd.DataFrame:
     """Every cell as stripped text, line breaks inside a cell turned into spaces (``breaks``:
-    the cells may hold line breaks; a text file without quotes cannot)."""
+    the cells may hold line breaks; a text file without quotes cannot). A cell written as a
+    spreadsheet text formula to keep its zeros (``="00123"``, as some systems export codes and
+    ids) is its text."""
     out = {}
     for i, name in enumerate(frame.columns):
         values = frame[name].astype("str").fillna("")
         if breaks and values.str.contains("[\r\n]", regex=True).any():
             values = values.str.replace(r"\s*[\r\n]+\s*", " ", regex=True)
-        out[i] = values.str.strip()
+        values = values.str.strip()
+        if values.str.startswith('="').any():
+            values = values.str.replace(r'^="(.*)"$', r"\1", regex=True).str.strip()
+        out[i] = values
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
 

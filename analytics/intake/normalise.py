@@ -38,8 +38,9 @@ from analytics.schemas import (
 
 __all__ = ["Problems", "normalise", "ReadingContext"]
 
-# A code written with its modifiers: "97140-GP 59", "97140:GP".
-_CODE_WITH_MODIFIERS = r"^([A-Z0-9]{5})[ \-:]+([A-Z0-9]{2}(?:[ \-:,;|]+[A-Z0-9]{2})*)$"
+# A code written with its modifiers: "97140-GP 59", "97140:GP", or run together "97140GP59"
+# (every modifier is two characters).
+_CODE_WITH_MODIFIERS = r"^([A-Z0-9]{5})[ \-:]*([A-Z0-9]{2}(?:[ \-:,;|]*[A-Z0-9]{2})*)$"
 
 
 class Problems:
@@ -242,7 +243,8 @@ def _code_columns(fields: _Fields, out: dict[str, pd.Series]) -> None:
     # with its modifiers ("97140-GP 59") is split.
     written = fields.column("cpt")
     cpt_text = _by_value(lambda t: t.str.upper().str.replace(r"^([0-9]{5})\.0+$", r"\1", regex=True), written)
-    embedded_modifiers = _by_value(lambda t: t.str.extract(_CODE_WITH_MODIFIERS)[1].fillna(""), cpt_text)
+    embedded_modifiers = _by_value(lambda t: t.str.extract(_CODE_WITH_MODIFIERS)[1].fillna("").str.replace(
+        r"[ \-:,;|]+", "", regex=True).str.replace(r"(..)(?=.)", r"\1,", regex=True), cpt_text)
     cpt = _by_value(lambda t: t.str.extract(_CODE_WITH_MODIFIERS)[0].fillna(t), cpt_text)
     fields.required("cpt", cpt)
     not_code = _by_value(lambda t: pd.Series(np.where(t.str.fullmatch(CPT_PATTERN), "", "x"), dtype="str"), cpt)
@@ -263,7 +265,7 @@ def _code_columns(fields: _Fields, out: dict[str, pd.Series]) -> None:
 
     pieces = [fields.column("modifiers")]
     pieces += [fields.column(name) for name in MODIFIER_COLUMNS if name in fields]
-    pieces.append(embedded_modifiers.str.replace("-", ",", regex=False).astype("str"))
+    pieces.append(embedded_modifiers.astype("str"))
     joined = pieces[0]
     for piece in pieces[1:]:
         joined = joined + "," + piece
