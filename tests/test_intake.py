@@ -941,6 +941,26 @@ def test_bytes_neither_utf8_nor_cp1252_name_the_file_and_offset(tmp_path):
     assert read.lines.loc[0, "claim_id"] == "C\x81"
 
 
+def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
+    """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
+    rows = [dict(GOOD_ROWS[0], claim_id="É-1")]
+    text = pd.DataFrame(rows, columns=COLUMNS, dtype="str").to_csv(index=False, sep="\t")
+    (tmp_path / "x.txt").write_bytes(text.encode("utf-16"))
+    intake = read_service_lines(tmp_path / "x.txt")
+    assert intake.accepted == 1 and intake.lines.loc[0, "claim_id"] == "É-1"
+
+
+def test_a_utf8_file_with_a_stray_windows_byte_keeps_both(tmp_path):
+    """Names in UTF-8 and one pasted in cp1252: each is read right, and a note says so."""
+    rows = [dict(GOOD_ROWS[0], line_id=f"A{i}", claim_id=r) for i, r in enumerate(["É-1", "Ô-2", "Ü-3"])]
+    text = pd.DataFrame(rows, columns=COLUMNS, dtype="str").to_csv(index=False).encode("utf-8")
+    text += ",".join(dict(GOOD_ROWS[0], line_id="A9", claim_id="O\u2019B-4")[c] for c in COLUMNS).encode("cp1252")
+    (tmp_path / "x.csv").write_bytes(text + b"\n")
+    intake = read_service_lines(tmp_path / "x.csv")
+    assert intake.lines["claim_id"].tolist() == ["É-1", "Ô-2", "Ü-3", "O\u2019B-4"]
+    assert any("not UTF-8; they were read as Windows cp1252" in n for n in intake.notes)
+
+
 def test_a_bare_carriage_return_in_a_quoted_cell_never_adds_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYTICS_ID_SALT", "cr-test")
     rows = [dict(GOOD_ROWS[0], claim_id="C\r1", body_region="neck\r\nback"),

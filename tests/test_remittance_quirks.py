@@ -393,3 +393,12 @@ def test_remit_csv_cells_never_run_as_formulas(tmp_path, capsys):
     assert adjustments["amount"].dtype == float and -0.5 in adjustments["amount"].tolist()
     # Parquet is no spreadsheet: it keeps the value as sent
     assert pd.read_parquet(out / "remit_claims.parquet")["claim_id"].tolist()[0] == "=2+5"
+
+
+def test_an_835_saved_as_utf16_says_so(tmp_path):
+    text = ("ISA*00*          *00*          *ZZ*PAYER          *ZZ*CLINIC         *260316*0930*^*00501*000000101*0*T*:~"
+            "GS*HP*PAYER*CLINIC*20260316*0930*101*X*005010X221A1~ST*835*0001~")
+    path = tmp_path / "era.835"
+    path.write_bytes(text.encode("utf-16"))
+    with pytest.raises(X12Error, match=r"era\.835: the file was saved as UTF-16 .* save it again as ANSI or UTF-8"):
+        read_835(path)

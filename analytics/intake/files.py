@@ -15,6 +15,7 @@ row when a written CSV is read again.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import io
@@ -116,9 +117,21 @@ def decode_export(path: Path, data: bytes, encoding: str | None) -> tuple[str, s
             raise InputError(f"{path}: byte {exc.start} (0x{data[exc.start]:02x}) is not {encoding}. Save the "
                              "export as UTF-8, or name its encoding in mapping.yaml (encoding: latin-1).",
                              where=f"{path} byte {exc.start}") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode Text": UTF-16 with its byte-order mark
+        try:
+            return data.decode("utf-16"), "utf-16", ()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: starts as UTF-16 (Excel's Unicode Text) but byte {exc.start} is not. Save the "
+                             "export again as 'CSV UTF-8'.", where=f"{path} byte {exc.start}") from None
     try:
         return data.decode("utf-8-sig"), "utf-8", ()
     except UnicodeDecodeError as first:
+        if _mostly_utf8(data):
+            # A UTF-8 file with a few Windows bytes (a name pasted from another program): each
+            # byte that is not UTF-8 is read as cp1252, the rest as UTF-8, so neither turns to mojibake.
+            text = data.decode("utf-8-sig", errors=_CP1252_BYTES)
+            return text, "utf-8", (f"{path.name}: byte {first.start} and others are not UTF-8; they were read as "
+                                   "Windows cp1252 and the rest as UTF-8.",)
         try:
             # Exports from Windows practice-management systems are often cp1252.
             return data.decode("cp1252"), "cp1252", ()
@@ -128,6 +141,25 @@ def decode_export(path: Path, data: bytes, encoding: str | None) -> tuple[str, s
                 f"at offset {first.start}) nor Windows cp1252. Export the file again as UTF-8 (Excel: Save As, "
                 "'CSV UTF-8'), or, if you know its encoding, name it in mapping.yaml (encoding: latin-1).",
                 where=f"{path} byte {exc.start}") from None
+
+
+def _cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: the bytes UTF-8 could not read, read as cp1252 (a byte cp1252
+    does not define either is kept as the character of its number, as latin-1 reads it)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start:error.end]
+    return "".join(bytes([b]).decode("cp1252", errors="replace").replace("\ufffd", chr(b)) for b in bad), error.end
+
+
+_CP1252_BYTES = "analytics-cp1252-bytes"
+codecs.register_error(_CP1252_BYTES, _cp1252_bytes)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether the text holds UTF-8 sequences of two or more bytes (so its non-ASCII text is
+    UTF-8 and the bytes that are not are strays); a cp1252 file has none, or by chance few."""
+    return len(re.findall(rb"[\xc2-\xf4][\x80-\xbf]+", data)) >= 3
 
 
 def _sample_records(text: str, delimiter: str) -> list[list[str]]:

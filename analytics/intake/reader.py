@@ -319,7 +319,7 @@ def _read_one(path: str | os.PathLike[str], settings: MappingSettings, context: 
     return Intake(lines=lines, quarantine=quarantine, rows_in=rows_in, source=where,
                   problems=problem_table.assign(source_file=name), dropped_columns=plan.private,
                   column_map=dict(plan.read), ignored=ignored, header_row=table.header_row,
-                  notes=_charge_notes(table.path, lines, problem_table, plan.read))
+                  notes=(*table.notes, *_charge_notes(table.path, lines, problem_table, plan.read)))
 
 
 def _charge_notes(path: Path, lines: pd.DataFrame, problems: pd.DataFrame, read: Mapping[str, str]) -> tuple[str, ...]:

@@ -323,6 +323,12 @@ def read_isa(window: str, name: str, number: int, notes: list[Note]) -> tuple[_D
 
 def _not_x12(text: str, name: str) -> X12Error:
     head = text[:20]
+    if head[:2] in ("\xff\xfe", "\xfe\xff"):  # a UTF-16 byte-order mark, read as bytes
+        return X12Error(
+            f"{name}: the file was saved as UTF-16 (Unicode) text, two bytes per character; an 835 is plain "
+            f"ASCII. Use the file as the payer or clearinghouse sent it, or save it again as ANSI or UTF-8.",
+            where=f"{name} segment 1",
+        )
     return X12Error(
         f"{name}: not an X12 file: it begins with {head!r}, but an 835 begins with 'ISA' "
         f"(interchange header) or 'ST*835'. Check that this is the 835/ERA file from the payer "
