@@ -941,6 +941,20 @@ def test_bytes_neither_utf8_nor_cp1252_name_the_file_and_offset(tmp_path):
     assert read.lines.loc[0, "claim_id"] == "C\x81"
 
 
+def test_charges_on_another_sheet_are_pointed_to(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.title = "Summary"
+    book.active.append(["Summary of charges", 1234.5])
+    data = book.create_sheet("Charges")
+    data.append(COLUMNS)
+    for row in GOOD_ROWS:
+        data.append([row[c] for c in COLUMNS])
+    book.save(tmp_path / "x.xlsx")
+    with pytest.raises(InputError, match="sheet 'Summary' of a workbook with sheets 'Summary', 'Charges'.*--sheet NAME"):
+        read_service_lines(tmp_path / "x.xlsx")
+    assert read_service_lines(tmp_path / "x.xlsx", sheet="Charges").accepted == len(GOOD_ROWS)
+
+
 def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
     """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
     rows = [dict(GOOD_ROWS[0], claim_id="É-1")]

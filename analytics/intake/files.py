@@ -34,7 +34,7 @@ from analytics.exceptions import InputError
 from analytics.intake.headers import column_letter, header_target, unnamed_header
 
 __all__ = ["ExportTable", "read_export", "find_header_row", "TEXT_SUFFIXES", "EXPORT_SUFFIXES", "decode_export",
-           "workbook_has_formulas"]
+           "workbook_has_formulas", "sheet_names"]
 
 #: Text exports, read with the delimiter they use.
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
@@ -350,6 +350,11 @@ def workbook_has_formulas(path: str | os.PathLike[str]) -> bool:
     except (zipfile.BadZipFile, OSError, KeyError):
         return False
     return False
+
+
+def sheet_names(path: str | os.PathLike[str]) -> list[str]:
+    """The sheet names of a workbook, in order."""
+    return list(pd.ExcelFile(path, engine=_EXCEL_ENGINE).sheet_names)
 
 
 def _excel_engine() -> tuple[str, tuple[type[Exception], ...]]:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analytics.exceptions import InputError, QuarantineWarning
 from analytics.intake.contents import KIND_TARGETS, column_contents, total_labels
-from analytics.intake.files import ExportTable, read_export, workbook_has_formulas
+from analytics.intake.files import ExportTable, read_export, sheet_names, workbook_has_formulas
 from analytics.intake.headers import JOINED_TARGETS, header_target, ignore_reason
 from analytics.intake.mapping import MappingSettings, read_mapping
 from analytics.intake.normalise import Problems, ReadingContext, normalise
@@ -226,9 +226,26 @@ def _check_required(plan: ColumnPlan, settings: MappingSettings, table: ExportTa
     example = missing[0]
     raise InputError(
         f"{where}: missing required column(s) {', '.join(missing)}. Columns found (header on row "
-        f"{table.header_row}): {found}. If the export names them differently, map them in mapping.yaml "
-        f'(columns: {{"Your Column": {example}}}, --mapping FILE); if the header is on another row, set header_row '
-        f'there; a value shared by every row can be a default (defaults: {{payer_id: "aetna"}}).', where=where)
+        f"{table.header_row}): {found}.{_other_sheets(table)} If the export names them differently, map them in "
+        f'mapping.yaml (columns: {{"Your Column": {example}}}, --mapping FILE); if the header is on another row, set '
+        f'header_row there; a value shared by every row can be a default (defaults: {{payer_id: "aetna"}}).',
+        where=where)
+
+
+def _other_sheets(table: ExportTable) -> str:
+    """For a workbook of several sheets: which sheet was read and how to name another."""
+    if table.kind != "xlsx":
+        return ""
+    try:
+        names = sheet_names(table.path)
+    except Exception:  # noqa: BLE001 - only a hint: the sheet was readable a moment ago
+        return ""
+    if len(names) < 2:
+        return ""
+    sheet = table.sheet if isinstance(table.sheet, str) else names[int(table.sheet or 0)]
+    listed = ", ".join(repr(n) for n in names)
+    return (f" This is sheet {sheet!r} of a workbook with sheets {listed}: if the charges are on another, name it "
+            f"(--sheet NAME for init and intake, or sheet: in mapping.yaml).")
 
 
 def _mapped_text(table: ExportTable, plan: ColumnPlan) -> pd.DataFrame:
