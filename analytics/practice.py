@@ -37,7 +37,7 @@ import yaml
 from analytics.exceptions import InputError, QuarantineWarning
 from analytics.intake import Intake, MappingSettings, read_mapping, read_service_lines
 from analytics.intake.files import EXPORT_SUFFIXES
-from analytics.intake.reader import TOTAL_ROW
+from analytics.intake.reader import HEADER_REASON, LONE_REASON, TOTAL_REASON, TOTAL_ROW
 from analytics.payers import PayerPolicy, load_payers, resolve_payers
 from analytics.refdata import Reference, load_reference
 
@@ -375,7 +375,13 @@ def _set_aside_note(intake: Intake, export: Path) -> list[str]:
             f"and are not in these figures (spreadsheet rows {shown}). {_top_reasons(intake)} The list with each "
             f"reason: `python -m analytics intake {export.name} --out DIR` writes DIR/quarantine.csv.")
     if intake.total_rows:
-        notes.append(f"{intake.total_rows} TOTAL/subtotal row(s) of {export.name} were recognised and left out.")
+        own = intake.problems[intake.problems["kind"] == TOTAL_ROW]
+        counts = own.drop_duplicates(["source_file", "source_row"])["reason"].value_counts()
+        words = {TOTAL_REASON: "TOTAL/subtotal row(s)", HEADER_REASON: "repeated header row(s) (page breaks)",
+                 LONE_REASON: "line(s) with one cell (titles, page numbers, footers)"}
+        parts = [f"{int(counts[r])} {w}" for r, w in words.items() if r in counts]
+        notes.append(f"{', '.join(parts)} of {export.name} were recognised as the report's own rows, not service "
+                     "lines, and left out.")
     return notes
 
 

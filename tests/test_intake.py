@@ -955,6 +955,23 @@ def test_charges_on_another_sheet_are_pointed_to(tmp_path):
     assert read_service_lines(tmp_path / "x.xlsx", sheet="Charges").accepted == len(GOOD_ROWS)
 
 
+def test_page_break_headers_and_report_lines_are_not_set_aside_lines(tmp_path):
+    """A report printed to CSV repeats its header at each page and adds page and footer lines:
+    they are the report's own rows, counted apart from the service lines set aside."""
+    frame = pd.DataFrame(GOOD_ROWS, columns=COLUMNS, dtype="str")
+    header = ",".join(COLUMNS)
+    lines = [header, *frame.to_csv(index=False, header=False).splitlines()]
+    text = "\n".join([*lines[:2], "Page 1 of 2", header.upper(), *lines[2:], "Record count: 2",
+                      "Printed 03/05/2026 by front desk", ""])
+    (tmp_path / "x.csv").write_text(text)
+    intake = read_service_lines(tmp_path / "x.csv")
+    assert intake.accepted == len(GOOD_ROWS) and intake.set_aside == 0 and intake.total_rows == 4
+    assert intake.rows_in == intake.accepted + intake.quarantined
+    assert sorted(set(intake.quarantine["reason"])) == sorted(
+        ["the header repeated (a page break), not a service line",
+         "a line of the report with one cell filled (a title, page number or footer), not a service line"])
+
+
 def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
     """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
     rows = [dict(GOOD_ROWS[0], claim_id="É-1")]

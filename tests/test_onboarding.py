@@ -233,7 +233,7 @@ def test_export_names_and_835_names_become_aliases_of_one_payer(practice, remitt
 
 def _rows(out: str) -> tuple[int, int, int, int]:
     m = re.search(r"Rows in ([\d,]+) = rows used ([\d,]+) \+ rows set aside ([\d,]+)"
-                  r"(?: \+ TOTAL row\(s\) ([\d,]+))?", out)
+                  r"(?: \+ report rows \(totals, repeated headers, page lines\) ([\d,]+))?", out)
     assert m, out
     return tuple(int((g or "0").replace(",", "")) for g in m.groups())
 

@@ -119,7 +119,7 @@ def test_the_messy_folder_reads_with_every_line_accounted_for(tmp_path):
     assert set(practice.remittance.payments["payer_id"]) == {"ppo_gold"}
     notes = " | ".join(practice.notes)
     assert "1 of 5 charge line(s) of service_lines.xlsx were set aside" in notes and "rows 8" in notes
-    assert "1 TOTAL/subtotal row(s)" in notes
+    assert "1 TOTAL/subtotal row(s) of" in notes
     assert f"code(s) 98941: kept in the charges, {OUTSIDE_CATALOG}" in notes
     assert f"payer(s) Progressive Auto PIP: kept in the charges, {NO_POLICY}" in notes
     assert "README.md" in notes

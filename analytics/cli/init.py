@@ -90,7 +90,7 @@ def _files(result: PracticeFolder) -> list[str]:
 
 
 def _rows(result: PracticeFolder) -> list[str]:
-    total = f" + TOTAL row(s) {result.total_rows:,}" if result.total_rows else ""
+    total = f" + report rows (totals, repeated headers, page lines) {result.total_rows:,}" if result.total_rows else ""
     out = [f"Rows in {result.rows_in:,} = rows used {result.rows_used:,} + rows set aside "
            f"{result.rows_set_aside:,}{total}"]
     if result.set_aside_reasons:

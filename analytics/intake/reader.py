@@ -34,6 +34,10 @@ __all__ = ["Intake", "read_service_lines", "read_service_lines_many", "TOTAL_ROW
 
 #: The kind of problem of a TOTAL or subtotal row.
 TOTAL_ROW = "total row"
+#: Why a row of the report itself is left out (all of kind :data:`TOTAL_ROW`: not service lines).
+TOTAL_REASON = "a TOTAL/subtotal row of the export, not a service line"
+HEADER_REASON = "the header repeated (a page break), not a service line"
+LONE_REASON = "a line of the report with one cell filled (a title, page number or footer), not a service line"
 
 
 def _empty_problems() -> pd.DataFrame:
@@ -104,7 +108,9 @@ class Intake:
 
     @property
     def total_rows(self) -> int:
-        """Rows set aside because they are the export's TOTAL or subtotal rows."""
+        """Rows set aside because they are the report's own, not service lines: TOTAL and
+        subtotal rows, the header repeated at page breaks, lines with one cell (titles, page
+        numbers, footers)."""
         found = self.problems[self.problems["kind"] == TOTAL_ROW]
         return int(found[["source_file", "source_row"]].drop_duplicates().shape[0])
 
@@ -275,6 +281,28 @@ def _total_rows(table: ExportTable, mapped: pd.DataFrame) -> np.ndarray:
     return found
 
 
+def _report_rows(table: ExportTable, mapped: pd.DataFrame, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the report itself rather than service lines, none with a code: the header
+    repeated at a page break (half or more of its filled cells, and at least two, read as
+    their column's header), and lines with one cell filled (a title, ``Page 2 of 7``,
+    ``Record count: 655``, a printed-by line, an unlabelled sum)."""
+    n = len(table.cells)
+    none = np.zeros(n, dtype=bool)
+    if not n or not table.cells.shape[1]:
+        return none, none
+    cpt = mapped["cpt"].str.upper().str.strip() if "cpt" in mapped else pd.Series("", index=mapped.index)
+    codeless = ~cpt.str.fullmatch(rf"(?:{CPT_PATTERN})\S*").to_numpy(bool) & ~totals
+    filled = np.zeros(n, dtype=np.int64)
+    as_header = np.zeros(n, dtype=np.int64)
+    for raw, name in zip(table.raw_headers, table.headers, strict=True):
+        cells = table.cells[name]
+        filled += (cells != "").to_numpy(bool)
+        if raw.strip():
+            as_header += (cells.str.casefold() == raw.strip().casefold()).to_numpy(bool)
+    headers = codeless & (as_header >= 2) & (2 * as_header >= filled)
+    return headers, codeless & ~headers & (filled == 1)
+
+
 def timed_codes() -> frozenset[str]:
     """The codes the catalog counts by minutes (their lines need minutes)."""
     from analytics.refdata import load_reference
@@ -299,13 +327,16 @@ def _read_one(path: str | os.PathLike[str], settings: MappingSettings, context: 
     _check_required(plan, settings, table, where)
     mapped = _mapped_text(table, plan)
     totals = _total_rows(table, mapped)
+    headers, lone = _report_rows(table, mapped, totals)
     canonical, problems = normalise(mapped, settings, source_row, context, id_prefix=id_prefix,
                                     earlier_ids=earlier_ids)
     found = problems.frame()
-    found = found[~np.isin(found["pos"].to_numpy(), np.flatnonzero(totals))]
+    found = found[~np.isin(found["pos"].to_numpy(), np.flatnonzero(totals | headers | lone))]
     problems = Problems()
     problems.add_frame(found)
-    problems.add(totals, "", TOTAL_ROW, "a TOTAL/subtotal row of the export, not a service line")
+    problems.add(totals, "", TOTAL_ROW, TOTAL_REASON)
+    problems.add(headers, "", TOTAL_ROW, HEADER_REASON)
+    problems.add(lone, "", TOTAL_ROW, LONE_REASON)
     # The checks above are the contract of analytics.schemas.ServiceLineSchema, run lazily on every
     # row; the accepted lines satisfy it (the tests validate them with it). Building the pandera
     # schema costs seconds per process, more than reading a small export.
