@@ -545,8 +545,12 @@ def test_directory_with_one_bad_file(tmp_path):
     (tmp_path / "c.835").write_text(REVERSAL)
     (tmp_path / ".hidden.835").write_text("not read")
     (tmp_path / "sub").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "d.835").write_text("not read")
+    (tmp_path / "2025" / "gold").mkdir(parents=True)
+    (tmp_path / "2025" / "gold" / "d.835").write_text(REVERSAL)  # a subfolder of the download folder
     remit, errors = read_835_many(tmp_path)
-    assert remit.summary()["file"].tolist() == ["a.835", "c.835"]
+    assert remit.summary()["file"].tolist() == ["d.835", "a.835", "c.835"]  # path order: 2025/gold/d.835 first
     assert errors["file"].tolist() == ["b.835"]
     assert "truncated" in errors["error"].iloc[0]
     remit2, errors2 = read_835_many([tmp_path / "a.835", tmp_path / "missing.835"])

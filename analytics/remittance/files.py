@@ -186,7 +186,9 @@ def iter_835(
 def expand_paths(
     paths_or_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 ) -> list[Path]:
-    """The files named, and the files of the directories named (not hidden ones), in order."""
+    """The files named, and the files of the directories named and of their subfolders (as a
+    clearinghouse's download folder is kept, by year or payer), in path order; hidden files
+    and folders are left out."""
     if isinstance(paths_or_dirs, (str, os.PathLike)):
         paths_or_dirs = [paths_or_dirs]
     out: list[Path] = []
@@ -194,7 +196,8 @@ def expand_paths(
         path = Path(item)
         if path.is_dir():
             out.extend(
-                p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")
+                p for p in sorted(path.rglob("*"))
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         else:
             out.append(path)
@@ -234,7 +237,7 @@ def read_835_many(
     Parameters
     ----------
     paths_or_dirs
-        Files and/or directories. Directories are read non-recursively, in name order,
+        Files and/or directories. Directories are read with their subfolders, in path order,
         skipping hidden files.
     salt
         Salt for ``patient_key``; see :func:`read_835`.
