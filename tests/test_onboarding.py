@@ -272,6 +272,24 @@ def test_init_with_835s_and_an_export_without_claim_numbers(messy, tmp_path, cap
     assert "Next: python -m analytics report all" in capsys.readouterr().out
 
 
+def test_init_check_reads_the_export_and_the_835s_as_the_reports_do(messy, tmp_path, capsys):
+    folder = tmp_path / "practice"
+    assert init(folder, messy) == 0
+    remit = folder / "remittances"
+    good = sorted(remit.rglob("*.txt"))[0]
+    (remit / "cut.835").write_text(good.read_text()[:300])  # truncated
+    (remit / "again.txt").write_bytes(good.read_bytes())  # downloaded twice
+    capsys.readouterr()
+    assert main(["init", str(folder), "--check"]) == 0
+    out = capsys.readouterr().out
+    read = re.search(r"read as the reports read them: ([\d,]+) service line\(s\), ([\d,]+) 835 file\(s\)", out)
+    assert read and int(read[1].replace(",", "")) == len(messy["frame"]) - 1  # the blank minutes line set aside
+    assert "1 835 file(s) could not be read and are not in these figures: cut.835" in out
+    copies = next(line for line in out.splitlines() if "byte-identical copies" in line)
+    assert "1 835 file(s)" in copies and "again.txt" in copies and good.name in copies
+    assert "were set aside" in out  # the line set aside, with its row
+
+
 def test_init_again_keeps_the_owners_edits(messy, tmp_path, capsys):
     folder = tmp_path / "practice"
     assert init(folder, messy) == 0

@@ -120,6 +120,12 @@ def _check(folder: Path) -> int:
     found = check_practice(folder)
     print(f"{folder}: practice.yaml, mapping.yaml and payers.yaml read; {len(found.payers)} payer(s): "
           f"{', '.join(found.payers)}; locality {found.settings.get('locality') or '00000-00 (national)'}.")
+    print(f"The export and the 835s read as the reports read them: {found.lines:,} service line(s), "
+          f"{found.remittance_files:,} 835 file(s).")
+    if found.notes:
+        print("The reports will note:")
+        for note in found.notes:
+            print(f"  - {note}")
     if found.marks:
         print(f"{len(found.marks)} guess(es) still marked {CONFIRM} (the reports use them as they stand):")
         for name, number, line in found.marks[:_SHOWN]:

@@ -450,20 +450,30 @@ class PracticeCheck:
         Every line still marked ``CONFIRM``: ``(file name, line number, the line)``.
     settings
         practice.yaml, checked.
+    notes
+        What the reports will say of the data, read as they read it: lines set aside, the
+        report's own rows, 835 files that could not be read or were skipped, codes and payers
+        not priced.
+    lines, remittance_files
+        The service lines read and the 835 files read.
     """
 
     folder: Path
     payers: list[str]
     marks: list[tuple[str, int, str]]
     settings: dict[str, Any]
+    notes: tuple[str, ...] = ()
+    lines: int = 0
+    remittance_files: int = 0
 
 
 def check_practice(folder: str | os.PathLike[str], *, reference: Reference | None = None) -> PracticeCheck:
     """Check a practice folder after the owner confirmed payers.yaml: every file reads.
 
-    practice.yaml (its locality and export), mapping.yaml (read against the export) and
-    payers.yaml (the policy schema, aliases each naming one payer) are read as the reports
-    read them; an error names the file, the line or key and the fix. The guesses still marked
+    practice.yaml (its locality and export), mapping.yaml (read against the export),
+    payers.yaml (the policy schema, aliases each naming one payer), the export and the 835s
+    are read as the reports read them; an error names the file, the line or key and the fix,
+    and what the reports will note of the data is returned. The guesses still marked
     ``CONFIRM`` are listed; they do not stop a report (the drafts are valid policies), but each
     is a figure nobody has checked yet.
 
@@ -495,4 +505,8 @@ def check_practice(folder: str | os.PathLike[str], *, reference: Reference | Non
             for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
                 if f"# {CONFIRM}" in line:
                     marks.append((name, number, line.strip()))
-    return PracticeCheck(folder=folder, payers=list(policies), marks=marks, settings=settings)
+    from analytics.practice import load_practice
+
+    practice = load_practice(folder)  # the export through mapping.yaml, and the 835s, as a report reads them
+    return PracticeCheck(folder=folder, payers=list(policies), marks=marks, settings=settings, notes=practice.notes,
+                         lines=len(practice.lines), remittance_files=len(practice.files.remittances))
