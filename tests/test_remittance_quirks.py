@@ -402,3 +402,21 @@ def test_an_835_saved_as_utf16_says_so(tmp_path):
     path.write_bytes(text.encode("utf-16"))
     with pytest.raises(X12Error, match=r"era\.835: the file was saved as UTF-16 .* save it again as ANSI or UTF-8"):
         read_835(path)
+
+
+def test_a_debit_bpr_balances_against_negative_claim_payments(tmp_path):
+    """BPR03 D: the payer takes money back (a reversal outweighs what it pays); sum of CLP04 -
+    PLB is minus BPR02."""
+    segs = ["ISA*00*          *00*          *ZZ*PAYER          *ZZ*CLINIC         *260316*0930*^*00501*000000101*0*T*:",
+            "GS*HP*PAYER*CLINIC*20260316*0930*101*X*005010X221A1", "ST*835*0001",
+            "BPR*D*60.00*D*ACH*CCP*01*011000015*DA*1*1999999999**01*021000021*DA*1*20260320",
+            "TRN*1*X1*1999999999", "DTM*405*20260320", "N1*PR*GOLD PPO", "LX*1",
+            "CLP*C1*22*-100.00*-60.00*0*12*PCN1", "SVC*HC:97140*-100.00*-60.00**-1", "CAS*CO*45*-40.00"]
+    segs += [f"SE*{len(segs) - 1}*0001", "GE*1*101", "IEA*1*000000101"]
+    path = tmp_path / "debit.835"
+    path.write_text("~".join(segs) + "~")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BalanceWarning)
+        remit = read_835(path)
+    assert remit.balance["balanced"].all()
+    assert remit.payments.loc[0, "paid_amount"] == 60.0

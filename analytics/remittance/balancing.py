@@ -3,7 +3,7 @@
 A service line's charge less its adjustments is its payment (SVC02 - CAS = SVC03); a claim's
 charge less its claim and line adjustments is its payment (CLP03 - CAS = CLP04); and a
 transaction's claim payments less its provider adjustments are the payment (sum of CLP04 -
-sum of PLB = BPR02).
+sum of PLB = BPR02, or minus BPR02 when BPR03 is ``D``: the payer debits the provider).
 """
 
 from __future__ import annotations

@@ -568,6 +568,12 @@ class _Build:
             PLB_SCHEMA,
         )
 
+    def bpr_sign(self) -> np.ndarray:
+        """-1 for a payment the payer debits from the provider (BPR03 ``D``), else 1: the
+        transaction's claims and adjustments then net to minus BPR02."""
+        flags = self.pay_columns.get("credit_debit", [])
+        return np.array([-1.0 if str(f or "").strip().upper() == "D" else 1.0 for f in flags], dtype="float64")
+
     def balance_checks(self, plb_amount: np.ndarray) -> tuple[pd.DataFrame, list[OpenTransaction]]:
         """The line, claim and transaction checks, noted in each file's notes, and each part's
         open transaction."""
@@ -600,7 +606,7 @@ class _Build:
                 self.claim_charge - claim_cas,
                 transactions[0][closed_row] - transactions[1][closed_row],
             ),
-            actual=(self.line_paid, claim_paid, self.paid_amount),
+            actual=(self.line_paid, claim_paid, self.paid_amount * self.bpr_sign()),
         )
         note_balance(self.entries, balance, self.n_l, self.n_c, self.n_pay)
         return balance, carries
