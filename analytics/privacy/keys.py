@@ -306,6 +306,8 @@ def command_key(near: Iterable[str | Path] = (), *, key_file: str | Path | None 
         return chosen
     if not unkeyed:
         folder = next((Path(p) if Path(p).is_dir() else Path(p).parent for p in near), Path("PRACTICE_DIR"))
+        if folder.name == "remittances":  # the 835s of a practice folder: the key belongs to the practice
+            folder = folder.parent
         raise PrivacyError(
             f"No pseudonym key: {what} would carry pseudonyms that anyone can reverse by hashing guessed ids. "
             f"Create the practice's key with `python -m analytics init {folder} --export FILE` (it writes {KEY_FILE} "
