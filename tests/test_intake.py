@@ -972,6 +972,22 @@ def test_page_break_headers_and_report_lines_are_not_set_aside_lines(tmp_path):
          "a line of the report with one cell filled (a title, page number or footer), not a service line"])
 
 
+def test_of_two_provider_columns_the_one_with_credentials_is_read(tmp_path):
+    from analytics.intake import sniff_export
+
+    frame = pd.DataFrame({
+        "Patient ID": ["P1", "P2"], "DOS": ["2026-03-02", "2026-03-03"], "CPT": ["97140", "97124"],
+        "Minutes": ["30", "45"], "Charge": ["$78.00", "$72.00"], "Primary Insurance": ["Medicare Part B"] * 2,
+        "Provider": ["Tessa Ng", "Hannah Reyes"], "Rendering Provider": ["Tessa Ng, LMT", "Hannah Reyes, PT"],
+    })
+    frame.to_csv(tmp_path / "export.csv", index=False)
+    layout = sniff_export(tmp_path / "export.csv")
+    assert layout.mapping.get("Rendering Provider") == "provider_id" and "Provider" not in layout.mapping
+    (tmp_path / "mapping.yaml").write_text(layout.to_yaml())
+    intake = read_service_lines(tmp_path / "export.csv", mapping=tmp_path / "mapping.yaml")
+    assert intake.accepted == 2 and intake.lines["provider_type"].tolist() == ["lmt", "pt"]
+
+
 def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
     """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
     rows = [dict(GOOD_ROWS[0], claim_id="É-1")]

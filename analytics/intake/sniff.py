@@ -173,7 +173,9 @@ def _proposals(table) -> list[dict]:
 
 
 def _resolve(proposals: list[dict]) -> None:
-    """One column per single-valued target: the best-ranked, then the leftmost."""
+    """One column per single-valued target: one whose cells look like it (a provider column
+    whose names carry the credential, the provider type, over one of bare names), then the
+    best-ranked, then the leftmost."""
     by_target: dict[str, list[dict]] = {}
     for p in proposals:
         if p["target"]:
@@ -183,7 +185,7 @@ def _resolve(proposals: list[dict]) -> None:
             best = min(p["rank"] for p in found)
             keep = [p for p in found if p["rank"] <= max(best, 2)]
         else:
-            keep = [min(found, key=lambda p: (p["rank"], p["position"]))]
+            keep = [min(found, key=lambda p: (KIND_TARGETS.get(p["contents"]) != target, p["rank"], p["position"]))]
         for p in found:
             if p not in keep:
                 chosen = keep[0]["column"]
