@@ -17,6 +17,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 import yaml
@@ -305,6 +306,28 @@ def test_init_again_keeps_the_owners_edits(messy, tmp_path, capsys):
     assert re.search(r"mapping\.yaml\s+unchanged", out)
     assert init(folder, messy, "--force") == 0
     assert (folder / "payers.yaml").read_text() == drafted
+
+
+def test_init_again_refreshes_the_drafts_nobody_edited(messy, tmp_path, capsys):
+    """A draft init wrote and nobody changed is replaced by the new one (a first run whose
+    export could not be read leaves a payers.yaml with no payers); an edited one is kept."""
+    folder = tmp_path / "practice"
+    empty = tmp_path / "charges.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["Patient ID", "Date of Service", "CPT", "Minutes", "Charge", "Primary Insurance",
+                        "Rendering Provider"])
+    book.active.append(["P1", "4-Mar-2025", "97140", "30", "$78.00", "Medicare Part B", "Tessa Ng, LMT"])  # no date
+    book.save(empty)
+    assert main(["init", str(folder), "--export", str(empty), "--locality", "01182-18"]) == 0
+    first = (folder / "payers.yaml").read_text()
+    (folder / "practice.yaml").write_text((folder / "practice.yaml").read_text() + "# the owner's note\n")
+    capsys.readouterr()
+    assert init(folder, messy) == 0
+    out = capsys.readouterr().out
+    assert (folder / "payers.yaml").read_text() != first and not (folder / "payers.yaml.new").exists()
+    assert re.search(r"payers\.yaml\s+replaced.*not edited since init wrote it", out)
+    assert (folder / "practice.yaml").read_text().endswith("# the owner's note\n")  # edited: kept
+    assert (folder / "practice.yaml.new").exists()
 
 
 @pytest.mark.parametrize("argv, flag", [

@@ -150,8 +150,10 @@ def place_file(dest: Path, *, text: str | None = None, source: Path | None = Non
                note: str = "") -> Placed:
     """Write ``text`` (or a copy of ``source``) to ``dest`` without losing the owner's edits.
 
-    A file already there with the same content is left alone; one with other content is kept
-    and the new content goes to ``<dest>.new``, unless ``force``.
+    A file already there with the same content is left alone. A text file ``init`` wrote and
+    nobody changed since (its digest is the one :data:`WRITTEN_FILE` recorded) is replaced by
+    the new draft. Any other file is kept and the new content goes to ``<dest>.new``, unless
+    ``force``.
     """
     from analytics._files import atomic_write
 
@@ -162,7 +164,10 @@ def place_file(dest: Path, *, text: str | None = None, source: Path | None = Non
                 else dest.read_bytes() == (text or "").encode("utf-8"))
         if same:
             return Placed(dest, "unchanged", note)
-        status = "replaced" if force else "new"
+        untouched = text is not None and _written_digests(dest.parent).get(dest.name) == _digest(dest.read_bytes())
+        status = "replaced" if force or untouched else "new"
+        if untouched and not force:
+            note = f"{note}; not edited since init wrote it" if note else "not edited since init wrote it"
     else:
         status = "written"
     target = dest if status != "new" else dest.with_name(dest.name + ".new")
@@ -170,7 +175,40 @@ def place_file(dest: Path, *, text: str | None = None, source: Path | None = Non
         _copy_whole(source, target)
     else:
         atomic_write(target, text or "")
+        if target == dest:
+            _record_written(dest)
     return Placed(dest, status, note)
+
+
+#: Where ``init`` records the digest of each file it wrote in a practice folder: a file still
+#: matching it was not edited, so a new draft may replace it.
+WRITTEN_FILE = ".analytics-init.json"
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _written_digests(folder: Path) -> dict[str, str]:
+    import json
+
+    try:
+        found = json.loads((folder / WRITTEN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _record_written(path: Path) -> None:
+    import json
+
+    from analytics._files import atomic_write
+
+    found = _written_digests(path.parent)
+    found[path.name] = _digest(path.read_bytes())
+    atomic_write(path.parent / WRITTEN_FILE, json.dumps(found, indent=1, sort_keys=True) + "\n")
 
 
 def _remittance_sources(source: Path) -> list[Path]:
