@@ -988,6 +988,24 @@ def test_of_two_provider_columns_the_one_with_credentials_is_read(tmp_path):
     assert intake.accepted == 2 and intake.lines["provider_type"].tolist() == ["lmt", "pt"]
 
 
+@pytest.mark.parametrize(("written", "form"), [
+    (["4-Mar-2025", "17-Apr-2025"], "%d-%b-%Y"), (["Mar 4, 2025", "Apr 17, 2025"], "%b %d, %Y"),
+    (["4 March 2025", "17 April 2025"], "%d %B %Y"),
+])
+def test_dates_with_the_month_in_words_are_drafted_and_read(tmp_path, written, form):
+    from analytics.intake import sniff_export
+
+    rows = [dict(GOOD_ROWS[0], line_id=f"L{i}", service_date=d, submission_date="") for i, d in enumerate(written)]
+    path = write_csv(tmp_path / "x.csv", rows)
+    unread = read_service_lines(path, today="2026-04-01")  # without the format: set aside, saying what to set
+    assert unread.accepted == 0 and "needs date_format in mapping.yaml" in unread.quarantine.loc[0, "reason"]
+    layout = sniff_export(path)
+    assert layout.date_format == form
+    (tmp_path / "mapping.yaml").write_text(layout.to_yaml())
+    intake = read_service_lines(path, mapping=tmp_path / "mapping.yaml", today="2026-04-01")
+    assert intake.lines["service_date"].dt.strftime("%Y-%m-%d").tolist() == ["2025-03-04", "2025-04-17"]
+
+
 def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
     """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
     rows = [dict(GOOD_ROWS[0], claim_id="É-1")]

@@ -119,6 +119,13 @@ def _date_format(cells: pd.Series) -> tuple[str | None, int | None, list[str]]:
     parts = text.str.extract(r"^([0-9]{1,2})([/.-])([0-9]{1,2})[/.-]([0-9]{2,4})$")
     fmt = None
     pivot = None
+    if parts[0].notna().mean() < 0.8 and text.str.contains("[A-Za-z]", regex=True).mean() >= 0.8:
+        # months written as words: 4-Mar-2025, Mar 4, 2025, 4 March 2025
+        for candidate in _WORD_MONTH_FORMATS:
+            if pd.to_datetime(text, format=candidate, errors="coerce").notna().mean() >= 0.8:
+                questions.append(f"Service dates are read as {candidate} ({text.iloc[0]!r}); check one against the "
+                                 "practice system.")
+                return candidate, None, questions
     if parts[0].notna().mean() >= 0.8:
         first = pd.to_numeric(parts[0], errors="coerce")
         second = pd.to_numeric(parts[2], errors="coerce")
@@ -136,6 +143,11 @@ def _date_format(cells: pd.Series) -> tuple[str | None, int | None, list[str]]:
             questions.append(f"Dates have two-digit years; century_pivot {pivot} reads 00-{pivot - 1:02d} as 20xx and "
                              f"{pivot:02d}-99 as 19xx. Confirm it in mapping.yaml.")
     return fmt, pivot, questions
+
+
+#: Date formats with the month as a word, tried in order on dates that are not numbers.
+_WORD_MONTH_FORMATS = ("%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%b %d %Y", "%d-%B-%Y", "%d %B %Y", "%B %d, %Y",
+                       "%B %d %Y", "%d/%b/%Y", "%d.%b.%Y")
 
 
 def _decimal_comma(cells: pd.Series) -> tuple[bool, list[str]]:

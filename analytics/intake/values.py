@@ -217,7 +217,9 @@ def read_dates(text: pd.Series, *, what: str, date_format: str | None = None,
                            + "?): set century_pivot in mapping.yaml (e.g. 50 reads 00-49 as 20xx and 50-99 as 19xx) "
                            "or export four-digit years")
             todo[at] = False
-    hint = f"{date_format} or YYYY-MM-DD" if date_format else "YYYY-MM-DD or MM/DD/YYYY"
+    hint = (f"{date_format} or YYYY-MM-DD, as date_format in mapping.yaml says" if date_format
+            else "YYYY-MM-DD or MM/DD/YYYY; another form needs date_format in mapping.yaml, e.g. %d-%b-%Y for "
+                 "4-Mar-2025")
     _fail(reasons, todo, raw, what, f"is not a date (expected {hint})")
     _fail(reasons, outside, raw, what, "is outside 1900-2099")
     return pd.Series(dates, index=text.index), pd.Series(reasons, index=text.index, dtype="str")
