@@ -215,6 +215,18 @@ def test_the_drafted_file_is_a_valid_payers_yaml(drafts, tmp_path):
     assert policies["medicare"].cost_share.coinsurance == 0.2
 
 
+@pytest.mark.parametrize(("name", "kind"), [
+    ("Patient", "cash"), ("SELF", "cash"), ("Uninsured", "cash"), ("Self Pay", "cash"),
+    ("Patient First Health Plan", "commercial"), ("Blue Shield Gold PPO", "commercial"),
+    ("Medicare Part B", "medicare"), ("Progressive Auto PIP", "auto"),
+])
+def test_a_payer_named_for_the_patient_is_drafted_as_self_pay(name, kind):
+    from analytics.onboarding.drafts import draft_policies, payer_slug
+
+    lines = pd.DataFrame({"payer_id": [name], "cpt": ["97124"], "claim_id": ["C1"]})
+    assert draft_policies(lines, None, "00000-00")[payer_slug(name)].kind == kind
+
+
 def test_export_names_and_835_names_become_aliases_of_one_payer(practice, remittance):
     """The export says "Blue Shield Gold PPO", its 835s "GOLD PPO" (N1*PR) and ppo_gold (REF*2U)."""
     lines = practice.lines.assign(payer_id=practice.lines["payer_id"].map(PAYER_NAMES))

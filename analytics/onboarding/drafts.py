@@ -33,7 +33,8 @@ PERCENT_SPREAD = 3.0
 _FILING_KINDS = {"MA": "medicare", "MB": "medicare", "MC": "medicaid", "AM": "auto", "WC": "workers_comp",
                  "09": "cash", "16": "commercial"}
 _KIND_WORDS = (
-    ("cash", ("self pay", "selfpay", "self-pay", "cash", "private pay", "patient pay", "no insurance")),
+    ("cash", ("self pay", "selfpay", "self-pay", "cash", "private pay", "patient pay", "no insurance", "uninsured",
+              "out of pocket", "out-of-pocket", "patient responsibility")),
     ("medicaid", ("medicaid", "medi-cal", "medical assistance")),
     ("workers_comp", ("workers comp", "worker's comp", "workers' comp", "workmans comp", "work comp",
                       "workers compensation", " wc ", "l&i", "labor and industries")),
@@ -41,6 +42,10 @@ _KIND_WORDS = (
               "state farm", "liberty mutual")),
     ("medicare", ("medicare",)),
 )
+
+
+#: Whole payer names that mean the patient pays (an export's payer column for self-pay visits).
+_PATIENT_PAYS = frozenset({"patient", "self", "guarantor", "none", "private", "pt", "client"})
 
 
 def payer_slug(name: object) -> str:
@@ -124,6 +129,8 @@ def _guess_kind(names: Sequence[str], filings: Mapping[str, int]) -> tuple[str, 
         if top in _FILING_KINDS:
             return _FILING_KINDS[top], f"835 claims say claim filing indicator {top} on {filings[top]} claim(s)"
     text = " " + " ".join(n.lower() for n in names) + " "
+    if any(n.strip().lower().strip(".") in _PATIENT_PAYS for n in names):
+        return "cash", "the payer's name says the patient pays"
     for kind, words in _KIND_WORDS:
         if any(w in text for w in words):
             if kind == "medicare" and ("advantage" in text or filings.get("16")):
