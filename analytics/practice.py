@@ -496,6 +496,7 @@ def load_practice(
     if not files.remittances:
         notes.append(f"No 835 remittances under {files.folder / 'remittances'}: every submitted line counts as "
                      "open A/R.")
+    notes += _claim_number_notes(lines, remit, files.export)
     return PracticeData(files=files, settings=settings, payers=policies, intake=intake, lines=lines,
                         remittance=remit, remittance_errors=errors, notes=tuple(notes))
 
@@ -505,6 +506,22 @@ def _under(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return path.name
+
+
+def _claim_number_notes(lines: pd.DataFrame, remit: Any, export: Path) -> list[str]:
+    """835 lines are tied to charge lines by claim number (CLP01 echoes the claim's number): an
+    export without them leaves every 835 answer unlinked, which the pages would otherwise show as
+    no remittance at all."""
+    if remit is None or not len(remit.service_lines) or not len(lines):
+        return []
+    ids = lines["claim_id"].astype("str").fillna("").str.strip() if "claim_id" in lines else pd.Series("", index=lines.index)
+    blank = int((ids == "").sum())
+    if blank * 2 < len(lines):
+        return []
+    return [f"{blank:,} of {len(lines):,} charge line(s) of {export.name} have no claim number: the 835s answer "
+            "claims by the number the practice billed them under (CLP01), so their answers cannot be tied to these "
+            "lines and those lines show as unanswered. Map the export's claim number column (Claim #, Claim ID, "
+            "Invoice #) to claim_id in mapping.yaml."]
 
 
 def _plb_notes(remit: Any) -> list[str]:

@@ -251,3 +251,13 @@ def test_provider_level_adjustments_are_named_in_a_note(tmp_path):
     note = next(n for n in practice.notes if "provider-level adjustment" in n)
     assert note.startswith("2 provider-level adjustment(s) (PLB) in 1 835 file(s) come to $35.00")
     assert "L6 $-5.00, WO $40.00" in note
+
+
+def test_an_export_without_claim_numbers_says_why_no_835_links(tmp_path):
+    column = HEADERS.index("Claim #")
+    rows = [[*row[:column], "", *row[column + 1:]] for row in ROWS]
+    practice = load_practice(messy_practice(tmp_path / "p", rows=rows), today="2026-04-01")
+    note = next(n for n in practice.notes if "have no claim number" in n)
+    assert note.startswith(f"{len(practice.lines)} of {len(practice.lines)} charge line(s)")
+    with_numbers = load_practice(messy_practice(tmp_path / "q"), today="2026-04-01")
+    assert not any("have no claim number" in n for n in with_numbers.notes)
