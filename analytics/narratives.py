@@ -540,8 +540,14 @@ def denial_risk_narrative(risk, worklist_: pd.DataFrame) -> str:
 def whatif_narrative(whatif) -> str:
     """Sentences on the practice what-if (:func:`analytics.scenarios.practice_whatif`)."""
     t = whatif.by_payer
+    without = getattr(whatif, "without_minutes", 0)
+    left_out = (f"{_plural(without, 'insurance visit is', 'insurance visits are')} left out: a timed code of theirs "
+                "has no minutes in the export (units only), and each way of coding a visit counts its units from "
+                "the minutes. An export with the direct minutes of each timed code brings them in.") if without else ""
     if t.empty:
-        return "- No insurance visit in this period: no coding what-if to show."
+        return _bullets([*([left_out] if left_out else []),
+                         "No insurance visit in this period" + (" with minutes" if without else "")
+                         + ": no coding what-if to show."])
     billed, best = float(t["billed_per_month"].sum()), float(t["best_per_month"].sum())
     unknown = int(t["unknown_visits"].sum())
     out = [f"The period's {whatif.visits:,} insurance visits, as billed, are expected to bring in "
@@ -552,4 +558,6 @@ def whatif_narrative(whatif) -> str:
                    "but the export does not say whether the notes show separate body regions or time blocks: "
                    "they are counted under \"documentation unknown\", never assumed "
                    f"(up to {fmt_money(float(t['if_documented_per_month'].sum()))} a month more, were it documented).")
+    if left_out:
+        out.append(left_out)
     return _bullets(out)

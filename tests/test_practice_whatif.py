@@ -103,6 +103,24 @@ def test_documented_separate_regions_make_xs_a_supported_way():
     assert t.loc["alpha", "unknown_visits"] == 0
 
 
+def test_visits_without_minutes_are_left_out_and_said():
+    """An export of units: a visit whose timed code has no minutes cannot be coded another way
+    (each way counts units from minutes); it is left out, counted, and the page says why."""
+    from analytics import narratives
+
+    h = _practice()
+    no_minutes = h.base["claim_id"].isin(["V3", "V4"]).to_numpy()
+    h = dataclasses.replace(h, base=h.base.assign(minutes=h.base["minutes"].mask(no_minutes)))
+    w = practice_whatif(h)
+    assert (w.visits, w.without_minutes) == (2, 2)
+    assert list(w.by_payer["payer_id"]) == ["alpha"]
+    assert "2 insurance visits are left out: a timed code of theirs has no minutes" in narratives.whatif_narrative(w)
+    all_out = dataclasses.replace(h, base=h.base.assign(minutes=float("nan")))
+    none = practice_whatif(all_out)
+    assert (none.visits, none.without_minutes) == (0, 4) and none.by_payer.empty
+    assert "with minutes: no coding what-if to show" in narratives.whatif_narrative(none)
+
+
 def test_common_session_is_dated_inside_the_period():
     h = _practice()
     s = common_session(h)

@@ -81,12 +81,16 @@ class PracticeWhatIf:
         Months in the period (the per-month figures divide by it).
     visits
         Insurance visits of the period.
+    without_minutes
+        Insurance visits left out because a timed code of theirs has no minutes (an export of
+        units): every way of coding a visit counts its units from the minutes.
     """
 
     by_payer: pd.DataFrame
     by_alternative: pd.DataFrame
     months: float
     visits: int
+    without_minutes: int = 0
 
     def plot(self, *, title: str | None = None):
         """Per payer, expected collections a month as billed and coded the best documented way."""
@@ -107,7 +111,9 @@ def _visit_table(history: Any, ref: Reference, *, numbered: bool = True) -> tupl
     """(the period's insurance lines with the visit's features, one row per visit).
 
     A visit with a code outside the catalog is left out whole: its alternatives cannot be
-    priced, and the data notes already list such lines as not priced. The lines come sorted
+    priced, and the data notes already list such lines as not priced. So is a visit with a
+    timed code and no minutes (an export of units): its alternatives count units from minutes;
+    the visits table's ``attrs["without_minutes"]`` counts them. The lines come sorted
     by visit and code; the visits by visit. ``numbered=False`` leaves out each visit's number
     in the year (``visit_number``), which only the pricing needs.
     """
@@ -118,6 +124,15 @@ def _visit_table(history: Any, ref: Reference, *, numbered: bool = True) -> tupl
     outside = ~period["cpt"].astype(str).isin(ref.codes["cpt"]).to_numpy()
     if outside.any():
         period = period[~period["visit"].isin(period["visit"].to_numpy()[outside]).to_numpy()]
+    timed = set(ref.codes.loc[ref.codes["timed"].astype(str).str.lower().isin(["true", "1"]), "cpt"].astype(str))
+    source = period if "minutes" in period.columns else history.base.loc[period.index]
+    no_minutes = source["minutes"].isna().to_numpy() if "minutes" in source.columns else np.ones(len(period), bool)
+    unknown = period["cpt"].astype(str).isin(timed).to_numpy() & no_minutes
+    without_minutes = 0
+    if unknown.any():
+        gone = period["visit"].isin(period["visit"].to_numpy()[unknown]).to_numpy()
+        without_minutes = int(period.loc[gone, "visit"].nunique())
+        period = period[~gone]
     extra = [c for c in _LINE_COLUMNS if c in history.base.columns and c not in period.columns]
     period = period[[c for c in _LINE_COLUMNS if c in period.columns]]
     lines = period.join(history.base.loc[period.index, extra]) if extra else period.copy()
@@ -140,7 +155,9 @@ def _visit_table(history: Any, ref: Reference, *, numbered: bool = True) -> tupl
     visits.insert(2, "mix", pd.Series(_mixes(starts, lines["cpt"]), index=visits.index, dtype="str"))
     for c, flags in docs.items():  # documented on any line of the visit
         visits[c] = np.maximum.reduceat(flags, starts) if len(starts) else flags
-    return lines, visits.reset_index()
+    visits = visits.reset_index()
+    visits.attrs["without_minutes"] = without_minutes
+    return lines, visits
 
 
 #: The last visit table built: the scenarios page asks for the same period's twice (the
@@ -443,11 +460,13 @@ def practice_whatif(
     pol = dict(payers or history.payers)
     months = max(((history.end - history.start).days + 1) / _DAYS_PER_MONTH, 1.0 / _DAYS_PER_MONTH)
     lines, visits = _period_visits(history, ref)
+    without = int(visits.attrs.get("without_minutes", 0))
     if visits.empty:
-        return PracticeWhatIf(_empty_payers(), _empty_alternatives(), months, 0)
+        return PracticeWhatIf(_empty_payers(), _empty_alternatives(), months, 0, without)
     alts = _alternative_table(visits, pol, ref)
     rank, alt, expected = _visit_expected(lines, visits, alts, pol, ref, risk)
-    return _summaries(_Ways(rank, alt, expected, visits, alts), pol, months)
+    return dataclasses.replace(_summaries(_Ways(rank, alt, expected, visits, alts), pol, months),
+                               without_minutes=without)
 
 
 class _Ways:
