@@ -1006,6 +1006,16 @@ def test_dates_with_the_month_in_words_are_drafted_and_read(tmp_path, written, f
     assert intake.lines["service_date"].dt.strftime("%Y-%m-%d").tolist() == ["2025-03-04", "2025-04-17"]
 
 
+def test_account_and_claim_numbers_are_not_taken_for_diagnosis_codes():
+    """A100023 and C000001 have the shape of ICD-10 codes; only codes of the ICD-10-CM code set
+    make a column of diagnoses."""
+    from analytics.intake.contents import column_contents
+
+    assert column_contents(pd.Series(["A100023", "A100024", "A100031"])).kind == "ids"
+    assert column_contents(pd.Series(["C000001", "C000002", "C000003"])).kind == "ids"
+    assert column_contents(pd.Series(["M54.50", "S13.4XXA", "M62.830, M54.2"])).kind == "ICD-10 codes"
+
+
 def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
     """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
     rows = [dict(GOOD_ROWS[0], claim_id="É-1")]

@@ -124,7 +124,8 @@ def column_contents(values: pd.Series) -> ColumnContents:
     if len(tokens):
         checks.append(("modifiers", float(tokens.isin(MODIFIER_CODES).mean())
                        * float(upper.str.fullmatch(r"[A-Z0-9]{2}(?:[\s,;:|/]+[A-Z0-9]{2})*").mean())))
-    checks.append(("ICD-10 codes", _share(upper, rf"{_ICD10}(?:[\s,;|]+{_ICD10})*")))
+    icd = _share(upper, rf"{_ICD10}(?:[\s,;|]+{_ICD10})*")
+    checks.append(("ICD-10 codes", icd if icd < 0.8 else icd * _known_icd10_share(upper)))
     whole = sample.str.fullmatch(r"[0-9]{1,3}")
     if whole.mean() >= 0.9:
         numbers = pd.to_numeric(sample[whole], errors="coerce")
@@ -149,6 +150,20 @@ def column_contents(values: pd.Series) -> ColumnContents:
     if _share(upper, r"[A-Z0-9][A-Z0-9\-_#]{2,}") >= 0.9:
         return ColumnContents("ids", _share(upper, r"[A-Z0-9][A-Z0-9\-_#]{2,}"), count)
     return ColumnContents("", share, count)
+
+
+def _known_icd10_share(upper: pd.Series) -> float:
+    """1.0 when most codes of a column shaped like ICD-10 codes are in the ICD-10-CM code set,
+    else 0.0: account and claim numbers (``A100023``, ``C000001``) have the shape too."""
+    from analytics.icd10cm import HELD_YEARS, code_set
+
+    codes = upper.str.split(r"[\s,;|]+", regex=True).explode().astype("str").str.replace(".", "", regex=False)
+    distinct = pd.unique(codes[codes != ""])[:200]
+    if not len(distinct):
+        return 0.0
+    known = code_set(max(HELD_YEARS))
+    found = sum(bool(known.billable(c) or known.billable_under(c)) for c in distinct)
+    return 1.0 if found * 2 >= len(distinct) else 0.0
 
 
 def _date_kind(sample: pd.Series) -> str:
