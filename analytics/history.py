@@ -427,8 +427,6 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     if remittance is None or (len(remittance.service_lines) == 0 and len(remittance.claims) == 0):
         empty = remittance.service_lines.iloc[0:0] if remittance is not None else pd.DataFrame()
         return cols, empty
-    from analytics.remittance import link_remittance
-
     notes: list[str] = []
     listed = remittance.service_lines.reset_index(drop=True)
     bare = _claim_level_lines(charges, remittance)
@@ -451,7 +449,7 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     day = _days(facts["payment_date"])
     # The latest adjudication of a line is its current state: link newest first.
     newest = np.lexsort((np.arange(len(sl)), -day))
-    primary = link_remittance(charges, sl.iloc[newest[~(reversal | later)[newest]]])
+    primary = _link(charges, sl.iloc[newest[~(reversal | later)[newest]]])
 
     amounts = _line_adjustments(remittance, sl, ref)
     unknown = sorted(set(remittance.adjustments["carc"].astype("str").str.strip().str.upper()) - set(ref.carc["carc"]))
@@ -481,7 +479,7 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     unmatched = [primary.unmatched_remittance]
 
     # A reversal newer than a line's answer (no correction since) takes the answer's amounts back.
-    c_row, r_row = _pairs(link_remittance(charges, sl.iloc[newest[reversal[newest]]]))
+    c_row, r_row = _pairs(_link(charges, sl.iloc[newest[reversal[newest]]]))
     had = answer[c_row] >= 0
     a_row = answer[c_row[had]]
     newer = (day[r_row[had]] > day[a_row]) | (
@@ -501,7 +499,7 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
                      "they are left out. Add the earlier 835s to count the payment and its reversal.")
 
     # Secondary and tertiary payers: their payment adds to the primary's and lowers the patient's share.
-    secondary = link_remittance(charges, sl.iloc[newest[later[newest]]])
+    secondary = _link(charges, sl.iloc[newest[later[newest]]])
     c_row, r_row = _pairs(secondary)
     alone = answer[c_row] < 0
     answer_with(c_row[alone], r_row[alone])  # the only answer in these 835s
@@ -522,6 +520,18 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     cols["remits_on_claim"] = charges["claim_id"].map(per_claim).fillna(0).to_numpy(dtype=np.int64)
     left = pd.concat(unmatched)
     return cols, left[left["line_index"].to_numpy() >= 0]  # lines made from a bare claim are not the file's
+
+
+def _link(charges: pd.DataFrame, remit_lines: pd.DataFrame) -> Any:
+    """:func:`~analytics.remittance.link_remittance` of the charge lines whose claim id the 835
+    lines name (every tier matches on the claim id, so the pairs are the same): a few
+    reversals or secondary payments are linked without keying a million charge lines."""
+    from analytics.remittance import link_remittance
+
+    if not len(remit_lines) or "claim_id" not in charges.columns:
+        return link_remittance(charges.iloc[0:0], remit_lines)
+    named = pd.unique(remit_lines["claim_id"].astype("str").str.strip())
+    return link_remittance(charges[charges["claim_id"].astype("str").str.strip().isin(named).to_numpy()], remit_lines)
 
 
 def _pairs(linked: Any) -> tuple[np.ndarray, np.ndarray]:
