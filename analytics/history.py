@@ -429,12 +429,15 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
         return cols, empty
     notes: list[str] = []
     listed = remittance.service_lines.reset_index(drop=True)
-    bare = _claim_level_lines(charges, remittance)
+    bare, orphans = _claim_level_lines(charges, remittance)
     sl = pd.concat([listed, bare], ignore_index=True) if len(bare) else listed
     if len(bare):
         notes.append(f"{bare[['file', 'st_index', 'claim_index']].drop_duplicates().shape[0]} claim(s) in the 835s "
                      f"are answered at claim level only (no service lines); their payment and adjustments are "
                      f"spread over their {len(bare)} charge line(s) in proportion to the charges.")
+    if orphans:
+        notes.append(f"{orphans} claim(s) in the 835s answered at claim level only (no service lines) name a claim "
+                     "number the export does not have, and are left out.")
     claims = remittance.claims
     pay = remittance.payments
     # Claim and payment facts per remittance line.
@@ -540,12 +543,13 @@ def _pairs(linked: Any) -> tuple[np.ndarray, np.ndarray]:
             linked.matched["remit_row"].to_numpy(dtype=np.int64))
 
 
-def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> pd.DataFrame:
+def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> tuple[pd.DataFrame, int]:
     """835 lines standing for the charge lines of claims answered at claim level only (a CLP
     with no SVC), one per charge line of the claim (CLP01 = the practice's claim id), each
     carrying the line's id as its control number, its charge, and the claim's payment in
     proportion to its charge. Line numbers are negative: no CAS names such a line, and the
-    claim's own CAS are spread over them as over any claim's lines."""
+    claim's own CAS are spread over them as over any claim's lines. Also the number of such
+    claims whose claim number no charge line has."""
     from analytics.remittance.tables import LINE_SCHEMA, typed_frame
 
     claims, listed = remittance.claims, remittance.service_lines
@@ -554,13 +558,14 @@ def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> pd.DataFrame:
     bare = claims[(with_lines["_merge"] == "left_only").to_numpy()]
     ids = charges["claim_id"].astype("str").str.strip() if "claim_id" in charges else pd.Series(dtype="str")
     known = ids.notna() & (ids != "")
-    if bare.empty or not known.any():
-        return listed.iloc[0:0]
+    if bare.empty:
+        return listed.iloc[0:0], 0
+    bare_ids = bare["claim_id"].astype("str").str.strip()
+    orphans = int((~bare_ids.isin(ids[known].to_numpy())).sum())
     own = pd.DataFrame({"claim_id": ids[known].to_numpy(), "_c": np.flatnonzero(known.to_numpy())})
-    hit = (bare.assign(claim_id=bare["claim_id"].astype("str").str.strip())
-           .merge(own, on="claim_id", how="inner", sort=False))
+    hit = bare.assign(claim_id=bare_ids).merge(own, on="claim_id", how="inner", sort=False)
     if hit.empty:
-        return listed.iloc[0:0]
+        return listed.iloc[0:0], orphans
     c = hit["_c"].to_numpy()
     charge = pd.to_numeric(charges["charge"], errors="coerce").to_numpy(dtype=float)[c]
     charge = np.nan_to_num(charge)
@@ -582,7 +587,7 @@ def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> pd.DataFrame:
         "service_date_end": np.full(len(hit), np.datetime64("NaT")), "service_date_source": "claim",
         "line_control_number": text["line_id"], "allowed": np.full(len(hit), np.nan),
         "segment": hit["segment"].to_numpy(),
-    }, LINE_SCHEMA)
+    }, LINE_SCHEMA), orphans
 
 
 def _days(dates: pd.Series) -> np.ndarray:

@@ -186,3 +186,10 @@ def test_answers_are_the_same_in_any_file_order(tmp_path):
     b = history(tmp_path / "b", era("20250613", reversal, total=-68.23), era("20250516", PRIMARY, total=68.23))
     cols = ["paid", "patient_responsibility", "contractual", "denied_amount"]
     assert np.allclose(a.base[cols].to_numpy(dtype=float), b.base[cols].to_numpy(dtype=float))
+
+
+def test_a_claim_level_answer_for_a_claim_not_in_the_export_is_named(tmp_path):
+    other = claim("4", 258, 0, cas="CAS*CO*16*258").replace("CLP*C1*", "CLP*C9*")
+    h = history(tmp_path, era("20250516", other))
+    assert not h.base["remitted"].any()
+    assert any(n.startswith("1 claim(s) in the 835s answered at claim level only") for n in h.notes)
