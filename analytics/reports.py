@@ -126,9 +126,8 @@ REPORTS: dict[str, str] = {
 #: Parameters every report notebook declares.
 STANDARD_PARAMETERS = ("data_dir", "period_start", "period_end", "as_of", "payers", "providers",
                        "fee_schedule_year", "locality", "practice_name", "title")
-# Reports that read the practice's history: every page (the scenarios page prices the period's
-# visits), so that one page run alone is named and filed by its period as in a whole run.
-_HISTORY_REPORTS = frozenset({"revenue", "denials", "denial_risk", "scenarios", "contracts"})
+# Reports that read the practice's history (the others only need data_dir for payers.yaml).
+_HISTORY_REPORTS = frozenset({"revenue", "denials", "denial_risk", "contracts"})
 _DATE_NAMES = frozenset({"period_start", "period_end", "as_of"})
 _NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: Parameters that name and address the client pack rather than a page (``-p title`` names the
