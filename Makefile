@@ -23,13 +23,16 @@ demo: install
 # Everything: unit tests, docstring examples, the report notebooks, Chromium, Dask; one worker
 # process per core, each test file on one worker (its module fixtures, which run reports, run
 # once), the sample report pack run once for all workers (tests/conftest.py).
+# Each test worker reads the test modules as pytest rewrote them on an earlier run (their bytecode
+# in tests/__pycache__, git-ignored), also where PYTHONDONTWRITEBYTECODE is set: collecting them
+# afresh costs each worker about 3.5 s.
 test: install chromium lab-env
-	$(PY) -m pytest -q -n auto --dist loadfile
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadfile
 
 # The fast tier (under a minute on two cores): leaves out the tests marked slow in
 # tests/conftest.py, in two worker processes.
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" -n 2
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -m "not slow" -n 2
 
 # Headless Chromium opens the HTML reports in the tests (Debian package).
 chromium:
