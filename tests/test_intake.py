@@ -1016,6 +1016,24 @@ def test_account_and_claim_numbers_are_not_taken_for_diagnosis_codes():
     assert column_contents(pd.Series(["M54.50", "S13.4XXA", "M62.830, M54.2"])).kind == "ICD-10 codes"
 
 
+def test_dates_as_a_spreadsheets_day_numbers_are_drafted_and_read(tmp_path):
+    """A workbook whose date column is formatted as numbers shows 45726 for 2025-03-10."""
+    book = openpyxl.Workbook()
+    book.active.append(COLUMNS)
+    for i, row in enumerate(GOOD_ROWS):
+        book.active.append([45726 + i if c == "service_date" else "" if c == "submission_date" else row[c]
+                            for c in COLUMNS])
+    book.save(tmp_path / "x.xlsx")
+    from analytics.intake import sniff_export
+
+    layout = sniff_export(tmp_path / "x.xlsx")
+    assert layout.date_format == "excel" and any("45726 is 2025-03-10" in q for q in layout.questions)
+    (tmp_path / "mapping.yaml").write_text(layout.to_yaml())
+    intake = read_service_lines(tmp_path / "x.xlsx", mapping=tmp_path / "mapping.yaml", today="2026-04-01")
+    assert intake.lines["service_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        str((pd.Timestamp("2025-03-10") + pd.Timedelta(days=i)).date()) for i in range(len(GOOD_ROWS))]
+
+
 def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
     """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
     rows = [dict(GOOD_ROWS[0], claim_id="É-1")]

@@ -273,7 +273,7 @@ def render_mapping(lines: Iterable[MappingLine], *, export: str | None = None, s
         setting("header_row", header_row, "the header's row number as the spreadsheet shows it"),
         setting("delimiter", "tab" if delimiter == "\t" else delimiter, "text exports: , ; | or tab"),
         setting("encoding", encoding, "text exports: utf-8, cp1252, latin-1"),
-        setting("date_format", date_format, "e.g. \"%m/%d/%Y\"; null reads ISO and US dates"),
+        setting("date_format", date_format, "e.g. \"%m/%d/%Y\", or excel for day numbers; null reads ISO and US dates"),
         setting("decimal_comma", decimal_comma, "true: 120,50 means $120.50"),
         setting("century_pivot", century_pivot, "two-digit years: 50 reads 00-49 as 20xx, 50-99 as 19xx"),
         "columns:                            # export header: the toolkit's column (null: not read)",

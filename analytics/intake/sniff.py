@@ -23,6 +23,7 @@ from analytics.intake.credentials import credential_types
 from analytics.intake.files import read_export
 from analytics.intake.headers import JOINED_TARGETS, column_letter, header_target, ignore_reason
 from analytics.intake.mapping import MappingLine, render_mapping
+from analytics.intake.values import EXCEL_DAYS
 from analytics.privacy import PRIVATE_COLUMNS, header_key
 from analytics.schemas import REQUIRED_COLUMNS
 
@@ -119,6 +120,13 @@ def _date_format(cells: pd.Series) -> tuple[str | None, int | None, list[str]]:
     parts = text.str.extract(r"^([0-9]{1,2})([/.-])([0-9]{1,2})[/.-]([0-9]{2,4})$")
     fmt = None
     pivot = None
+    serial = pd.to_numeric(text.where(text.str.fullmatch(r"[0-9]{5}(?:\.0+)?")), errors="coerce")
+    if serial.between(20000, 80000).mean() >= 0.8:  # a spreadsheet's day numbers: 1954-10-03 .. 2119
+        first = int(serial.dropna().iloc[0])
+        questions.append(f"Service dates are a spreadsheet's day numbers ({first} is "
+                         f"{(pd.Timestamp('1899-12-30') + pd.Timedelta(days=first)).date()}): date_format excel reads "
+                         "them; check one against the practice system.")
+        return EXCEL_DAYS, None, questions
     if parts[0].notna().mean() < 0.8 and text.str.contains("[A-Za-z]", regex=True).mean() >= 0.8:
         # months written as words: 4-Mar-2025, Mar 4, 2025, 4 March 2025
         for candidate in _WORD_MONTH_FORMATS:

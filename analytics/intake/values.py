@@ -23,11 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["read_amounts", "read_numbers", "read_dates", "read_yes_no", "per_distinct", "US_DATE_FORMATS", "YES",
+__all__ = ["read_amounts", "read_numbers", "read_dates", "read_yes_no", "per_distinct", "US_DATE_FORMATS", "EXCEL_DAYS",
+           "YES",
            "NO"]
 
 #: Dates an export may hold without a ``date_format``: ISO, US (month first) and compact.
 US_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%Y%m%d")
+#: The ``date_format`` of dates written as a spreadsheet's day numbers (45726 is 2025-03-10).
+EXCEL_DAYS = "excel"
 #: Yes/no spellings (compared in lower case).
 YES = ("yes", "y", "true", "t", "1", "x")
 NO = ("no", "n", "false", "f", "0")
@@ -180,10 +183,24 @@ def read_dates(text: pd.Series, *, what: str, date_format: str | None = None,
     raw = text.astype("str").fillna("")
     if not date_format or not re.search("%[HIMSp]", date_format):
         raw = raw.str.replace(r"[T ]+[0-9]{1,2}:[0-9]{2}.*$", "", regex=True)
-    formats = [f for f in ((date_format, "%Y-%m-%d") if date_format else US_DATE_FORMATS) if "%y" not in f]
+    serial = date_format == EXCEL_DAYS
+    formats = [f for f in (("%Y-%m-%d", "%m/%d/%Y") if serial else (date_format, "%Y-%m-%d") if date_format
+                           else US_DATE_FORMATS) if "%y" not in f]
     dates = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
     todo = (raw != "").to_numpy(bool).copy()
     outside = np.zeros(len(raw), dtype=bool)
+    if serial:  # a spreadsheet's day numbers: 45726 is 2025-03-10 (day 1 is 1900-01-01, as Excel counts)
+        digits = raw.str.fullmatch(r"[0-9]{5}(?:\.0+)?").fillna(False).to_numpy(bool)  # 1927-05-18 .. 2173
+        whole = digits & todo
+        if whole.any():
+            number = pd.to_numeric(raw[whole], errors="coerce").to_numpy(dtype=float)
+            day = np.datetime64("1899-12-30") + number.astype("int64").astype("timedelta64[D]")
+            stamps = day.astype("datetime64[ns]")
+            inside = (stamps >= np.datetime64(_EARLIEST)) & (stamps <= np.datetime64(_LATEST))
+            pos = np.flatnonzero(whole)
+            dates[pos[inside]] = stamps[inside]
+            outside[pos[~inside]] = True
+            todo[pos] = False
     for fmt in formats:
         if not todo.any():
             break
@@ -217,7 +234,8 @@ def read_dates(text: pd.Series, *, what: str, date_format: str | None = None,
                            + "?): set century_pivot in mapping.yaml (e.g. 50 reads 00-49 as 20xx and 50-99 as 19xx) "
                            "or export four-digit years")
             todo[at] = False
-    hint = (f"{date_format} or YYYY-MM-DD, as date_format in mapping.yaml says" if date_format
+    hint = ("a spreadsheet day number such as 45726, or YYYY-MM-DD, as date_format: excel in mapping.yaml says"
+            if serial else f"{date_format} or YYYY-MM-DD, as date_format in mapping.yaml says" if date_format
             else "YYYY-MM-DD or MM/DD/YYYY; another form needs date_format in mapping.yaml, e.g. %d-%b-%Y for "
                  "4-Mar-2025")
     _fail(reasons, todo, raw, what, f"is not a date (expected {hint})")
