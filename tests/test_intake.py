@@ -1034,6 +1034,19 @@ def test_dates_as_a_spreadsheets_day_numbers_are_drafted_and_read(tmp_path):
         str((pd.Timestamp("2025-03-10") + pd.Timedelta(days=i)).date()) for i in range(len(GOOD_ROWS))]
 
 
+def test_dates_that_read_either_way_ask_which(tmp_path):
+    from analytics.intake import sniff_export
+
+    rows = [dict(GOOD_ROWS[0], line_id=f"L{i}", service_date=d, submission_date="")
+            for i, d in enumerate(["01/04/2025", "03/02/2025", "12/11/2025"])]
+    layout = sniff_export(write_csv(tmp_path / "x.csv", rows))
+    assert layout.date_format is None
+    assert any("could be read month first or day first" in q and '"%d/%m/%Y"' in q for q in layout.questions)
+    rows[2]["service_date"] = "12/31/2025"  # a day above 12: month first for sure
+    assert not any("either" in q or "could be read" in q
+                   for q in sniff_export(write_csv(tmp_path / "y.csv", rows)).questions)
+
+
 def test_utf16_text_as_excel_saves_it_is_read(tmp_path):
     """Excel's 'Unicode Text' is UTF-16 with a byte-order mark, tab-delimited."""
     rows = [dict(GOOD_ROWS[0], claim_id="É-1")]

@@ -145,6 +145,10 @@ def _date_format(cells: pd.Series) -> tuple[str | None, int | None, list[str]]:
             questions.append(f"Service dates are read day first ({fmt}); check one against the practice system.")
         elif sep != "/":
             fmt = f"%m{sep}%d{sep}{year}"
+        if not day_first and sep != "." and not bool((first > 12).any()) and not bool((second > 12).any()):
+            questions.append(f"No service date has a number above 12 ({text.iloc[0]!r}), so each could be read month "
+                             f"first or day first: they are read month first. If the practice system writes the day "
+                             f"first, set date_format: \"%d{sep}%m{sep}%Y\" in mapping.yaml.")
         if year == "%y":
             pivot = pd.Timestamp.today().year % 100 + 1
             fmt = fmt and fmt.replace("%y", "%Y")
