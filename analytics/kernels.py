@@ -42,6 +42,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +55,15 @@ PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
     "ipykernel.zmqshell",
+    "ipykernel.debugger",
     "IPython.core.pylabtools",
     "IPython.display",
     "matplotlib_inline.backend_inline",
     "matplotlib.pyplot",
     "pandas",
+    "pandas.io.formats.style",
     "pyarrow.parquet",
+    "pyarrow.dataset",
     "analytics.kpis",
     "analytics.plots",
     "analytics.comparisons",
@@ -66,6 +71,11 @@ PRELOAD = (
     "analytics.denials",
     "analytics.scenarios",
 )
+
+#: What the pages that fit the learned denial risk import besides (scikit-learn, and SciPy with
+#: it): about a second in each of their kernels. Preloaded only for a run with such a page, since
+#: a kernel asked for while the preloader imports waits for it.
+LEARNED_RISK = ("sklearn.linear_model", "sklearn.metrics")
 
 _INLINE = "module://matplotlib_inline.backend_inline"
 #: Variables read when Python starts or a preloaded module is imported: a kernel asked for
@@ -77,6 +87,8 @@ _IMPORT_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE",
 #: Seconds a stand-in waits for the preloader to fork its kernel before it starts the kernel
 #: itself (a preloader still importing is waited for this long).
 WAIT_SECONDS = 30
+#: Seconds the preloader's starter waits at most for its socket to be bound.
+_BIND_SECONDS = 5.0
 _HEADER = struct.Struct("!Q")  # a request's length; the forked kernel's pid
 _CODE = struct.Struct("!q")  # the kernel's exit code (negative: the signal that ended it)
 #: The stand-in's interpreter options: no site packages (it needs none), user folder ignored.
@@ -152,15 +164,21 @@ class Preloader:
     standard input, a pipe from this process, closes), and kills the kernels it forked then.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, extra: tuple[str, ...] = ()) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="analytics-kernels-"))
         self.socket = self.folder / "preloader.sock"
+        self.extra = tuple(extra)
         env = _import_env(os.environ)
-        code = "import sys; del sys.path[0]; from analytics.kernels import _serve; _serve(sys.argv[1])"
+        code = "import sys; del sys.path[0]; from analytics.kernels import _serve; _serve(sys.argv[1], sys.argv[2:])"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code, str(self.socket)], stdin=subprocess.PIPE,
+            [sys.executable, "-c", code, str(self.socket), *self.extra], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self.folder,
         )
+        # Its socket is bound once Python has started (some 50 ms): a kernel asked for before
+        # then would find no socket and start the usual way, so the socket is waited for.
+        deadline = time.monotonic() + _BIND_SECONDS
+        while not self.socket.exists() and self.alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -196,9 +214,10 @@ _LOCK = threading.Lock()
 _PRELOADER: Preloader | None = None
 
 
-def preloader() -> Preloader | None:
-    """This process's preloader, started on first use (and again if it died); None when forking
-    is off (:func:`enabled`)."""
+def preloader(extra: tuple[str, ...] = ()) -> Preloader | None:
+    """This process's preloader, started on first use (and again if it died), importing
+    :data:`PRELOAD` and ``extra``; None when forking is off (:func:`enabled`). A preloader
+    already running is used as it is: a kernel imports what it lacks, as any kernel would."""
     global _PRELOADER
     if not enabled():
         return None
@@ -208,7 +227,7 @@ def preloader() -> Preloader | None:
                 _PRELOADER.stop()
             else:
                 atexit.register(stop)
-            _PRELOADER = Preloader()
+            _PRELOADER = Preloader(extra)
         return _PRELOADER
 
 
@@ -221,14 +240,15 @@ def stop() -> None:
             _PRELOADER = None
 
 
-def manager_class(kernel_name: str) -> type | None:
+def manager_class(kernel_name: str, extra: tuple[str, ...] = ()) -> type | None:
     """The kernel manager class that forks ``kernel_name``'s kernels from the preloader, or None
     (start them the usual way): forking off, or a kernel other than this interpreter's ipykernel.
+    ``extra`` names modules to preload besides :data:`PRELOAD` (for a preloader started now).
 
     The class launches the stand-in in place of ``python -m ipykernel_launcher`` when the
     kernel's command is this interpreter's launcher, and leaves any other command alone.
     """
-    server = preloader() if kernel_name == "python3" else None
+    server = preloader(extra) if kernel_name == "python3" else None
     if server is None:
         return None
     from jupyter_client import AsyncKernelManager
@@ -254,8 +274,9 @@ def _same_file(a: str, b: str) -> bool:
 # -- the preloader's side ---------------------------------------------------------------------
 
 
-def _serve(path: str) -> None:
-    """Run the preloader: bind ``path``, import :data:`PRELOAD`, fork a kernel per request.
+def _serve(path: str, extra: Sequence[str] = ()) -> None:
+    """Run the preloader: bind ``path``, import :data:`PRELOAD` and ``extra``, fork a kernel per
+    request.
 
     Whatever ends it (its lifeline closing, an error), it kills the kernels it forked and
     removes its socket and folder."""
@@ -266,7 +287,7 @@ def _serve(path: str) -> None:
     listener.listen(64)
     kernels: dict[int, socket.socket] = {}  # pid -> the stand-in's connection
     try:
-        for name in PRELOAD:
+        for name in (*PRELOAD, *extra):
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - a module that fails here fails, with its message, in the notebook

@@ -738,7 +738,9 @@ def run_reports(
     # Hashing the inputs and collecting the identifiers to guard against run beside the history
     # load and the notebooks, which run at the same time (pages are finished in report order).
     cache, temporary = _report_cache(cache_dir, no_cache)
-    manager = kernels.manager_class(kernel_name)  # started now: it imports while the practice is read
+    # started now: it imports while the practice is read (and what the learned risk needs, for its pages)
+    manager = kernels.manager_class(kernel_name, kernels.LEARNED_RISK if {"denial_risk", "scenarios"} & set(names)
+                                    else ())
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-inputs")
     notebooks = _kernel_pool(len(names), workers)
     try:

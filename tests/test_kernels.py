@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="kernels are forke
 
 _ASK = ("import json, os, sys; print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(), "
         "'pandas': 'pandas' in sys.modules, 'kpis': 'analytics.kpis' in sys.modules, "
+        "'sklearn': 'sklearn.linear_model' in sys.modules, "
         "'marker': os.environ.get('ANALYTICS_TEST_MARKER')}))")
 
 
@@ -95,6 +96,22 @@ def test_a_kernel_is_a_fork_of_the_preloader_in_its_own_folder_and_environment(t
     assert Path(said["cwd"]).resolve() == tmp_path.resolve()
     assert said["marker"] == "kernel-env"
     assert code == 0  # the stand-in exits with the kernel's code
+
+
+def test_a_run_with_the_learned_risk_pages_preloads_what_they_import(tmp_path):
+    """A preloader started for a run with the denial-risk or scenarios page imports scikit-learn
+    once, for every kernel; one started for other pages does not (a kernel asked for while it
+    imports would wait for it)."""
+    kernels.stop()
+    try:
+        plain, _ = _ask(kernels.manager_class("python3"), env=dict(os.environ), cwd=str(tmp_path))
+        kernels.stop()
+        learned, _ = _ask(kernels.manager_class("python3", kernels.LEARNED_RISK), env=dict(os.environ),
+                          cwd=str(tmp_path))
+        assert learned["ppid"] == kernels.preloader().process.pid
+    finally:
+        kernels.stop()
+    assert not plain["sklearn"] and learned["sklearn"]
 
 
 def test_each_kernel_is_a_new_process(tmp_path):
