@@ -738,9 +738,7 @@ def run_reports(
     # Hashing the inputs and collecting the identifiers to guard against run beside the history
     # load and the notebooks, which run at the same time (pages are finished in report order).
     cache, temporary = _report_cache(cache_dir, no_cache)
-    # started now: it imports while the practice is read (and what the learned risk needs, for its pages)
-    manager = kernels.manager_class(kernel_name, kernels.LEARNED_RISK if {"denial_risk", "scenarios"} & set(names)
-                                    else ())
+    manager = kernels.manager_class(kernel_name, _preloads(names))  # started now: it imports while the practice is read
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-inputs")
     notebooks = _kernel_pool(len(names), workers)
     try:
@@ -899,6 +897,12 @@ def _resolve(names: Sequence[str], data: Path, given: dict[str, Any], cache: Pat
                             payers=_as_list(given.get("payers")), providers=_as_list(given.get("providers")))
     return {**run, "period_start": scoped.start.date().isoformat(), "period_end": scoped.end.date().isoformat(),
             "as_of": scoped.as_of.date().isoformat(), "practice_name": history.practice_name}
+
+
+def _preloads(names: Sequence[str]) -> tuple[str, ...]:
+    """Modules the kernel preloader imports for these reports besides its own list: what the
+    pages that fit the learned denial risk import (:data:`analytics.kernels.LEARNED_RISK`)."""
+    return kernels.LEARNED_RISK if {"denial_risk", "scenarios"} & set(names) else ()
 
 
 def _as_list(value: Any) -> list[str]:
