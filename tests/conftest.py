@@ -299,6 +299,7 @@ SLOW_FIXTURES_IN: dict[str, frozenset[str]] = {
 #: Dask cluster, property-based searches over many generated inputs, and anything else over
 #: about 2 s. A renamed test drops out of this list silently: keep the names in step.
 SLOW: dict[str, frozenset[str]] = {
+    "test_kernels.py": frozenset({"test_a_run_with_the_learned_risk_pages_preloads_what_they_import"}),
     "test_reports.py": frozenset({
         "test_failing_notebook_names_the_cell_and_keeps_the_notebook",
         "test_kernel_is_the_interpreter_running_the_report",
