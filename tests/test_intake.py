@@ -1067,6 +1067,15 @@ def test_a_utf8_file_with_a_stray_windows_byte_keeps_both(tmp_path):
     assert any("not UTF-8; they were read as Windows cp1252" in n for n in intake.notes)
 
 
+def test_a_utf8_file_with_a_byte_no_encoding_defines_names_it(tmp_path):
+    """0x81 is neither UTF-8 nor cp1252: a UTF-8 file holding one still stops at that byte."""
+    rows = [dict(GOOD_ROWS[0], line_id=f"A{i}", claim_id=r) for i, r in enumerate(["É-1", "Ô-2", "Ü-3"])]
+    text = pd.DataFrame(rows, columns=COLUMNS, dtype="str").to_csv(index=False).encode("utf-8")
+    (tmp_path / "x.csv").write_bytes(text + b"C\x81\n")
+    with pytest.raises(InputError, match=rf"x\.csv: the bytes at offset {len(text) + 1} \(0x81\)"):
+        read_service_lines(tmp_path / "x.csv")
+
+
 def test_a_bare_carriage_return_in_a_quoted_cell_never_adds_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYTICS_ID_SALT", "cr-test")
     rows = [dict(GOOD_ROWS[0], claim_id="C\r1", body_region="neck\r\nback"),

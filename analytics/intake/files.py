@@ -16,6 +16,7 @@ row when a written CSV is read again.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import functools
 import io
@@ -129,9 +130,10 @@ def decode_export(path: Path, data: bytes, encoding: str | None) -> tuple[str, s
         if _mostly_utf8(data):
             # A UTF-8 file with a few Windows bytes (a name pasted from another program): each
             # byte that is not UTF-8 is read as cp1252, the rest as UTF-8, so neither turns to mojibake.
-            text = data.decode("utf-8-sig", errors=_CP1252_BYTES)
-            return text, "utf-8", (f"{path.name}: byte {first.start} and others are not UTF-8; they were read as "
-                                   "Windows cp1252 and the rest as UTF-8.",)
+            with contextlib.suppress(UnicodeDecodeError):
+                text = data.decode("utf-8-sig", errors=_CP1252_BYTES)
+                return text, "utf-8", (f"{path.name}: byte {first.start} and others are not UTF-8; they were read "
+                                       "as Windows cp1252 and the rest as UTF-8.",)
         try:
             # Exports from Windows practice-management systems are often cp1252.
             return data.decode("cp1252"), "cp1252", ()
@@ -144,12 +146,12 @@ def decode_export(path: Path, data: bytes, encoding: str | None) -> tuple[str, s
 
 
 def _cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
-    """A codec error handler: the bytes UTF-8 could not read, read as cp1252 (a byte cp1252
-    does not define either is kept as the character of its number, as latin-1 reads it)."""
+    """A codec error handler: the bytes UTF-8 could not read, read as cp1252. A byte cp1252
+    does not define either (0x81, 0x8D, 0x8F, 0x90, 0x9D) is an error still: such a file is
+    neither, and the caller names the byte."""
     if not isinstance(error, UnicodeDecodeError):
         raise error
-    bad = error.object[error.start:error.end]
-    return "".join(bytes([b]).decode("cp1252", errors="replace").replace("\ufffd", chr(b)) for b in bad), error.end
+    return error.object[error.start:error.end].decode("cp1252"), error.end
 
 
 _CP1252_BYTES = "analytics-cp1252-bytes"
