@@ -429,7 +429,10 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
         return cols, empty
     notes: list[str] = []
     listed = remittance.service_lines.reset_index(drop=True)
-    bare, orphans = _claim_level_lines(charges, remittance)
+    # every link is made on the claim id: the charge lines' ids, read once
+    ids = (charges["claim_id"].astype("str").str.strip() if "claim_id" in charges
+           else pd.Series("", index=charges.index, dtype="str"))
+    bare, orphans = _claim_level_lines(charges, ids, remittance)
     sl = pd.concat([listed, bare], ignore_index=True) if len(bare) else listed
     if len(bare):
         notes.append(f"{bare[['file', 'st_index', 'claim_index']].drop_duplicates().shape[0]} claim(s) in the 835s "
@@ -452,7 +455,7 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     day = _days(facts["payment_date"])
     # The latest adjudication of a line is its current state: link newest first.
     newest = np.lexsort((np.arange(len(sl)), -day))
-    primary = _link(charges, sl.iloc[newest[~(reversal | later)[newest]]])
+    primary = _link(charges, ids, sl.iloc[newest[~(reversal | later)[newest]]])
 
     amounts = _line_adjustments(remittance, sl, ref)
     unknown = sorted(set(remittance.adjustments["carc"].astype("str").str.strip().str.upper()) - set(ref.carc["carc"]))
@@ -482,7 +485,7 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     unmatched = [primary.unmatched_remittance]
 
     # A reversal newer than a line's answer (no correction since) takes the answer's amounts back.
-    c_row, r_row = _pairs(_link(charges, sl.iloc[newest[reversal[newest]]]))
+    c_row, r_row = _pairs(_link(charges, ids, sl.iloc[newest[reversal[newest]]]))
     had = answer[c_row] >= 0
     a_row = answer[c_row[had]]
     newer = (day[r_row[had]] > day[a_row]) | (
@@ -502,7 +505,7 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
                      "they are left out. Add the earlier 835s to count the payment and its reversal.")
 
     # Secondary and tertiary payers: their payment adds to the primary's and lowers the patient's share.
-    secondary = _link(charges, sl.iloc[newest[later[newest]]])
+    secondary = _link(charges, ids, sl.iloc[newest[later[newest]]])
     c_row, r_row = _pairs(secondary)
     alone = answer[c_row] < 0
     answer_with(c_row[alone], r_row[alone])  # the only answer in these 835s
@@ -525,16 +528,14 @@ def _remittance_columns(charges: pd.DataFrame, remittance: Any, ref: Reference) 
     return cols, left[left["line_index"].to_numpy() >= 0]  # lines made from a bare claim are not the file's
 
 
-def _link(charges: pd.DataFrame, remit_lines: pd.DataFrame) -> Any:
-    """:func:`~analytics.remittance.link_remittance` of the charge lines whose claim id the 835
-    lines name (every tier matches on the claim id, so the pairs are the same): a few
-    reversals or secondary payments are linked without keying a million charge lines."""
+def _link(charges: pd.DataFrame, ids: pd.Series, remit_lines: pd.DataFrame) -> Any:
+    """:func:`~analytics.remittance.link_remittance` of the charge lines whose claim id (``ids``,
+    stripped) the 835 lines name (every tier matches on the claim id, so the pairs are the
+    same): a few reversals or secondary payments are linked without keying every charge line."""
     from analytics.remittance import link_remittance
 
-    if not len(remit_lines) or "claim_id" not in charges.columns:
-        return link_remittance(charges.iloc[0:0], remit_lines)
-    named = pd.unique(remit_lines["claim_id"].astype("str").str.strip())
-    return link_remittance(charges[charges["claim_id"].astype("str").str.strip().isin(named).to_numpy()], remit_lines)
+    named = pd.unique(remit_lines["claim_id"].astype("str").str.strip()) if len(remit_lines) else []
+    return link_remittance(charges[ids.isin(named).to_numpy()], remit_lines)
 
 
 def _pairs(linked: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -543,7 +544,7 @@ def _pairs(linked: Any) -> tuple[np.ndarray, np.ndarray]:
             linked.matched["remit_row"].to_numpy(dtype=np.int64))
 
 
-def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> tuple[pd.DataFrame, int]:
+def _claim_level_lines(charges: pd.DataFrame, ids: pd.Series, remittance: Any) -> tuple[pd.DataFrame, int]:
     """835 lines standing for the charge lines of claims answered at claim level only (a CLP
     with no SVC), one per charge line of the claim (CLP01 = the practice's claim id), each
     carrying the line's id as its control number, its charge, and the claim's payment in
@@ -556,10 +557,9 @@ def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> tuple[pd.DataF
     ckey = ["file", "st_index", "claim_index"]
     with_lines = claims[ckey].merge(listed[ckey].drop_duplicates(), on=ckey, how="left", indicator=True)
     bare = claims[(with_lines["_merge"] == "left_only").to_numpy()]
-    ids = charges["claim_id"].astype("str").str.strip() if "claim_id" in charges else pd.Series(dtype="str")
-    known = ids.notna() & (ids != "")
     if bare.empty:
         return listed.iloc[0:0], 0
+    known = ids.notna() & (ids != "")
     bare_ids = bare["claim_id"].astype("str").str.strip()
     orphans = int((~bare_ids.isin(ids[known].to_numpy())).sum())
     own = pd.DataFrame({"claim_id": ids[known].to_numpy(), "_c": np.flatnonzero(known.to_numpy())})
@@ -570,9 +570,7 @@ def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> tuple[pd.DataF
     charge = pd.to_numeric(charges["charge"], errors="coerce").to_numpy(dtype=float)[c]
     charge = np.nan_to_num(charge)
     group = hit.groupby(ckey, sort=False)
-    total = pd.Series(charge).groupby([hit[k].to_numpy() for k in ckey]).transform("sum").to_numpy()
-    count = group["_c"].transform("size").to_numpy()
-    share = np.where(total > 0, charge / np.where(total > 0, total, 1), 1.0 / count)
+    share = _charge_shares(charge, group.ngroup().to_numpy())
     text = {k: charges[k].astype("str").fillna("").to_numpy(dtype=object)[c] if k in charges else "" for k in
             ("cpt", "modifiers", "line_id")}
     return typed_frame({
@@ -588,6 +586,15 @@ def _claim_level_lines(charges: pd.DataFrame, remittance: Any) -> tuple[pd.DataF
         "line_control_number": text["line_id"], "allowed": np.full(len(hit), np.nan),
         "segment": hit["segment"].to_numpy(),
     }, LINE_SCHEMA), orphans
+
+
+def _charge_shares(charge: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Each line's share of its group (a claim): its charge over the group's charges, or an
+    equal share when they add to nothing. How a claim's payment or adjustments are spread."""
+    codes, _ = pd.factorize(group)
+    total = np.bincount(codes, weights=charge)[codes] if len(codes) else np.zeros(0)
+    count = np.bincount(codes)[codes] if len(codes) else np.zeros(0)
+    return np.where(total > 0, charge / np.where(total > 0, total, 1), 1.0 / np.maximum(count, 1))
 
 
 def _days(dates: pd.Series) -> np.ndarray:
@@ -621,9 +628,7 @@ def _line_adjustments(remittance: Any, sl: pd.DataFrame, ref: Reference) -> dict
         claim_rows = adj[~at_line][["file", "st_index", "claim_index"]].assign(_i=np.flatnonzero(~at_line))
         sl_charge = sl_keys.assign(_charge=sl["charge"].to_numpy(dtype=float))
         spread = claim_rows.merge(sl_charge, on=["file", "st_index", "claim_index"], how="inner")
-        total = spread.groupby("_i")["_charge"].transform("sum").to_numpy()
-        count = spread.groupby("_i")["_charge"].transform("size").to_numpy()
-        w = np.where(total > 0, spread["_charge"].to_numpy() / np.where(total > 0, total, 1), 1.0 / count)
+        w = _charge_shares(spread["_charge"].to_numpy(dtype=float), spread["_i"].to_numpy())
         idx.append(spread["_i"].to_numpy())
         pos.append(spread["_pos"].to_numpy())
         weight.append(w)

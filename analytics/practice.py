@@ -23,6 +23,7 @@ policy, is kept and marked as not priced (:func:`not_priced_reasons`).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import warnings
@@ -212,13 +213,12 @@ def _without_copies(paths: Sequence[Path], root: Path) -> tuple[tuple[Path, ...]
     of the folder (then first by name) is kept. Only files of the same size are hashed."""
     import hashlib
 
-    sizes: dict[int, int] = {}
-    for path in paths:
-        sizes[path.stat().st_size] = sizes.get(path.stat().st_size, 0) + 1
+    size = {path: path.stat().st_size for path in paths}
+    same_size = collections.Counter(size.values())
     first: dict[bytes, Path] = {}
     copy_of: dict[Path, Path] = {}
     for path in sorted(paths, key=lambda p: (len(p.relative_to(root).parts), p)):
-        if sizes[path.stat().st_size] > 1:
+        if same_size[size[path]] > 1:
             with path.open("rb") as f:
                 digest = hashlib.file_digest(f, "sha256").digest()
             if digest in first:

@@ -124,7 +124,7 @@ def _visit_table(history: Any, ref: Reference, *, numbered: bool = True) -> tupl
     outside = ~period["cpt"].astype(str).isin(ref.codes["cpt"]).to_numpy()
     if outside.any():
         period = period[~period["visit"].isin(period["visit"].to_numpy()[outside]).to_numpy()]
-    timed = set(ref.codes.loc[ref.codes["timed"].astype(str).str.lower().isin(["true", "1"]), "cpt"].astype(str))
+    timed = ref.codes.loc[ref.codes["timed"].to_numpy(bool), "cpt"].astype(str)
     source = period if "minutes" in period.columns else history.base.loc[period.index]
     no_minutes = source["minutes"].isna().to_numpy() if "minutes" in source.columns else np.ones(len(period), bool)
     unknown = period["cpt"].astype(str).isin(timed).to_numpy() & no_minutes
