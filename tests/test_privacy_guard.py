@@ -198,3 +198,39 @@ def test_identifiers_come_from_the_export_the_mapping_names(tmp_path):
     assert any("OSTRAVIAK" in str(n).upper() for n in found.names)
     assert "884213" in found.ids
     assert len(found.ids) > 1, "the 835's member ids are collected from a .txt file"
+
+
+def test_dates_of_birth_are_found_wherever_a_search_of_each_date_finds_them():
+    """The guard looks up the text's date-shaped tokens; a search of the text for each date of
+    birth, one at a time, is the reference: the same dates on random texts of dates, digits
+    and separators, and a date a caller gave in another form is still found."""
+    import random
+
+    rng = random.Random(7)
+    found = Identifiers()
+    found.add_dates([f"{rng.randint(1930, 2010)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}" for _ in range(200)])
+    found.dates_of_birth |= {"03-04-1961", "4 Mar 1961"}
+    dates = sorted(found.dates_of_birth)
+    assert {"03/04/1961", "3/4/1961", "19610304"} & set(dates) == set()  # the odd forms only as given
+    matcher = Matcher(found)
+
+    def one_at_a_time(text: str) -> list[tuple[str, str]]:
+        hits = []
+        for d in dates:
+            at = [i for i in range(len(text)) if text.startswith(d, i)]
+            if any(not (i and text[i - 1].isdigit()) and not text[i + len(d):i + len(d) + 1].isdigit() for i in at):
+                hits.append(("date_of_birth", d))
+        return hits
+
+    for _ in range(3000):
+        text = "".join(rng.choice(dates) if rng.random() < 0.5 else
+                       "".join(rng.choice("0123456789/- x") for _ in range(rng.randint(0, 4)))
+                       for _ in range(rng.randint(0, 4)))
+        assert matcher._dates(text) == one_at_a_time(text), text
+    assert matcher._dates("born 4 Mar 1961, seen 03-04-1961") == [("date_of_birth", "03-04-1961"),
+                                                                  ("date_of_birth", "4 Mar 1961")]
+    one = Identifiers()
+    one.add_dates(["1961-03-04"])
+    # overlapping date shapes: the date after another is still seen; one inside a longer number is not
+    assert Matcher(one)._dates("x2/3/1961-03-04") == [("date_of_birth", "1961-03-04")]
+    assert Matcher(one)._dates("ref 219610304 and 1961-03-045") == []
