@@ -299,8 +299,10 @@ SLOW_FIXTURES_IN: dict[str, frozenset[str]] = {
 #: Dask cluster, property-based searches over many generated inputs, and anything else over
 #: about 2 s. A renamed test drops out of this list silently: keep the names in step.
 SLOW: dict[str, frozenset[str]] = {
-    "test_kernels.py": frozenset({"test_a_run_with_the_learned_risk_pages_preloads_what_they_import"}),
+    # kernels: every test starts Jupyter kernels (forked or afresh) and stops them
+    "test_kernels.py": frozenset({"*"}),
     "test_reports.py": frozenset({
+        "test_notebooks_in_parallel_with_a_relative_output_folder",
         "test_failing_notebook_names_the_cell_and_keeps_the_notebook",
         "test_kernel_is_the_interpreter_running_the_report",
         "test_no_progress_bar_when_output_is_not_a_terminal",
@@ -371,7 +373,11 @@ SLOW: dict[str, frozenset[str]] = {
     # 1,500 random CSV texts and every date of seven years read both ways (the exports and 835s
     # of tests/data stay in the fast tier)
     "test_identifiers_fast.py": frozenset({"test_random_csv_texts_read_alike",
-                                           "test_dates_of_birth_read_a_form_at_a_time_equal_one_at_a_time"}),
+                                           "test_dates_of_birth_read_a_form_at_a_time_equal_one_at_a_time",
+                                           "test_generated_messy_exports_read_alike"}),
+    # mutated and cut 835s read both ways (the fixture 835s read both ways stay in the fast tier)
+    "test_remittance_claim_runs.py": frozenset({"test_mutated_runs_read_column_wise_equal_the_segment_loop",
+                                                "test_parts_of_a_file_read_column_wise_equal_the_segment_loop"}),
     "test_pricing.py": frozenset({"test_pricing_properties"}),
     "test_pipeline.py": frozenset({
         "test_any_split_by_patient_gives_the_same_figures",
