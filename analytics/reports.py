@@ -582,6 +582,17 @@ def _closing_thread_loop() -> Iterator[None]:
             asyncio.set_event_loop(None)
 
 
+#: Times a report's kernel is started before its report fails: a kernel can die before it
+#: answers (jupyter_client picks its ports free, and another process may take one before the
+#: kernel binds it: "Address already in use"); no cell has run then, so starting it again is safe.
+KERNEL_START_ATTEMPTS = 3
+
+
+def _died_starting(exc: BaseException) -> bool:
+    """Whether ``exc`` is jupyter_client's word for a kernel that died before its first reply."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Kernel died before replying to kernel_info")
+
+
 def _run_one(name: str, source: Path, params: dict[str, Any], *, run_dir: Path, kernel_name: str,
              progress: bool, timeout: float | None, env: Mapping[str, str], kept: Callable[..., bool],
              manager: type | None = None) -> ReportResult:
@@ -598,16 +609,22 @@ def _run_one(name: str, source: Path, params: dict[str, Any], *, run_dir: Path, 
     # absolute: the kernel runs in run_dir, so a relative path would be taken from there
     kernel_env = {**os.environ, **env, OUTPUT_ENV: str((run_dir / name).resolve())}
     try:
-        # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a cron
-        # mail; what a cell does wrong is in the executed notebook.
-        with _closing_thread_loop():
-            papermill.execute_notebook(
-                str(source), str(result.notebook), parameters=params, kernel_name=kernel_name,
-                engine_name=_register_engine(), progress_bar=progress, request_save_on_cell_execute=False,
-                kernel_cwd=str(run_dir.resolve()), execution_timeout=timeout,
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"], kernel_env=kernel_env,
-                kernel_manager=manager,
-            )
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                # The kernel's own log (transport notices, the interrupt at shutdown) is noise in a
+                # cron mail; what a cell does wrong is in the executed notebook.
+                with _closing_thread_loop():
+                    papermill.execute_notebook(
+                        str(source), str(result.notebook), parameters=params, kernel_name=kernel_name,
+                        engine_name=_register_engine(), progress_bar=progress, request_save_on_cell_execute=False,
+                        kernel_cwd=str(run_dir.resolve()), execution_timeout=timeout,
+                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"], kernel_env=kernel_env,
+                        kernel_manager=manager,
+                    )
+                break
+            except RuntimeError as exc:
+                if not _died_starting(exc) or attempt == KERNEL_START_ATTEMPTS:
+                    raise
         result.status = "ok"
     except papermill.PapermillExecutionError as exc:
         result.status = "failed"

@@ -303,6 +303,7 @@ SLOW: dict[str, frozenset[str]] = {
     "test_kernels.py": frozenset({"*"}),
     "test_reports.py": frozenset({
         "test_notebooks_in_parallel_with_a_relative_output_folder",
+        "test_a_kernel_that_dies_starting_is_started_again",
         "test_failing_notebook_names_the_cell_and_keeps_the_notebook",
         "test_kernel_is_the_interpreter_running_the_report",
         "test_no_progress_bar_when_output_is_not_a_terminal",

@@ -309,6 +309,42 @@ def stand_in(folder: Path, *cells: tuple[str, str]) -> Path:
     return folder
 
 
+def _dying_kernels(deaths: int) -> tuple[type, list[int]]:
+    """A kernel manager whose first ``deaths`` kernels exit before answering (as a kernel whose
+    port another process took does), and the list of launches it counts."""
+    from jupyter_client import AsyncKernelManager
+
+    launches: list[int] = []
+
+    class Dying(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            launches.append(1)
+            if len(launches) <= deaths:
+                return [sys.executable, "-c", "import sys; sys.exit(3)"]
+            return super().format_kernel_cmd(extra_arguments)
+
+    return Dying, launches
+
+
+@pytest.mark.parametrize("deaths", [1, reports.KERNEL_START_ATTEMPTS])
+def test_a_kernel_that_dies_starting_is_started_again(tmp_path, monkeypatch, deaths):
+    """A kernel that dies before its first reply ran no cell: the report starts another, up to
+    :data:`KERNEL_START_ATTEMPTS` kernels, then fails saying the kernel died."""
+    from analytics import kernels
+
+    nbs = stand_in(tmp_path / "nb", ("say", "print(title)"))
+    manager, launches = _dying_kernels(deaths)
+    monkeypatch.setattr(kernels, "manager_class", lambda *a, **k: manager)
+    run = reports.run_reports("scenarios", tmp_path, tmp_path / "out", notebooks_dir=nbs, timeout=120)
+    (result,) = run.reports
+    if deaths < reports.KERNEL_START_ATTEMPTS:
+        assert result.status == "ok" and len(launches) == deaths + 1, (result.error, launches)
+        assert "Stand-in" in result.html.read_text()
+    else:
+        assert result.status == "failed" and len(launches) == deaths
+        assert "Kernel died before replying" in result.error
+
+
 def test_failing_notebook_names_the_cell_and_keeps_the_notebook(tmp_path, capsys):
     nbs = stand_in(tmp_path / "nb", ("fine", "x = 1"), ("explode", "raise RuntimeError('boom')"),
                    ("after", "print('never')"))
