@@ -15,10 +15,11 @@ Tiers
 
 Report pack
     ``sample_pack_runs`` runs ``report all`` on ``data/sample`` once per session, through the
-    command line (:func:`analytics.cli.main`): two runs started at once into one folder, which
-    the reproducibility tests compare; ``sample_pack`` is the first, and every test that only
-    reads the standard pack shares it. Tests that need other inputs (edge cases, planted
-    identifiers, stand-in notebooks) make their own runs.
+    command line (:func:`analytics.cli.main`), twice at once into one output folder and one
+    cache: the whole span with PDFs (``sample_pack``, read by the page tests) and, as a
+    consultant runs it, the fourth quarter of 2025 with PDFs and the client pack (read by
+    test_pack.py). Tests that need other inputs (edge cases, planted identifiers, stand-in
+    notebooks) make their own runs.
 
 Docstring examples
     ``--doctest-modules`` collects the examples in the ``analytics`` docstrings (pyproject
@@ -175,59 +176,74 @@ def package_sources() -> dict[Path, tuple[str, ast.Module]]:
 # --------------------------------------------------------------------------------------------
 
 
+#: The client pack's run: the quarter, its cover, and the footers' date (fixed, so that the
+#: tests know it).
+PACK_PERIOD = "2025-Q4"
+PACK_TITLE = "Quarterly billing review"
+PACK_BY = "A. Consultant, billing reviews"
+PACK_DAY = "2026-01-15"
+
+
 @dataclasses.dataclass(frozen=True)
 class ReportPack:
-    """Runs of ``report all`` on the sample practice, started together into one folder."""
+    """The session's runs of ``report all`` on the sample practice, started together into one folder."""
 
     out: Path  #: the --out folder shared by the runs
-    runs: tuple[RunResult, ...]
-    exit_codes: tuple[int, ...]  #: what ``analytics report all`` returned, per run
+    whole: RunResult  #: the sample's whole span (no period), with PDFs when Chromium is installed
+    quarter: RunResult | None  #: PACK_PERIOD with PDFs and the client pack; None without Chromium
+    exit_codes: dict[str, int]  #: what ``analytics report all`` returned, by run ("whole", "quarter")
     cache: Path  #: the cache folder the runs used (the session's ``ANALYTICS_CACHE_DIR``)
 
     @property
-    def first(self) -> RunResult:
-        return self.runs[0]
+    def runs(self) -> tuple[RunResult, ...]:
+        return tuple(r for r in (self.whole, self.quarter) if r is not None)
 
 
-def _run_pack_twice(out: Path) -> ReportPack:
-    """``analytics report all`` twice at the same time into ``out``.
+def _run_packs(out: Path) -> ReportPack:
+    """``analytics report all`` on the sample, the whole span and the client pack's quarter, at
+    once into ``out``.
 
-    Two concurrent runs serve both kinds of test at the cost of about one: the page tests read
-    the first, and the reproducibility tests compare the two byte for byte (which also checks
-    that concurrent runs into one folder do not clobber each other). ``run_reports`` is wrapped
-    only to keep each run's result; the command line itself runs unchanged.
+    Two concurrent runs into one folder and one cache check that such runs do not clobber each
+    other, at the cost of about one run. ``run_reports`` is wrapped only to keep each run's
+    result and to fix the quarter's date (the footers'); the command line runs unchanged.
     """
     # Imported here, not at the top: a module that fails to import then fails the tests that
     # need it instead of the whole session.
     from analytics import cli, reports
 
-    args = ["report", "all", "--data", str(SAMPLE), "--out", str(out), "--timeout", "600"]
+    common = ["report", "all", "--data", str(SAMPLE), "--out", str(out), "--timeout", "600"]
+    commands = {"whole": common}
     if reports.find_chromium() is not None:
-        args.append("--pdf")
+        commands["whole"] = [*common, "--pdf"]
+        commands["quarter"] = [*common, "--period", PACK_PERIOD, "--pdf", "--pack", "-p", "title", PACK_TITLE,
+                               "-p", "prepared_by", PACK_BY]
     real = reports.run_reports
-    results: list[RunResult] = []
-    codes: list[int] = []
+    results: dict[str, RunResult] = {}
+    codes: dict[str, int] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
 
     def recording(*a, **k) -> RunResult:
+        which = "quarter" if k.get("period") == PACK_PERIOD else "whole"
+        if which == "quarter":
+            k["date"] = PACK_DAY
         result = real(*a, **k)
         with lock:
-            results.append(result)
+            results[which] = result
         return result
 
-    def command() -> None:
+    def command(which: str) -> None:
         try:
-            code = cli.main(args)
+            code = cli.main(commands[which])
         except BaseException as exc:  # surfaced below, not lost in the thread
             errors.append(exc)
         else:
             with lock:
-                codes.append(code)
+                codes[which] = code
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(reports, "run_reports", recording)
-        threads = [threading.Thread(target=command) for _ in range(2)]
+        threads = [threading.Thread(target=command, args=(which,)) for which in commands]
         for t in threads:
             t.start()
         for t in threads:
@@ -236,12 +252,14 @@ def _run_pack_twice(out: Path) -> ReportPack:
         raise errors[0]
     from analytics.cache import default_cache_dir
 
-    return ReportPack(out=out, runs=tuple(results), exit_codes=tuple(codes), cache=default_cache_dir())
+    return ReportPack(out=out, whole=results["whole"], quarter=results.get("quarter"), exit_codes=codes,
+                      cache=default_cache_dir())
 
 
 @pytest.fixture(scope="session")
 def sample_pack_runs(tmp_path_factory) -> ReportPack:
-    """``report all`` on ``data/sample``, twice at once, once per session (tests must not modify it).
+    """``report all`` on ``data/sample``, the whole span and the pack's quarter at once, once per
+    session (tests must not modify what it wrote).
 
     Under pytest-xdist (``make test``) every worker process has its own session: the first worker
     that needs the pack runs it into the folder the workers share, under a file lock, and the
@@ -255,7 +273,7 @@ def sample_pack_runs(tmp_path_factory) -> ReportPack:
         pytest.skip("data/sample has no service_lines.csv yet: generate it with "
                     "`python -m analytics sample --out data/sample`")
     if "PYTEST_XDIST_WORKER" not in os.environ:
-        return _run_pack_twice(tmp_path_factory.mktemp("sample-pack"))
+        return _run_packs(tmp_path_factory.mktemp("sample-pack"))
     shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's own
     done = shared / "sample-pack.pickle"
     with open(shared / "sample-pack.lock", "w") as lock:
@@ -264,15 +282,15 @@ def sample_pack_runs(tmp_path_factory) -> ReportPack:
             return pickle.loads(done.read_bytes())
         out = shared / "sample-pack"
         out.mkdir(exist_ok=True)
-        pack = _run_pack_twice(out)
+        pack = _run_packs(out)
         done.write_bytes(pickle.dumps(pack))
         return pack
 
 
 @pytest.fixture(scope="session")
 def sample_pack(sample_pack_runs) -> RunResult:
-    """The standard report pack on the sample practice (one run of ``report all``)."""
-    return sample_pack_runs.first
+    """The standard report pack on the sample practice (``report all``, the whole span)."""
+    return sample_pack_runs.whole
 
 
 # --------------------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ def test_pages_tables_and_charts_are_byte_identical_cached_or_not_serial_or_para
     sample = Path(__file__).resolve().parents[1] / "data" / "sample"
     monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
     runs = {
-        "parallel": sample_pack_runs.first,
+        "parallel": sample_pack_runs.whole,
         "warm": reports.run_reports("all", sample, tmp_path / "warm", cache_dir=sample_pack_runs.cache, timeout=600),
     }
     monkeypatch.setenv(kernels.FORK_ENV, "0")

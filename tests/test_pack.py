@@ -1,10 +1,11 @@
 """The client pack and the printed pages: page limits, footers, layout, period folders, spreadsheet.
 
-The pack is run once for this module, as a consultant would run it (the command line, on the
-sample practice, for the fourth quarter of 2025, with PDFs), and its PDFs are read back with
-pypdf. Facts checked: US letter is 8.5 x 11 inches = 612 x 792 PDF points (ISO 216 does not
-apply; PDF user space is 1/72 inch, ISO 32000-1 section 8.3.2.3); a typographic point is 1/72
-inch, so a 9 pt font is 9 units tall in that space.
+The pack is the session's run of ``report all --period 2025-Q4 --pdf --pack`` on the sample
+practice (``sample_pack_runs.quarter``, tests/conftest.py), run through the command line as a
+consultant would run it, and its PDFs are read back with pypdf. Facts checked: US letter is
+8.5 x 11 inches = 612 x 792 PDF points (ISO 216 does not apply; PDF user space is 1/72 inch,
+ISO 32000-1 section 8.3.2.3); a typographic point is 1/72 inch, so a 9 pt font is 9 units tall
+in that space.
 """
 
 from __future__ import annotations
@@ -13,21 +14,20 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import unicodedata
 from pathlib import Path
 
 import pandas as pd
 import pypdf
 import pytest
+from conftest import PACK_BY, PACK_DAY, PACK_PERIOD, PACK_TITLE
 
-from analytics import cli, kpis, pack, periods, reports, workbook
+from analytics import kpis, pack, periods, reports, workbook
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
-PERIOD = "2025-Q4"
-TITLE = "Quarterly billing review"
-BY = "A. Consultant, billing reviews"
-DAY = "2026-01-15"
+PERIOD, TITLE, BY, DAY = PACK_PERIOD, PACK_TITLE, PACK_BY, PACK_DAY
 
 _no_chromium = pytest.mark.skipif(reports.find_chromium() is None,
                                   reason="headless Chromium is not installed (Debian package chromium; `make chromium`)")
@@ -39,25 +39,13 @@ def needs_chromium(test):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> reports.RunResult:
-    """``report all --period 2025-Q4 --pdf --pack`` on the sample, through the command line."""
-    if reports.find_chromium() is None:
+def run(sample_pack_runs) -> reports.RunResult:
+    """``report all --period 2025-Q4 --pdf --pack -p title ... -p prepared_by ...`` on the sample,
+    through the command line (the session's run; tests must not modify what it wrote)."""
+    if sample_pack_runs.quarter is None:
         pytest.skip("headless Chromium is not installed (Debian package chromium; `make chromium`)")
-    out = tmp_path_factory.mktemp("pack")
-    results: list[reports.RunResult] = []
-    real = reports.run_reports
-
-    def recording(*a, **k):
-        k["date"] = DAY  # the footers' date, fixed so that the test knows it
-        results.append(real(*a, **k))
-        return results[-1]
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(reports, "run_reports", recording)
-        code = cli.main(["report", "all", "--data", str(SAMPLE), "--out", str(out), "--period", PERIOD, "--pdf",
-                         "--pack", "-p", "title", TITLE, "-p", "prepared_by", BY, "--timeout", "600"])
-    result = results[0]
-    assert code == 0, [(r.name, r.status, r.error) for r in result.reports] + result.problems
+    result = sample_pack_runs.quarter
+    assert sample_pack_runs.exit_codes["quarter"] == 0, [(r.name, r.status, r.error) for r in result.reports]
     return result
 
 
@@ -298,10 +286,13 @@ def test_workbook_equals_the_csv_tables(run):
 
 
 @needs_chromium
-def test_a_second_period_into_the_same_out_leaves_the_first(run):
-    before = {p: p.read_bytes() for p in (run.folder / "revenue.html", run.folder / "pack.pdf")}
-    second = reports.run_reports(["revenue"], SAMPLE, run.folder.parent, period="2025-11", date=DAY)
-    assert second.ok and second.folder == run.folder.parent / "2025-11"
+def test_a_second_period_into_the_same_out_leaves_the_first(run, tmp_path):
+    out = tmp_path / "out"  # a copy of the quarter's folder: the session's run is read by other tests
+    shutil.copytree(run.folder, out / run.folder.name)
+    first = out / run.folder.name
+    before = {p: p.read_bytes() for p in (first / "revenue.html", first / "pack.pdf", first / "manifest.json")}
+    second = reports.run_reports(["revenue"], SAMPLE, out, period="2025-11", date=DAY)
+    assert second.ok and second.folder == out / "2025-11"
     assert (second.folder / "revenue.html").exists()
     for path, data in before.items():
         assert path.read_bytes() == data, path

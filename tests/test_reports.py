@@ -50,8 +50,13 @@ def page(pack: reports.RunResult, name: str) -> str:
 
 
 def test_report_all_exits_0_on_the_sample(sample_pack_runs):
-    assert sample_pack_runs.exit_codes == (0, 0)
-    assert len(sample_pack_runs.runs) == 2
+    """Both of the session's runs (the whole span, and the client pack's quarter beside it at
+    the same time into the same folder) exit 0, each into its own period folder."""
+    assert sample_pack_runs.exit_codes == {r: 0 for r in ("whole", "quarter")[:len(sample_pack_runs.runs)]}
+    if sample_pack_runs.quarter is not None:
+        whole, quarter = sample_pack_runs.whole, sample_pack_runs.quarter
+        assert whole.folder.parent == quarter.folder.parent == sample_pack_runs.out
+        assert whole.folder != quarter.folder and whole.run_folder != quarter.run_folder
 
 
 def test_every_report_ran_into_the_period_folder(pack):
@@ -128,9 +133,8 @@ def test_pages_carry_no_patient_identifiers(pack):
 def test_manifest_records_parameters_inputs_and_status(pack, sample_pack_runs):
     from analytics import __version__
 
-    # the session's two runs publish into one dated folder: each report's entry is the run
-    # that published it last
-    run_ids = {r.run_id for r in sample_pack_runs.runs}
+    # the quarter's run, at the same time into the same --out, published into its own folder
+    run_ids = {sample_pack_runs.whole.run_id}
 
     manifest = json.loads(pack.manifest.read_text())
     run = json.loads((pack.run_folder / "manifest.json").read_text())
