@@ -28,6 +28,7 @@ pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="kernels are forke
 _ASK = ("import json, os, sys; print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(), "
         "'pandas': 'pandas' in sys.modules, 'kpis': 'analytics.kpis' in sys.modules, "
         "'sklearn': 'sklearn.linear_model' in sys.modules, "
+        "'frozen': __import__('gc').get_freeze_count(), 'collecting': __import__('gc').isenabled(), "
         "'marker': os.environ.get('ANALYTICS_TEST_MARKER')}))")
 
 
@@ -93,6 +94,9 @@ def test_a_kernel_is_a_fork_of_the_preloader_in_its_own_folder_and_environment(t
     said, code = _ask(manager, env=env, cwd=str(tmp_path))
     assert said["ppid"] == kernels.preloader().process.pid
     assert said["pandas"] and said["kpis"]  # imported before the kernel's first cell
+    # what the preloader imported is frozen (the kernel's collections skip it); the notebook's
+    # own objects are collected
+    assert said["frozen"] > 100_000 and said["collecting"]
     assert Path(said["cwd"]).resolve() == tmp_path.resolve()
     assert said["marker"] == "kernel-env"
     assert code == 0  # the stand-in exits with the kernel's code
