@@ -10,6 +10,7 @@ in that space.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -49,9 +50,15 @@ def run(sample_pack_runs) -> reports.RunResult:
     return result
 
 
+@functools.cache
+def extracted(pdf: Path) -> tuple[str, ...]:
+    """The text of each page of a PDF, as pypdf extracts it (read once per file: the session's
+    PDFs do not change)."""
+    return tuple(p.extract_text() or "" for p in pypdf.PdfReader(str(pdf)).pages)
+
+
 def page_texts(pdf: Path) -> list[str]:
-    return [re.sub(r"\s+", " ", unicodedata.normalize("NFKC", p.extract_text() or "")) for p in
-            pypdf.PdfReader(str(pdf)).pages]
+    return [re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)) for text in extracted(pdf)]
 
 
 def headings(html: str) -> set[str]:
@@ -120,8 +127,8 @@ def test_every_printed_page_has_the_footer_and_its_page_number(run):
 def test_no_printed_page_holds_only_a_heading(run):
     for r in run.reports:
         titles = headings(r.html.read_text())
-        for i, page in enumerate(pypdf.PdfReader(str(r.pdf)).pages, start=1):
-            lines = [ln.strip() for ln in (page.extract_text() or "").splitlines() if ln.strip()]
+        for i, text in enumerate(extracted(r.pdf), start=1):
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
             body = [ln for ln in lines if "page " not in ln and DAY not in ln]  # the footer
             assert body, (r.name, i, "empty page")
             assert not all(ln in titles for ln in body), (r.name, i, body)
