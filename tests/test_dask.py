@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,10 @@ def dd():
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
+    # A local cluster sets its workers' environment in this process's own (OMP_NUM_THREADS=1,
+    # PYTHONHASHSEED, MALLOC_TRIM_THRESHOLD_ ...) and leaves it there: the later tests of this
+    # worker process get the environment they started with back.
+    environ = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None, silence_logs=logging.ERROR)
     client = distributed.Client(cluster)
@@ -36,6 +41,8 @@ def client():
     finally:
         client.close()
         cluster.close()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 @pytest.fixture(scope="module")

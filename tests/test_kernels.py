@@ -25,6 +25,14 @@ from analytics import kernels
 
 pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="kernels are forked on Linux only")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def preloader_of_this_environment():
+    """A preloader started now: one an earlier test file started, in an environment since
+    changed (what Python reads as it starts, _IMPORT_ENV), would rightly fork no kernel."""
+    kernels.stop()
+    yield
+
 _ASK = ("import json, os, sys; print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(), "
         "'pandas': 'pandas' in sys.modules, 'kpis': 'analytics.kpis' in sys.modules, "
         "'sklearn': 'sklearn.linear_model' in sys.modules, "
