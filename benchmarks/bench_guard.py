@@ -1,0 +1,70 @@
+"""The guard's scan of a report run's outputs as the practice's patients grow: dates of birth.
+
+A run's pages, notebooks and tables (``--outputs``, a folder ``report all`` wrote) are scanned
+(:func:`analytics.privacy.guard.scan_outputs`) against identifiers holding the sample's names
+and ids and the dates of birth of ``N`` patients (each in the four forms pages print). Before:
+each text searched for every date, one at a time (the guard's former ``Matcher._dates``);
+after: the text's date-shaped tokens looked up among the dates. The two find the same (checked).
+Medians of ``--runs`` runs in this one process, CPU and wall seconds.
+
+    .venv/bin/python -m analytics report all --data data/sample --out /tmp/guard-out
+    .venv/bin/python benchmarks/bench_guard.py --outputs /tmp/guard-out --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from analytics.privacy import identifiers_from_folder
+from analytics.privacy.guard import Matcher, _alone, scan_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class OneDateAtATime(Matcher):
+    """The former search: every date of birth looked for in every text."""
+
+    def _dates(self, text: str) -> list[tuple[str, str]]:
+        return [("date_of_birth", d) for d in self.dates if d in text and _alone(text, d)]
+
+
+def _timed(fn, runs: int):
+    cpu, wall, result = [], [], None
+    for _ in range(runs):
+        c0, w0 = time.process_time(), time.perf_counter()
+        result = fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return statistics.median(cpu), statistics.median(wall), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--outputs", type=Path, required=True, help="a folder report all wrote")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "sample")
+    parser.add_argument("--patients", type=int, nargs="+", default=[100, 2000, 20000])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    base = identifiers_from_folder(args.data)
+    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
+          f"{sum(1 for p in args.outputs.rglob('*') if p.is_file())} files under {args.outputs}")
+    print("| patients | dates (4 forms each) | before CPU / wall s | after CPU / wall s |")
+    print("|---:|---:|---:|---:|")
+    for n in args.patients:
+        ids = base | type(base)()
+        first = dt.date(1930, 1, 1)
+        ids.add_dates([(first + dt.timedelta(days=17 * i)).isoformat() for i in range(n)])
+        before = _timed(lambda: scan_outputs([args.outputs], OneDateAtATime(ids)), args.runs)
+        after = _timed(lambda: scan_outputs([args.outputs], Matcher(ids)), args.runs)
+        assert before[2].equals(after[2]), "the two searches found different things"
+        print(f"| {n:,} | {len(ids.dates_of_birth):,} | {before[0]:.2f} / {before[1]:.2f} | "
+              f"{after[0]:.2f} / {after[1]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
