@@ -1,6 +1,7 @@
 """The guard's scan of a report run's outputs as the practice's patients grow: dates of birth.
 
-A run's pages, notebooks and tables (``--outputs``, a folder ``report all`` wrote) are scanned
+A run's pages, notebooks and tables (``--outputs``, a folder ``report all`` wrote; without it,
+``report all`` on ``--data`` is run first into a temporary folder) are scanned
 (:func:`analytics.privacy.guard.scan_outputs`) against identifiers holding the sample's names
 and ids and the dates of birth of ``N`` patients (each in the four forms pages print). Before:
 each text searched for every date, one at a time (the guard's former ``Matcher._dates``);
@@ -17,6 +18,7 @@ import argparse
 import datetime as dt
 import platform
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,11 +58,23 @@ def _timed(fn, runs: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--outputs", type=Path, required=True, help="a folder report all wrote")
+    parser.add_argument("--outputs", type=Path, help="a folder report all wrote (default: run it on --data)")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "sample")
     parser.add_argument("--patients", type=int, nargs="+", default=[100, 2000, 20000])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.outputs is not None:
+        _bench(args)
+        return
+    from analytics.reports import run_reports
+
+    with tempfile.TemporaryDirectory(prefix="bench-guard-") as folder:
+        args.outputs = Path(folder)
+        run_reports("all", args.data, args.outputs)
+        _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> None:
     base = identifiers_from_folder(args.data)
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
           f"{sum(1 for p in args.outputs.rglob('*') if p.is_file())} files under {args.outputs}")

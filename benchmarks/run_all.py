@@ -32,6 +32,7 @@ MODEST = {
     "bench_reports.py": ["--skip-large"],
     "bench_scenarios.py": ["--repeat", "5", "--warmup", "1"],
     "bench_intake.py": ["--lines", "2000", "100000", "--repeat", "3"],
+    "bench_guard.py": ["--patients", "100", "2000", "--runs", "1"],
 }
 
 
