@@ -16,9 +16,9 @@ Tiers
 Report pack
     ``sample_pack_runs`` runs ``report all`` on ``data/sample`` once per session, through the
     command line (:func:`analytics.cli.main`), twice at once into one output folder and one
-    cache: the whole span with PDFs (``sample_pack``, read by the page tests) and, as a
-    consultant runs it, the fourth quarter of 2025 with PDFs and the client pack (read by
-    test_pack.py). Tests that need other inputs (edge cases, planted identifiers, stand-in
+    cache: the whole span (``sample_pack``, read by the page tests) and, as a consultant runs
+    it, the fourth quarter of 2025 with PDFs and the client pack (read by test_pack.py and the
+    PDF tests). Tests that need other inputs (edge cases, planted identifiers, stand-in
     notebooks) make their own runs.
 
 Docstring examples
@@ -189,7 +189,7 @@ class ReportPack:
     """The session's runs of ``report all`` on the sample practice, started together into one folder."""
 
     out: Path  #: the --out folder shared by the runs
-    whole: RunResult  #: the sample's whole span (no period), with PDFs when Chromium is installed
+    whole: RunResult  #: the sample's whole span (no period)
     quarter: RunResult | None  #: PACK_PERIOD with PDFs and the client pack; None without Chromium
     exit_codes: dict[str, int]  #: what ``analytics report all`` returned, by run ("whole", "quarter")
     cache: Path  #: the cache folder the runs used (the session's ``ANALYTICS_CACHE_DIR``)
@@ -214,7 +214,6 @@ def _run_packs(out: Path) -> ReportPack:
     common = ["report", "all", "--data", str(SAMPLE), "--out", str(out), "--timeout", "600"]
     commands = {"whole": common}
     if reports.find_chromium() is not None:
-        commands["whole"] = [*common, "--pdf"]
         commands["quarter"] = [*common, "--period", PACK_PERIOD, "--pdf", "--pack", "-p", "title", PACK_TITLE,
                                "-p", "prepared_by", PACK_BY]
     real = reports.run_reports

@@ -33,7 +33,7 @@ NO_CHROMIUM = "headless Chromium is not installed (Debian package chromium; `mak
 
 @pytest.fixture(scope="module")
 def pack(sample_pack) -> reports.RunResult:
-    """``report all`` on the sample (with PDFs when Chromium is installed), run once per session."""
+    """``report all`` on the sample, the whole span, run once per session."""
     return sample_pack
 
 
@@ -156,7 +156,8 @@ def test_manifest_records_parameters_inputs_and_status(pack, sample_pack_runs):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
-def test_pdfs_are_printed(pack):
+def test_pdfs_are_printed(sample_pack_runs):
+    pack = sample_pack_runs.quarter  # the session's run with --pdf (test_pack.py reads its pages)
     for r in pack.reports:
         assert r.pdf == pack.folder / f"{r.name}.pdf"
         assert r.pdf.read_bytes()[:5] == b"%PDF-" and r.pdf.stat().st_size > 20_000
