@@ -776,6 +776,46 @@ def test_sniff_reads_a_column_from_its_cells_when_the_header_says_nothing(tmp_pa
     assert any("patient_id" in q for q in layout.questions)  # no column found for it
 
 
+@pytest.mark.parametrize(("header", "target"), [
+    ("Amount", "charge"), ("Amt", "charge"), ("Total Charges", "charge"), ("Billed", "charge"),
+    ("Charge Amt", "charge"), ("Price", "charge"),
+    ("Ins Paid", None), ("Payment", None), ("Pt Balance", None), ("Adj", None), ("Allowed", None),
+    ("Copay", None), ("Net Amount", None),
+    ("Total Minutes", "minutes"), ("Units Billed", "units_billed"), ("Total Time", "minutes"),
+])
+def test_whole_dollars_under_a_money_header_are_never_minutes(tmp_path, header, target):
+    """Charges in whole dollars (85, 120) look like minutes by their cells; a header of dollars
+    decides: the amount billed is read as the charge, money paid, owed or adjusted is not read
+    (the 835s say what was paid), and neither is read as minutes (it would change the units)."""
+    from analytics.intake import sniff_export
+
+    counts = target in ("minutes", "units_billed")
+    frame = pd.DataFrame({"Patient ID": ["P1", "P2", "P3"], "DOS": ["2026-03-02", "2026-03-03", "2026-03-04"],
+                          "CPT": ["97140", "97124", "97110"],
+                          header: ["2", "1", "3"] if target == "units_billed" else
+                          ["23", "38", "53"] if counts else ["85", "120", "90"]})
+    if target != "charge":  # the export's charge column beside it
+        frame["Charges"] = ["85.00", "120.00", "90.00"]
+    frame.to_csv(tmp_path / "export.csv", index=False)
+    layout = sniff_export(tmp_path / "export.csv")
+    assert layout.mapping.get(header) == target
+    if not counts:  # dollars are never read as minutes
+        assert "minutes" not in layout.mapping.values()
+    if target is None:
+        assert "not read" in layout.ignored.set_index("column").loc[header, "reason"]
+
+
+def test_the_line_total_is_the_charge_beside_a_unit_price(tmp_path):
+    """A line's charge (CMS-1500 box 24F) is its total; a unit price beside it is not read."""
+    from analytics.intake import sniff_export
+
+    frame = pd.DataFrame({"Patient ID": ["P1", "P2"], "DOS": ["2026-03-02", "2026-03-03"], "CPT": ["97140", "97124"],
+                          "Units": ["2", "1"], "Unit Charge": ["$60.00", "$45.00"], "Total Charge": ["$120.00", "$45.00"]})
+    frame.to_csv(tmp_path / "export.csv", index=False)
+    layout = sniff_export(tmp_path / "export.csv")
+    assert layout.mapping["Total Charge"] == "charge" and "Unit Charge" not in layout.mapping
+
+
 @pytest.mark.parametrize("header", ["Script?", "Script on file", "Has Rx", "Dr. Script", "Physician Order",
                                     "MD order on file", "Doctor's order"])
 def test_a_prescription_column_is_proposed_under_the_names_practices_give_it(tmp_path, header):

@@ -30,6 +30,7 @@ __all__ = [
     "JOINED_TARGETS",
     "TARGETS",
     "header_target",
+    "money_header",
     "ignore_reason",
     "column_letter",
     "unnamed_header",
@@ -121,6 +122,12 @@ HEADER_ALIASES = {
     "charge_amount": "charge",
     "billed_amount": "charge",
     "fee": "charge",
+    "total_charge": "charge",
+    "total_charges": "charge",
+    "charge_amt": "charge",
+    "billed": "charge",
+    "amount_billed": "charge",
+    "billed_charges": "charge",
     "units": "units_billed",
     "unit": "units_billed",
     "billed_units": "units_billed",
@@ -198,6 +205,37 @@ def header_target(header: str) -> tuple[str | None, int]:
     if _DX_HEADER.fullmatch(key):
         return "dx_codes", 2
     return None, 0
+
+
+#: Header words of a column of dollars: its whole numbers are dollars, never minutes or units.
+_MONEY_WORDS = re.compile(
+    r"(?:^|_)(?:amount|amt|charges?|charged|billed|fees?|price|cost|total|net|paid|payments?|pmt|pymt|balance|bal|"
+    r"due|owed|allowed|adjustments?|adj|write_?offs?|writeoff|copay|co_pay|coins|coinsurance|deductible|"
+    r"receipts?|revenue|dollars?|usd|ins_pd|pt_pd|pd)(?:_|$)")
+#: Of those, the ones of money paid, owed, allowed or adjusted: what the 835s say, not the charge.
+_PAID_WORDS = re.compile(
+    r"(?:^|_)(?:paid|payments?|pmt|pymt|balance|bal|due|owed|allowed|adjustments?|adj|write_?offs?|writeoff|"
+    r"copay|co_pay|coins|coinsurance|deductible|receipts?|net|ins_pd|pt_pd|pd)(?:_|$)")
+
+#: Header words of time or counts: "Total Minutes" and "Units Billed" are not dollars.
+_COUNT_WORDS = re.compile(r"(?:^|_)(?:mins?|minutes?|time|units?|qty|quantity|duration|hours?|hrs?|visits?|count|"
+                          r"days?|age|sessions?)(?:_|$)")
+
+
+def money_header(header: str) -> str | None:
+    """``"charge"`` for a header naming the amount billed, ``"paid"`` for one naming money paid,
+    owed, allowed or adjusted, None for any other header: a column of whole numbers under such a
+    header holds dollars ($85), not minutes or units.
+
+    Examples
+    --------
+    >>> money_header("Amount"), money_header("Total Charges"), money_header("Ins Paid"), money_header("Total Minutes")
+    ('charge', 'charge', 'paid', None)
+    """
+    key = header_key(header)
+    if not _MONEY_WORDS.search(key) or _COUNT_WORDS.search(key):  # "Total Minutes", "Units Billed"
+        return None
+    return "paid" if _PAID_WORDS.search(key) else "charge"
 
 
 def ignore_reason(header: str) -> str:

@@ -21,7 +21,13 @@ from analytics._files import atomic_write
 from analytics.intake.contents import KIND_TARGETS, column_contents, total_labels
 from analytics.intake.credentials import credential_types
 from analytics.intake.files import read_export
-from analytics.intake.headers import JOINED_TARGETS, column_letter, header_target, ignore_reason
+from analytics.intake.headers import (
+    JOINED_TARGETS,
+    column_letter,
+    header_target,
+    ignore_reason,
+    money_header,
+)
 from analytics.intake.mapping import MappingLine, render_mapping
 from analytics.intake.values import EXCEL_DAYS
 from analytics.privacy import PRIVATE_COLUMNS, header_key
@@ -184,6 +190,13 @@ def _proposals(table) -> list[dict]:
             basis = "header" + (f"; {contents.evidence}" if contents.kind else "")
         elif contents.kind in ("person names", "dates of birth"):
             basis = f"{contents.evidence}: looks like patients' {contents.kind.split()[-1]}; never read"
+        elif contents.kind in ("minutes", "units") and raw and (money := money_header(raw)):
+            # whole numbers under a header of dollars ("Amount": 85, 120) are dollars, not minutes
+            if money == "charge":
+                target, rank = "charge", 3
+                basis = "header names dollars; cells: whole numbers, read as dollars: check"
+            else:
+                basis = "money paid, owed or adjusted (the 835s say what was paid): not read"
         elif KIND_TARGETS.get(contents.kind) and not (raw and ignore_reason(raw).startswith(("identifies", "free"))):
             target, rank = KIND_TARGETS[contents.kind], 3
             basis = f"{contents.evidence}" + ("" if raw else " (no header)") + ": check"
