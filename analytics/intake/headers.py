@@ -125,7 +125,6 @@ HEADER_ALIASES = {
     "total_charge": "charge",
     "total_charges": "charge",
     "charge_amt": "charge",
-    "billed": "charge",
     "amount_billed": "charge",
     "billed_charges": "charge",
     "units": "units_billed",
