@@ -234,3 +234,19 @@ def test_dates_of_birth_are_found_wherever_a_search_of_each_date_finds_them():
     # overlapping date shapes: the date after another is still seen; one inside a longer number is not
     assert Matcher(one)._dates("x2/3/1961-03-04") == [("date_of_birth", "1961-03-04")]
     assert Matcher(one)._dates("ref 219610304 and 1961-03-045") == []
+
+
+def test_a_workbook_is_scanned_cell_by_cell_numbers_too(ids, tmp_path):
+    """A spreadsheet among the outputs: an account number stored as a number and a name in a
+    patient column are found, with the sheet, row and column; a clean sheet is clean."""
+    from analytics.privacy import scan_file
+
+    path = tmp_path / "tables.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        pd.DataFrame({"Payer": ["Blue Shield Gold PPO"], "Total": [1234.5]}).to_excel(book, sheet_name="clean",
+                                                                                       index=False)
+        pd.DataFrame({"Account": [100234], "Patient": ["Qwertyson"], "Paid": [12.5]}).to_excel(
+            book, sheet_name="leaky", index=False)
+    hits = scan_file(path, ids)
+    assert {(where.split(" column ")[0], kind) for where, kind, _ in hits} == {
+        ("tables.xlsx sheet 'leaky' row 2", "id"), ("tables.xlsx sheet 'leaky' row 2", "name")}
