@@ -805,6 +805,24 @@ def test_whole_dollars_under_a_money_header_are_never_minutes(tmp_path, header, 
         assert "not read" in layout.ignored.set_index("column").loc[header, "reason"]
 
 
+def test_money_paid_is_never_the_charge_and_whole_dollars_are_said_to_be_dollars(tmp_path):
+    """A payment column left of the charges, in dollars and cents, is not taken for the charge;
+    a charge column whose header says so and whose cells are whole dollars is described as
+    dollars in mapping.yaml, not as minutes."""
+    from analytics.intake import sniff_export
+
+    base = {"Patient ID": ["P1", "P2"], "DOS": ["2026-03-02", "2026-03-03"], "CPT": ["97140", "97124"]}
+    pd.DataFrame({**base, "Ins Paid": ["$60.00", "$45.00"], "Amount": ["$85.00", "$60.00"]}).to_csv(
+        tmp_path / "paid.csv", index=False)
+    layout = sniff_export(tmp_path / "paid.csv")
+    assert layout.mapping["Amount"] == "charge" and "Ins Paid" not in layout.mapping
+    pd.DataFrame({**base, "Fee": ["85", "60"]}).to_csv(tmp_path / "fee.csv", index=False)
+    layout = sniff_export(tmp_path / "fee.csv")
+    assert layout.mapping["Fee"] == "charge"
+    fee = layout.columns.set_index("column").loc["Fee"]
+    assert fee["contents"] == "dollar amounts" and "minutes" not in fee["basis"]
+
+
 def test_the_line_total_is_the_charge_beside_a_unit_price(tmp_path):
     """A line's charge (CMS-1500 box 24F) is its total; a unit price beside it is not read."""
     from analytics.intake import sniff_export

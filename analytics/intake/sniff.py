@@ -11,7 +11,7 @@ reason. :meth:`ExportLayout.to_yaml` and :func:`write_mapping` give the mapping 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +182,10 @@ def _proposals(table) -> list[dict]:
     out = []
     for position, (name, raw) in enumerate(zip(table.headers, table.raw_headers, strict=True)):
         contents = column_contents(table.cells[name])
+        money = money_header(raw) if raw else None
+        if money and contents.kind in ("minutes", "units"):
+            # whole numbers under a header of dollars ("Amount": 85, 120) are dollars, not minutes
+            contents = replace(contents, kind="dollar amounts")
         target, rank = header_target(raw) if raw else (None, 0)
         private = header_key(raw) in PRIVATE_COLUMNS if raw else False
         if private:
@@ -190,13 +194,8 @@ def _proposals(table) -> list[dict]:
             basis = "header" + (f"; {contents.evidence}" if contents.kind else "")
         elif contents.kind in ("person names", "dates of birth"):
             basis = f"{contents.evidence}: looks like patients' {contents.kind.split()[-1]}; never read"
-        elif contents.kind in ("minutes", "units") and raw and (money := money_header(raw)):
-            # whole numbers under a header of dollars ("Amount": 85, 120) are dollars, not minutes
-            if money == "charge":
-                target, rank = "charge", 3
-                basis = "header names dollars; cells: whole numbers, read as dollars: check"
-            else:
-                basis = "money paid, owed or adjusted (the 835s say what was paid): not read"
+        elif money == "paid":  # "Ins Paid", "Balance": never the charge, whole dollars or cents
+            basis = "money paid, owed or adjusted (the 835s say what was paid): not read"
         elif KIND_TARGETS.get(contents.kind) and not (raw and ignore_reason(raw).startswith(("identifies", "free"))):
             target, rank = KIND_TARGETS[contents.kind], 3
             basis = f"{contents.evidence}" + ("" if raw else " (no header)") + ": check"
