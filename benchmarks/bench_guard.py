@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
+
+from bench_identifiers import timed  # medians of CPU and wall seconds, and the result
 
 from analytics.privacy import identifiers_from_folder
 from analytics.privacy.guard import Matcher, scan_outputs
@@ -44,16 +44,6 @@ class OneDateAtATime(Matcher):
 
     def _dates(self, text: str) -> list[tuple[str, str]]:
         return [("date_of_birth", d) for d in self.dates if d in text and _alone(text, d)]
-
-
-def _timed(fn, runs: int):
-    cpu, wall, result = [], [], None
-    for _ in range(runs):
-        c0, w0 = time.process_time(), time.perf_counter()
-        result = fn()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return statistics.median(cpu), statistics.median(wall), result
 
 
 def main() -> None:
@@ -84,8 +74,8 @@ def _bench(args: argparse.Namespace) -> None:
         ids = base | type(base)()
         first = dt.date(1930, 1, 1)
         ids.add_dates([(first + dt.timedelta(days=17 * i)).isoformat() for i in range(n)])
-        before = _timed(lambda ids=ids: scan_outputs([args.outputs], OneDateAtATime(ids)), args.runs)
-        after = _timed(lambda ids=ids: scan_outputs([args.outputs], Matcher(ids)), args.runs)
+        before = timed(lambda ids=ids: scan_outputs([args.outputs], OneDateAtATime(ids)), args.runs)
+        after = timed(lambda ids=ids: scan_outputs([args.outputs], Matcher(ids)), args.runs)
         assert before[2].equals(after[2]), "the two searches found different things"
         print(f"| {n:,} | {len(ids.dates_of_birth):,} | {before[0]:.2f} / {before[1]:.2f} | "
               f"{after[0]:.2f} / {after[1]:.2f} |")

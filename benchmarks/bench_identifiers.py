@@ -36,7 +36,7 @@ def _reference() -> Any:
     return module
 
 
-def _timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
     cpu, wall, result = [], [], None
     for _ in range(runs):
         c0, w0 = time.process_time(), time.perf_counter()
@@ -80,11 +80,11 @@ def main() -> None:
     }
     print("| part | CPU before | wall before | CPU after | wall after | CPU ratio |\n|---|---|---|---|---|---|")
     for part, (before, after) in cases.items():
-        cpu_a, wall_a, got = _timed(after, args.runs)
+        cpu_a, wall_a, got = timed(after, args.runs)
         if args.after_only:
             print(f"| {part} | | | {cpu_a:.2f} s | {wall_a:.2f} s | |")
             continue
-        cpu_b, wall_b, expected = _timed(before, args.runs)
+        cpu_b, wall_b, expected = timed(before, args.runs)
         same = dataclasses.asdict(got) == dataclasses.asdict(expected)
         if not same:
             raise SystemExit(f"{part}: the fast reading differs from the plain one")
@@ -105,8 +105,8 @@ def _dates_of_birth(ref: Any, count: int, runs: int) -> None:
         found.add_dates(texts)
         return found.dates_of_birth
 
-    cpu_b, wall_b, expected = _timed(lambda: read(ref.RefIdentifiers), runs)
-    cpu_a, wall_a, got = _timed(lambda: read(identifiers.Identifiers), runs)
+    cpu_b, wall_b, expected = timed(lambda: read(ref.RefIdentifiers), runs)
+    cpu_a, wall_a, got = timed(lambda: read(identifiers.Identifiers), runs)
     if got != expected:
         raise SystemExit("dates of birth: the form-at-a-time reading differs")
     print(f"| {len(texts):,} distinct dates of birth | {cpu_b:.2f} s | {wall_b:.2f} s | {cpu_a:.2f} s | {wall_a:.2f} s "
