@@ -35,7 +35,7 @@ from analytics.exceptions import InputError
 from analytics.intake.headers import column_letter, header_target, unnamed_header
 
 __all__ = ["ExportTable", "read_export", "find_header_row", "TEXT_SUFFIXES", "EXPORT_SUFFIXES", "decode_export",
-           "workbook_has_formulas", "sheet_names"]
+           "workbook_has_formulas", "sheet_names", "EXCEL_ENGINE"]
 
 #: Text exports, read with the delimiter they use.
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
@@ -327,7 +327,7 @@ def _excel_cells(path: str, modified: int, size: int, sheet: str | int) -> pd.Da
     """Every cell of a sheet as stripped text. Parsing a workbook is the slow part of reading one,
     and ``init`` reads the same workbook twice in a row (to sniff it, then to read it): the last
     sheet parsed is kept, keyed by the file's time and size (callers never change it)."""
-    frame = pd.read_excel(path, sheet_name=sheet, header=None, dtype=str, keep_default_na=False, engine=_EXCEL_ENGINE)
+    frame = pd.read_excel(path, sheet_name=sheet, header=None, dtype=str, keep_default_na=False, engine=EXCEL_ENGINE)
     return _clean(frame)
 
 
@@ -356,7 +356,7 @@ def workbook_has_formulas(path: str | os.PathLike[str]) -> bool:
 
 def sheet_names(path: str | os.PathLike[str]) -> list[str]:
     """The sheet names of a workbook, in order."""
-    return list(pd.ExcelFile(path, engine=_EXCEL_ENGINE).sheet_names)
+    return list(pd.ExcelFile(path, engine=EXCEL_ENGINE).sheet_names)
 
 
 def _excel_engine() -> tuple[str, tuple[type[Exception], ...]]:
@@ -370,7 +370,8 @@ def _excel_engine() -> tuple[str, tuple[type[Exception], ...]]:
     return "calamine", (*broken, python_calamine.CalamineError)
 
 
-_EXCEL_ENGINE, _BROKEN_WORKBOOK = _excel_engine()
+#: The engine pandas reads workbooks with here and in the privacy guard (calamine, else openpyxl).
+EXCEL_ENGINE, _BROKEN_WORKBOOK = _excel_engine()
 
 
 def _read_excel(path: Path, sheet: str | int | None, header_row: int | None) -> ExportTable:

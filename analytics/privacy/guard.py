@@ -48,8 +48,9 @@ _MIN_PART = 6
 #: Where a date of birth can start and end in text, in each form identifiers.py keeps it (ISO,
 #: MM/DD/YYYY and M/D/YYYY, YYYYMMDD), with no digit on either side. Lookaheads: every start
 #: position is tried, so overlapping candidates ("2/3/1961-03-04") are all seen.
-_DATE_FORMS = tuple(re.compile(rf"(?<!\d)(?=({form})(?!\d))") for form in
-                    (r"\d{4}-\d{2}-\d{2}", r"\d{1,2}/\d{1,2}/\d{4}", r"\d{8}"))
+_DATE_SHAPES = (r"\d{4}-\d{2}-\d{2}", r"\d{1,2}/\d{1,2}/\d{4}", r"\d{8}")
+_DATE_FORMS = tuple(re.compile(rf"(?<!\d)(?=({shape})(?!\d))") for shape in _DATE_SHAPES)
+_DATE_SHAPE = re.compile("|".join(_DATE_SHAPES))
 _HIT_COLUMNS = ["file", "where", "kind", "value"]
 
 
@@ -74,7 +75,7 @@ class Matcher:
         self.ids = identifiers.ids
         self.dates = sorted(identifiers.dates_of_birth)
         # the forms the date regexes find, and any other a caller gave (looked for one by one)
-        shaped = {d for d in self.dates if any(form.match(d) and form.match(d)[1] == d for form in _DATE_FORMS)}
+        shaped = {d for d in self.dates if _DATE_SHAPE.fullmatch(d)}
         self._date_set, self._other_dates = frozenset(shaped), sorted(set(self.dates) - shaped)
         self.names = identifiers.names | {w for first, last in identifiers.people for w in (*first, *last)
                                           if len(w) >= 2}
@@ -115,8 +116,9 @@ class Matcher:
         # the text's date-shaped tokens looked up among the dates: one pass over the text,
         # whatever the number of patients (a scan of every date against every cell was
         # quadratic: about 10 s per report run for 2,000 patients)
-        found = {m[1] for form in _DATE_FORMS for m in form.finditer(text)} & self._date_set if self._date_set else set()
-        found |= {d for d in self._other_dates if d in text and _alone(text, d)}
+        found = {d for d in self._other_dates if d in text and _alone(text, d)}
+        if self._date_set:
+            found |= {m[1] for form in _DATE_FORMS for m in form.finditer(text)} & self._date_set
         return [("date_of_birth", d) for d in sorted(found)]
 
     def _unprotected(self, words: list[str]) -> list[str | None]:
@@ -400,15 +402,10 @@ def scan_file(path: str | Path, identifiers: Identifiers | Matcher) -> list[tupl
     if suffix == ".parquet":
         return scan_table(pd.read_parquet(path), matcher, name=path.name)
     if suffix in (".xlsx", ".xlsm"):
-        # calamine (Rust) reads a run's tables.xlsx about five times faster than openpyxl, to the
-        # same text; openpyxl where it is not installed
-        try:
-            import python_calamine  # noqa: F401
-        except ImportError:
-            engine = "openpyxl"
-        else:
-            engine = "calamine"
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False, engine=engine)
+        # as the intake reads workbooks (calamine: a run's tables.xlsx about five times faster)
+        from analytics.intake.files import EXCEL_ENGINE
+
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False, engine=EXCEL_ENGINE)
         return [hit for sheet, frame in sheets.items()
                 for hit in scan_table(frame, matcher, name=f"{path.name} sheet {sheet!r}")]
     if suffix not in TEXT_SUFFIXES:
