@@ -12,10 +12,11 @@ the preloader its arguments, environment, working folder and its standard input,
 error; the preloader forks; the child takes those over and runs ``ipykernel`` exactly as the
 launcher would. What the preloader imported is frozen for the garbage collector before the
 first fork (``gc.freeze``): a kernel's collections, and the full one IPython makes as a kernel
-exits, look only at the notebook's own objects (about 0.8 s of CPU less per ``report all``). The stand-in passes on every signal it gets (interrupts, terminate) to the
-child and exits with the child's exit code, so jupyter_client manages it as it manages any
-kernel process; if the stand-in is killed, the preloader kills the child. A stand-in that
-cannot reach the preloader runs the usual launcher instead, so a kernel always starts.
+exits, look only at the notebook's own objects (about 0.8 s of CPU less per ``report all``).
+The stand-in passes on every signal it gets (interrupts, terminate) to the child and exits
+with the child's exit code, so jupyter_client manages it as it manages any kernel process; if
+the stand-in is killed, the preloader kills the child. A stand-in that cannot reach the
+preloader runs the usual launcher instead, so a kernel always starts.
 
 Forking is used for the interpreter's own ``python3`` kernel on Linux only; any other kernel,
 or ``ANALYTICS_FORK_KERNELS=0``, starts the usual way. Pages are the same bytes either way (a
