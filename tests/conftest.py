@@ -9,9 +9,10 @@ Test data
 Tiers
     ``pytest -m "not slow"`` (``make test-fast``) leaves out the tests marked ``slow``: those
     that execute the report notebooks (papermill) or start Jupyter kernels, open Chromium,
-    start a Dask cluster, or search many generated inputs, or take over about 2 s. They are marked here, by the fixtures
-    they use (:data:`SLOW_FIXTURES`, :data:`SLOW_FIXTURES_IN`) and by name (:data:`SLOW`), so the
-    test files carry no tier bookkeeping. ``pytest`` runs everything.
+    start a Dask cluster, or search many generated inputs, or take over about 2 s. They are
+    marked here, by the fixtures they use (:data:`SLOW_FIXTURES`, :data:`SLOW_FIXTURES_IN`) and
+    by name (:data:`SLOW`), so the test files carry no tier bookkeeping. ``pytest`` runs
+    everything.
 
 Report pack
     ``sample_pack_runs`` runs ``report all`` on ``data/sample`` once per session, through the
